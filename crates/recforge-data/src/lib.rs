@@ -1,0 +1,55 @@
+//! recforge-data: everything between a raw interaction log and a model batch.
+//!
+//! A TOML [`Schema`] declares a log (CSV, TSV, Parquet, RecBole atomic files or Open Bandit
+//! CSV), side tables to join, the label and each feature's encoding. [`prepare`] streams the
+//! log twice — fitting vocabularies and numeric statistics, then encoding — into a columnar
+//! [`Dataset`] cached as Arrow IPC, so the next run loads in a fraction of a second.
+//! Datasets split ([`random_split`], [`temporal_split`], [`leave_one_out`]), gather rows into
+//! [`Batch`]es for training, gain sampled negatives for implicit feedback
+//! ([`sample_negatives`]), and carry their [`Encoder`] so evaluation files are encoded with
+//! the training vocabularies ([`encode_file`]). [`inspect`] profiles an unknown file and
+//! [`write_synthetic_ctr`] writes a log with a planted signal for tests and benchmarks.
+//!
+//! Errors name the file, line and field ([`DataError`]); malformed rows are fatal unless the
+//! caller asks to skip them, and then they are counted and reported.
+
+pub mod cache;
+pub mod dataset;
+mod decode;
+pub mod encode;
+pub mod encoder;
+pub mod error;
+mod fit;
+pub mod inspect;
+mod join;
+pub mod negatives;
+pub mod numeric;
+pub mod prepare;
+pub mod reader;
+pub mod rows;
+pub mod schema;
+pub mod split;
+pub mod store;
+pub mod synth;
+pub mod timestamp;
+pub mod vocab;
+
+pub use dataset::{
+    Batch, Column, Dataset, DatasetMeta, FeatureLayout, FeatureMeta, SparseFeature, SparseField,
+};
+pub use decode::{DEFAULT_SEPARATOR, RECBOLE_SEQ_SEPARATOR};
+pub use encode::encode_file;
+pub use encoder::{Encoder, FittedFeature};
+pub use error::{DataError, Result};
+pub use inspect::{ColumnProfile, InferredType, InspectReport, inspect};
+pub use negatives::sample_negatives;
+pub use numeric::NumericStats;
+pub use prepare::{PrepareOptions, PrepareReport, prepare};
+pub use reader::{FieldType, Format, Row, RowReader, open_reader};
+pub use schema::{
+    FeatureKind, FeatureSpec, Join, LabelSpec, NegativeSpec, Normalize, Schema, Side, Source,
+    SplitMethod, SplitSpec,
+};
+pub use split::{Split, leave_one_out, random_split, temporal_split};
+pub use synth::write_synthetic_ctr;
+pub use vocab::{OOV_ID, Vocab};

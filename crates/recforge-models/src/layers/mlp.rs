@@ -1,0 +1,53 @@
+//! A multi-layer perceptron block: Linear → ReLU → Dropout per hidden layer, then a linear head.
+
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+/// Sizes of an [`Mlp`].
+#[derive(Config, Debug)]
+pub struct MlpConfig {
+    /// Input width.
+    pub d_input: usize,
+    /// Hidden layer widths, in order (may be empty: then the block is one linear layer).
+    pub hidden: Vec<usize>,
+    /// Output width (1 for a logit).
+    pub d_output: usize,
+    /// Dropout after each hidden activation.
+    #[config(default = 0.0)]
+    pub dropout: f64,
+}
+
+/// Hidden layers plus an output projection.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    hidden: Vec<Linear>,
+    output: Linear,
+    dropout: Dropout,
+}
+
+impl MlpConfig {
+    pub fn init(&self, device: &Device) -> Mlp {
+        let mut width = self.d_input;
+        let mut hidden = Vec::with_capacity(self.hidden.len());
+        for &next in &self.hidden {
+            hidden.push(LinearConfig::new(width, next).init(device));
+            width = next;
+        }
+        Mlp {
+            hidden,
+            output: LinearConfig::new(width, self.d_output).init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+        }
+    }
+}
+
+impl Mlp {
+    /// `[batch, d_input]` → `[batch, d_output]`.
+    pub fn forward(&self, mut x: Tensor<2>) -> Tensor<2> {
+        for layer in &self.hidden {
+            x = self.dropout.forward(relu(layer.forward(x)));
+        }
+        self.output.forward(x)
+    }
+}

@@ -1,0 +1,12 @@
+//! recforge-models: the EmbeddingStore (sparse tables with row-wise optimizers), the shared
+//! layer library on burn, and the ranking models behind the [`ranking::RankingModel`] trait.
+
+pub mod embedding_store;
+pub mod layers;
+pub mod ranking;
+pub mod sparse_optim;
+
+pub use embedding_store::{EmbeddingStore, RowGather, StoreError, TableSpec};
+pub use layers::{DenseEmbeddingRanker, EmbeddedBatch, ModelInput};
+pub use ranking::{ModelConfig, Ranker, RankingModel};
+pub use sparse_optim::SparseOptimizer;

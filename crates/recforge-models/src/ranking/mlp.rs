@@ -1,0 +1,56 @@
+//! MLP ranker: field embeddings concatenated with the numeric features, through an MLP.
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::layers::{Mlp, MlpConfig, ModelInput};
+use crate::ranking::RankingModel;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MlpRankerConfig {
+    #[serde(default = "default_embedding_dim")]
+    pub embedding_dim: usize,
+    #[serde(default = "default_hidden")]
+    pub hidden: Vec<usize>,
+    #[serde(default)]
+    pub dropout: f64,
+}
+
+fn default_embedding_dim() -> usize {
+    16
+}
+fn default_hidden() -> Vec<usize> {
+    vec![256, 128]
+}
+
+impl Default for MlpRankerConfig {
+    fn default() -> Self {
+        MlpRankerConfig { embedding_dim: default_embedding_dim(), hidden: default_hidden(), dropout: 0.0 }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct MlpRanker {
+    mlp: Mlp,
+}
+
+impl MlpRankerConfig {
+    pub fn init(&self, num_sparse: usize, num_dense: usize, device: &Device) -> MlpRanker {
+        let d_input = num_sparse * self.embedding_dim + num_dense;
+        MlpRanker {
+            mlp: MlpConfig::new(d_input, self.hidden.clone(), 1).with_dropout(self.dropout).init(device),
+        }
+    }
+}
+
+impl RankingModel for MlpRanker {
+    fn forward(&self, input: &ModelInput) -> Tensor<1> {
+        let [size, fields, dim] = input.fields.dims();
+        let mut x = input.fields.clone().reshape([size, fields * dim]);
+        if let Some(dense) = &input.dense {
+            x = Tensor::cat(vec![x, dense.clone()], 1);
+        }
+        self.mlp.forward(x).reshape([size])
+    }
+}

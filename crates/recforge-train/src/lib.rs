@@ -1,0 +1,14 @@
+//! recforge-train: the training loop, metrics, evaluation and run directories shared by every
+//! recforge model. The trainer never names a model: it drives anything behind
+//! `recforge_models::RankingModel` through the `Ranker` enum.
+
+pub mod config;
+pub mod evaluate;
+pub mod metrics;
+pub mod run;
+pub mod trainer;
+
+pub use config::{DenseOptimizer, TrainConfig};
+pub use evaluate::{EvalMetrics, evaluate, predict};
+pub use run::{RunConfig, RunDir};
+pub use trainer::{EpochRecord, FitOutcome, TrainedModel, bce_with_logits, fit};

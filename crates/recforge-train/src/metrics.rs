@@ -1,0 +1,193 @@
+//! Evaluation metrics shared by every recforge model.
+//!
+//! Ranking (pointwise CTR): [`auc`] (ties get half credit, like the Mann–Whitney U statistic),
+//! [`logloss`] and [`accuracy`]. Retrieval (one held-out relevant item per query, or a set):
+//! [`hit_rate_at_k`], [`recall_at_k`], [`ndcg_at_k`] and [`mrr`], all taking the rank list
+//! the model produced.
+
+/// Probabilities are clipped to `[EPS, 1 - EPS]` before taking logs, as scikit-learn does.
+const LOGLOSS_EPS: f64 = 1e-7;
+
+/// Area under the ROC curve of `scores` against binary `labels` (label > 0.5 is positive).
+///
+/// Computed from average ranks, so tied scores count half a correct pair. Returns `None`
+/// when one class is absent (the AUC is undefined then).
+pub fn auc(scores: &[f32], labels: &[f32]) -> Option<f64> {
+    assert_eq!(scores.len(), labels.len(), "auc: scores and labels differ in length");
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_unstable_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let positives = labels.iter().filter(|&&y| y > 0.5).count();
+    let negatives = labels.len() - positives;
+    if positives == 0 || negatives == 0 {
+        return None;
+    }
+    // Sum of the (1-based, tie-averaged) ranks of the positives.
+    let mut positive_rank_sum = 0.0f64;
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && scores[order[end]] == scores[order[start]] {
+            end += 1;
+        }
+        let average_rank = (start + 1 + end) as f64 / 2.0;
+        let tied_positives = order[start..end].iter().filter(|&&i| labels[i] > 0.5).count();
+        positive_rank_sum += average_rank * tied_positives as f64;
+        start = end;
+    }
+    let p = positives as f64;
+    let n = negatives as f64;
+    Some((positive_rank_sum - p * (p + 1.0) / 2.0) / (p * n))
+}
+
+/// Mean binary cross-entropy of predicted probabilities against labels in `[0, 1]`.
+pub fn logloss(probabilities: &[f32], labels: &[f32]) -> f64 {
+    assert_eq!(probabilities.len(), labels.len(), "logloss: lengths differ");
+    if probabilities.is_empty() {
+        return f64::NAN;
+    }
+    let total: f64 = probabilities
+        .iter()
+        .zip(labels)
+        .map(|(&p, &y)| {
+            let p = (p as f64).clamp(LOGLOSS_EPS, 1.0 - LOGLOSS_EPS);
+            let y = y as f64;
+            -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
+        })
+        .sum();
+    total / probabilities.len() as f64
+}
+
+/// Fraction of examples whose thresholded probability (≥ 0.5) equals the thresholded label.
+pub fn accuracy(probabilities: &[f32], labels: &[f32]) -> f64 {
+    assert_eq!(probabilities.len(), labels.len(), "accuracy: lengths differ");
+    if probabilities.is_empty() {
+        return f64::NAN;
+    }
+    let correct = probabilities
+        .iter()
+        .zip(labels)
+        .filter(|&(&p, &y)| (p >= 0.5) == (y > 0.5))
+        .count();
+    correct as f64 / probabilities.len() as f64
+}
+
+/// Numerically stable logistic function.
+pub fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// 1 if `relevant` appears among the first `k` entries of `ranked`, else 0.
+pub fn hit_rate_at_k<T: PartialEq>(ranked: &[T], relevant: &T, k: usize) -> f64 {
+    if ranked.iter().take(k).any(|item| item == relevant) { 1.0 } else { 0.0 }
+}
+
+/// Fraction of the `relevant` set found among the first `k` entries of `ranked`.
+pub fn recall_at_k<T: PartialEq>(ranked: &[T], relevant: &[T], k: usize) -> f64 {
+    if relevant.is_empty() {
+        return 0.0;
+    }
+    let found = relevant.iter().filter(|r| ranked.iter().take(k).any(|item| item == *r)).count();
+    found as f64 / relevant.len() as f64
+}
+
+/// Normalised discounted cumulative gain at `k` with binary relevance.
+///
+/// DCG = Σ 1/log2(rank + 1) over relevant items in the top k; IDCG places all relevant items
+/// first. With one relevant item this is 1/log2(rank + 1).
+pub fn ndcg_at_k<T: PartialEq>(ranked: &[T], relevant: &[T], k: usize) -> f64 {
+    if relevant.is_empty() {
+        return 0.0;
+    }
+    let dcg: f64 = ranked
+        .iter()
+        .take(k)
+        .enumerate()
+        .filter(|(_, item)| relevant.contains(item))
+        .map(|(i, _)| 1.0 / ((i + 2) as f64).log2())
+        .sum();
+    let ideal: f64 = (0..relevant.len().min(k)).map(|i| 1.0 / ((i + 2) as f64).log2()).sum();
+    dcg / ideal
+}
+
+/// Reciprocal rank of the first relevant item (0 when none appears in `ranked`).
+pub fn mrr<T: PartialEq>(ranked: &[T], relevant: &[T]) -> f64 {
+    ranked
+        .iter()
+        .position(|item| relevant.contains(item))
+        .map_or(0.0, |i| 1.0 / (i + 1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    #[test]
+    fn auc_perfect_inverted_and_random_orders() {
+        let labels = [0.0, 0.0, 1.0, 1.0];
+        assert!(close(auc(&[0.1, 0.2, 0.8, 0.9], &labels).unwrap(), 1.0));
+        assert!(close(auc(&[0.9, 0.8, 0.2, 0.1], &labels).unwrap(), 0.0));
+        // Pairs (pos, neg): (0.35 vs 0.1 ✓), (0.35 vs 0.4 ✗), (0.8 vs 0.1 ✓), (0.8 vs 0.4 ✓) → 3/4.
+        assert!(close(auc(&[0.1, 0.4, 0.35, 0.8], &labels).unwrap(), 0.75));
+    }
+
+    #[test]
+    fn auc_gives_ties_half_credit() {
+        // All scores tied: every pair is a tie → 0.5.
+        assert!(close(auc(&[0.5; 4], &[0.0, 1.0, 0.0, 1.0]).unwrap(), 0.5));
+        // pos {0.7, 0.5}, neg {0.5, 0.2}: pairs ✓, ✓, tie(½), ✓ → 3.5/4.
+        let scores = [0.7, 0.5, 0.5, 0.2];
+        let labels = [1.0, 1.0, 0.0, 0.0];
+        assert!(close(auc(&scores, &labels).unwrap(), 0.875));
+    }
+
+    #[test]
+    fn auc_is_undefined_with_one_class() {
+        assert_eq!(auc(&[0.1, 0.2], &[1.0, 1.0]), None);
+        assert_eq!(auc(&[], &[]), None);
+    }
+
+    #[test]
+    fn logloss_matches_hand_computation() {
+        // -(ln 0.8 + ln(1 - 0.3)) / 2
+        let expected = -((0.8f64).ln() + (0.7f64).ln()) / 2.0;
+        assert!((logloss(&[0.8, 0.3], &[1.0, 0.0]) - expected).abs() < 1e-6);
+        // Clipping keeps a confident mistake finite.
+        assert!(logloss(&[0.0], &[1.0]).is_finite());
+    }
+
+    #[test]
+    fn accuracy_thresholds_at_one_half() {
+        assert!(close(accuracy(&[0.9, 0.5, 0.49, 0.1], &[1.0, 0.0, 0.0, 1.0]), 0.5));
+    }
+
+    #[test]
+    fn sigmoid_is_stable_at_extremes() {
+        assert_eq!(sigmoid(-1000.0), 0.0);
+        assert_eq!(sigmoid(1000.0), 1.0);
+        assert!((sigmoid(0.0) - 0.5).abs() < 1e-7);
+    }
+
+    #[test]
+    fn retrieval_metrics_on_a_hand_ranked_list() {
+        let ranked = [7, 3, 9, 1, 4];
+        assert!(close(hit_rate_at_k(&ranked, &9, 3), 1.0));
+        assert!(close(hit_rate_at_k(&ranked, &9, 2), 0.0));
+        assert!(close(recall_at_k(&ranked, &[3, 4, 8], 5), 2.0 / 3.0));
+        // Relevant 9 at rank 3 → 1/log2(4) = 0.5.
+        assert!(close(ndcg_at_k(&ranked, &[9], 5), 0.5));
+        // Relevant {7, 9}: DCG = 1 + 0.5; IDCG = 1 + 1/log2(3).
+        let ideal = 1.0 + 1.0 / 3f64.log2();
+        assert!(close(ndcg_at_k(&ranked, &[7, 9], 5), 1.5 / ideal));
+        assert!(close(mrr(&ranked, &[1]), 0.25));
+        assert!(close(mrr(&ranked, &[42]), 0.0));
+    }
+}

@@ -1,0 +1,185 @@
+//! The training loop shared by every ranking model: shuffled mini-batches, dense Adam/AdamW on
+//! the burn parameters, row-wise sparse updates on the EmbeddingStore, validation AUC after
+//! each epoch and early stopping that restores the best epoch.
+
+use std::time::Instant;
+
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams};
+use burn::optim::decay::WeightDecayConfig;
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use recforge_data::{Dataset, Split};
+use recforge_models::{EmbeddedBatch, EmbeddingStore, ModelConfig, Ranker, RankingModel, TableSpec};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{DenseOptimizer, TrainConfig};
+use crate::evaluate::{EvalMetrics, evaluate};
+
+/// A model ready to score: its config, dense weights and embedding tables.
+#[derive(Debug, Clone)]
+pub struct TrainedModel {
+    pub config: ModelConfig,
+    pub model: Ranker,
+    pub store: EmbeddingStore,
+}
+
+impl TrainedModel {
+    /// A freshly initialised model for `data`'s feature layout.
+    pub fn init(config: &ModelConfig, train: &TrainConfig, data: &Dataset, device: &Device) -> Self {
+        device.seed(train.seed);
+        let layout = data.layout();
+        let dim = config.embedding_dim();
+        let specs = layout
+            .sparse
+            .iter()
+            .map(|f| match train.max_embedding_rows {
+                Some(cap) => TableSpec::capped(&f.name, f.cardinality, dim, cap),
+                None => TableSpec::exact(&f.name, f.cardinality, dim),
+            })
+            .collect();
+        let store = EmbeddingStore::new(specs, train.sparse_optimizer, config.embedding_init_scale(), train.seed);
+        TrainedModel { config: config.clone(), model: config.init(&layout, device), store }
+    }
+
+    /// Dense parameters plus embedding weights.
+    pub fn num_parameters(&self) -> usize {
+        self.model.num_params() + self.store.num_parameters()
+    }
+}
+
+/// What happened in one epoch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub valid: EvalMetrics,
+    pub seconds: f64,
+    pub train_examples_per_sec: f64,
+}
+
+/// The result of [`fit`]: the best model and the curve that led to it.
+#[derive(Debug, Clone)]
+pub struct FitOutcome {
+    pub trained: TrainedModel,
+    pub history: Vec<EpochRecord>,
+    pub best_epoch: usize,
+    pub stopped_early: bool,
+    /// Training examples per second over all epochs (optimisation only, no validation).
+    pub train_examples_per_sec: f64,
+}
+
+/// Mean binary cross-entropy of `logits` against `labels`, in the stable form
+/// `max(x, 0) − x·y + log(1 + e^{−|x|})`.
+pub fn bce_with_logits(logits: Tensor<1>, labels: Tensor<1>) -> Tensor<1> {
+    let stable = relu(logits.clone()) - logits.clone() * labels + logits.abs().neg().exp().log1p();
+    stable.mean()
+}
+
+/// Train `config` on `split.train`, early-stopping on AUC over `split.valid`.
+pub fn fit(config: &ModelConfig, train: &TrainConfig, data: &Dataset, split: &Split, show_progress: bool) -> FitOutcome {
+    let device = Device::default().autodiff();
+    let eval_device = Device::default();
+    let mut current = TrainedModel::init(config, train, data, &device);
+    let mut optimizer = match train.optimizer {
+        DenseOptimizer::Adam => {
+            let mut c = AdamConfig::new();
+            if train.weight_decay > 0.0 {
+                c = c.with_weight_decay(Some(WeightDecayConfig::new(train.weight_decay as f32)));
+            }
+            c.init()
+        }
+        DenseOptimizer::AdamW => AdamWConfig::new().with_weight_decay(train.weight_decay as f32).init(),
+    };
+    let mut rng = StdRng::seed_from_u64(train.seed);
+    let mut order = split.train.clone();
+    let mut history: Vec<EpochRecord> = Vec::new();
+    let mut best: Option<(f64, usize, TrainedModel)> = None;
+    let mut stopped_early = false;
+    let (mut total_examples, mut total_seconds) = (0usize, 0f64);
+
+    for epoch in 1..=train.epochs {
+        order.shuffle(&mut rng);
+        let bar = progress_bar(order.len(), epoch, train.epochs, show_progress);
+        let started = Instant::now();
+        let (mut loss_sum, mut loss_examples) = (0f64, 0usize);
+        for rows in order.chunks(train.batch_size.max(1)) {
+            let batch = data.batch(rows);
+            let embedded = EmbeddedBatch::new(&current.store, &batch, &device, true);
+            let logits = current.model.forward(&embedded.input);
+            let labels = Tensor::<1>::from_data(TensorData::new(batch.labels.clone(), [batch.len]), &device);
+            let loss = bce_with_logits(logits, labels);
+            let grads = loss.backward();
+            let loss_value = loss.into_scalar::<f32>() as f64;
+            embedded.apply_gradients(&mut current.store, &grads);
+            let grads = GradientsParams::from_grads(grads, &current.model);
+            current.model = optimizer.step(train.lr, current.model, grads);
+            loss_sum += loss_value * batch.len as f64;
+            loss_examples += batch.len;
+            bar.inc(batch.len as u64);
+            bar.set_message(format!("loss {:.4}", loss_sum / loss_examples as f64));
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        total_examples += loss_examples;
+        total_seconds += seconds;
+
+        let scorer = TrainedModel { config: current.config.clone(), model: current.model.valid(), store: current.store.clone() };
+        let valid = evaluate(&scorer, data, &split.valid, train.eval_batch_size, &eval_device);
+        let record = EpochRecord {
+            epoch,
+            train_loss: loss_sum / loss_examples.max(1) as f64,
+            valid,
+            seconds,
+            train_examples_per_sec: loss_examples as f64 / seconds.max(1e-9),
+        };
+        tracing::info!(
+            epoch,
+            train_loss = format!("{:.4}", record.train_loss),
+            valid_auc = format!("{:.4}", record.valid.auc),
+            valid_logloss = format!("{:.4}", record.valid.logloss),
+            examples_per_sec = format!("{:.0}", record.train_examples_per_sec),
+            "epoch done"
+        );
+        let score = record.valid.auc;
+        history.push(record);
+        let improved = best.as_ref().is_none_or(|(b, _, _)| score > *b);
+        if improved {
+            best = Some((score, epoch, current.clone()));
+        } else if train.patience > 0 && best.as_ref().is_some_and(|(_, e, _)| epoch - e >= train.patience) {
+            stopped_early = epoch < train.epochs;
+            break;
+        }
+    }
+
+    let (best_epoch, best_model) = match best {
+        Some((_, epoch, model)) => (epoch, model),
+        None => (0, current),
+    };
+    let trained = TrainedModel { config: best_model.config, model: best_model.model.valid(), store: best_model.store };
+    FitOutcome {
+        trained,
+        history,
+        best_epoch,
+        stopped_early,
+        train_examples_per_sec: total_examples as f64 / total_seconds.max(1e-9),
+    }
+}
+
+fn progress_bar(len: usize, epoch: usize, epochs: usize, visible: bool) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    let style = ProgressStyle::with_template(
+        "epoch {prefix} [{bar:30}] {pos}/{len} ex · {per_sec} · ETA {eta} · {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(format!("{epoch}/{epochs}"));
+    bar
+}

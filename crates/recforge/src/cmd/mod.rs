@@ -1,0 +1,8 @@
+//! One file per subcommand.
+
+pub mod bench;
+pub mod data;
+pub mod eval;
+pub mod quickstart;
+pub mod table;
+pub mod train;

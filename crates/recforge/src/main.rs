@@ -1,0 +1,62 @@
+//! The recforge command line: a thin layer over the library crates. Each subcommand lives in
+//! one file under `cmd/`.
+
+mod cmd;
+mod paths;
+mod report;
+
+use clap::{Parser, Subcommand};
+
+/// recforge: build recommenders the way production teams do — ranking, retrieval,
+/// distillation, bandits, data selection and LLMs, on your own logs.
+#[derive(Parser)]
+#[command(name = "recforge", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// Log level filter (error, warn, info, debug, trace); RUST_LOG overrides it.
+    #[arg(long, global = true, default_value = "info")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the main job end to end: fetch MovieLens-1M if missing, prepare it as a CTR task,
+    /// train, evaluate, and write runs/quickstart/ with metrics.json and report.html.
+    Quickstart(cmd::quickstart::Args),
+    /// Fetch, inspect, prepare or synthesise datasets.
+    #[command(subcommand)]
+    Data(cmd::data::DataCommand),
+    /// Train a model from a config TOML (data schema + [model] + [train]).
+    Train(cmd::train::Args),
+    /// Evaluate a trained run on its test split or on a new file.
+    Eval(cmd::eval::Args),
+    /// Train several configs over several seeds and print a mean ± std table.
+    Table(cmd::table::Args),
+    /// Measure speed: prepare throughput and the sparse vs dense training step.
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCommand),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    let result = match cli.command {
+        Command::Quickstart(args) => cmd::quickstart::run(args),
+        Command::Data(command) => cmd::data::run(command),
+        Command::Train(args) => cmd::train::run(args).map(|_| ()),
+        Command::Eval(args) => cmd::eval::run(args),
+        Command::Table(args) => cmd::table::run(args),
+        Command::Bench(command) => cmd::bench::run(command),
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).init();
+}
