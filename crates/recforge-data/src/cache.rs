@@ -20,8 +20,9 @@ const KEY_DIGITS_IN_NAME: usize = 16;
 pub fn schema_hash(schema: &Schema) -> Result<String> {
     let mut hasher = Sha256::new();
     hasher.update(format!("recforge-data cache v{CACHE_FORMAT_VERSION}\n"));
-    let canonical = serde_json::to_vec(schema)
-        .map_err(|e| DataError::Invalid(format!("cannot serialise schema \"{}\": {e}", schema.name)))?;
+    let canonical = serde_json::to_vec(schema).map_err(|e| {
+        DataError::Invalid(format!("cannot serialise schema \"{}\": {e}", schema.name))
+    })?;
     hasher.update(&canonical);
     for path in schema.files() {
         let meta = std::fs::metadata(path).map_err(|e| DataError::io(path, e))?;
@@ -44,7 +45,13 @@ pub fn schema_hash(schema: &Schema) -> Result<String> {
 pub fn cache_path(cache_root: &Path, name: &str, hash: &str) -> PathBuf {
     let safe: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let short = &hash[..KEY_DIGITS_IN_NAME.min(hash.len())];
     cache_root.join(format!("{safe}-{short}"))

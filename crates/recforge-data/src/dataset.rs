@@ -90,7 +90,10 @@ impl Column {
             (self, kind),
             (Column::Categorical(_), FeatureKind::Categorical)
                 | (Column::Numeric(_), FeatureKind::Numeric)
-                | (Column::Multi { .. }, FeatureKind::MultiCategorical | FeatureKind::Sequence)
+                | (
+                    Column::Multi { .. },
+                    FeatureKind::MultiCategorical | FeatureKind::Sequence
+                )
         )
     }
 }
@@ -148,7 +151,10 @@ pub struct Batch {
 pub enum SparseField {
     Single(Vec<u32>),
     /// Row `r`'s ids are `values[offsets[r]..offsets[r + 1]]`; `offsets` has `len + 1` entries.
-    Bag { offsets: Vec<u32>, values: Vec<u32> },
+    Bag {
+        offsets: Vec<u32>,
+        values: Vec<u32>,
+    },
 }
 
 /// The prepared, in-memory, columnar dataset.
@@ -197,7 +203,11 @@ impl Dataset {
 
     /// Gathers `rows` into a batch (panics on an out-of-range row, like slice indexing).
     pub fn batch(&self, rows: &[usize]) -> Batch {
-        let num_dense = self.columns.iter().filter(|c| matches!(c, Column::Numeric(_))).count();
+        let num_dense = self
+            .columns
+            .iter()
+            .filter(|c| matches!(c, Column::Numeric(_)))
+            .count();
         let mut dense = vec![0.0f32; rows.len() * num_dense];
         let mut sparse = Vec::with_capacity(self.columns.len() - num_dense);
         let mut dense_index = 0;
@@ -264,7 +274,10 @@ impl Dataset {
                         self.meta.name
                     ))
                 })?;
-                Ok(leave_one_out(users, self.require_timestamps("leave_one_out")?))
+                Ok(leave_one_out(
+                    users,
+                    self.require_timestamps("leave_one_out")?,
+                ))
             }
         }
     }
@@ -335,7 +348,10 @@ impl Dataset {
         }
         for (column, feature) in self.columns.iter().zip(&self.meta.features) {
             if !column.matches(feature.kind) || column.len() != n {
-                return Err(format!("column \"{}\" has the wrong kind or length", feature.name));
+                return Err(format!(
+                    "column \"{}\" has the wrong kind or length",
+                    feature.name
+                ));
             }
             let ids: &[u32] = match column {
                 Column::Categorical(ids) => ids,

@@ -172,16 +172,32 @@ impl Decoder {
     }
 
     /// The trimmed, non-empty text of a special column, or a "missing value" error.
-    fn required<'a>(&'a self, row: &'a Row, matches: &[Option<u32>], s: &Special) -> Result<(&'a str, crate::join::Cell<'a>)> {
+    fn required<'a>(
+        &'a self,
+        row: &'a Row,
+        matches: &[Option<u32>],
+        s: &Special,
+    ) -> Result<(&'a str, crate::join::Cell<'a>)> {
         let cell = self.tables.cell(row, matches, s.column);
         let text = cell.text.map(str::trim).unwrap_or("");
         if text.is_empty() {
-            return Err(DataError::value(cell.path, cell.line, &s.name, "missing value"));
+            return Err(DataError::value(
+                cell.path,
+                cell.line,
+                &s.name,
+                "missing value",
+            ));
         }
         Ok((text, cell))
     }
 
-    fn label(&self, row: &Row, matches: &[Option<u32>], s: &Special, threshold: Option<f64>) -> Result<f32> {
+    fn label(
+        &self,
+        row: &Row,
+        matches: &[Option<u32>],
+        s: &Special,
+        threshold: Option<f64>,
+    ) -> Result<f32> {
         let (text, cell) = self.required(row, matches, s)?;
         let x = self.parse(text, cell.path, cell.line, &s.name)?;
         match threshold {
@@ -227,7 +243,13 @@ impl Decoder {
     /// tokens, applying `fill` to an empty cell and truncating to `max_len` (the first tokens
     /// of a multi-categorical cell, the last of a sequence). A missing categorical cell calls
     /// `f` zero times.
-    pub fn for_each_token<'a>(&'a self, i: usize, row: &'a Row, d: &Decoded, mut f: impl FnMut(&'a str)) {
+    pub fn for_each_token<'a>(
+        &'a self,
+        i: usize,
+        row: &'a Row,
+        d: &Decoded,
+        mut f: impl FnMut(&'a str),
+    ) {
         let slot = &self.slots[i];
         let cell = self.tables.cell(row, &d.matches, slot.column);
         let mut text = cell.text.map(str::trim).unwrap_or("");
@@ -241,7 +263,10 @@ impl Decoder {
             f(text.trim());
             return;
         }
-        let tokens = text.split(slot.separator.as_str()).map(str::trim).filter(|t| !t.is_empty());
+        let tokens = text
+            .split(slot.separator.as_str())
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
         match slot.max_len {
             None => tokens.for_each(f),
             Some(max) if slot.kind == FeatureKind::Sequence => {

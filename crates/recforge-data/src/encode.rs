@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::PrepareOptions;
 use crate::cache::schema_hash;
 use crate::dataset::{Column, Dataset, DatasetMeta, label_rate};
 use crate::decode::{Decoded, Decoder};
@@ -14,7 +15,6 @@ use crate::numeric::normalize;
 use crate::reader::{Row, RowReader};
 use crate::rows::{Progress, RowSet, Skipped};
 use crate::schema::{FeatureKind, Schema};
-use crate::PrepareOptions;
 
 /// What the second pass knows from the first.
 pub(crate) enum Plan<'a> {
@@ -106,7 +106,11 @@ pub(crate) fn encode_rows(
         for (i, (column, fitted)) in columns.iter_mut().zip(&encoder.features).enumerate() {
             match (column, fitted) {
                 (Column::Numeric(values), FittedFeature::Numeric { stats }) => {
-                    values.push(normalize(decoded.numbers[i].value, decoder.slots[i].normalize, stats));
+                    values.push(normalize(
+                        decoded.numbers[i].value,
+                        decoder.slots[i].normalize,
+                        stats,
+                    ));
                 }
                 (Column::Categorical(ids), FittedFeature::Tokens { vocab, .. }) => {
                     let mut id = crate::vocab::OOV_ID;
@@ -186,7 +190,12 @@ pub(crate) fn assemble(
 /// Encodes a new file (an evaluation log) with an already fitted encoder: same
 /// vocabularies (unseen tokens → OOV), same numeric statistics, same joins. `schema` says
 /// how to read the file (format, joins); its features must match the encoder's.
-pub fn encode_file(schema: &Schema, encoder: &Encoder, path: &Path, opts: &PrepareOptions) -> Result<Dataset> {
+pub fn encode_file(
+    schema: &Schema,
+    encoder: &Encoder,
+    path: &Path,
+    opts: &PrepareOptions,
+) -> Result<Dataset> {
     encoder.check_compatible(schema)?;
     let (mut reader, tables) = Tables::open(schema, path)?;
     let mut decoder = Decoder::new(schema, tables)?;

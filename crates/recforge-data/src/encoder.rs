@@ -24,7 +24,9 @@ pub enum FittedFeature {
         separator: String,
         vocab: Vocab,
     },
-    Numeric { stats: NumericStats },
+    Numeric {
+        stats: NumericStats,
+    },
 }
 
 /// The schema plus everything fitted on the prepared file.
@@ -84,10 +86,17 @@ impl Encoder {
     /// Checks that `schema` declares the same features (names and kinds, in order) as the
     /// one this encoder was fitted with, so its ids mean the same thing.
     pub fn check_compatible(&self, schema: &Schema) -> Result<()> {
-        let ours: Vec<(&str, FeatureKind)> =
-            self.schema.features.iter().map(|f| (f.name.as_str(), f.kind)).collect();
-        let theirs: Vec<(&str, FeatureKind)> =
-            schema.features.iter().map(|f| (f.name.as_str(), f.kind)).collect();
+        let ours: Vec<(&str, FeatureKind)> = self
+            .schema
+            .features
+            .iter()
+            .map(|f| (f.name.as_str(), f.kind))
+            .collect();
+        let theirs: Vec<(&str, FeatureKind)> = schema
+            .features
+            .iter()
+            .map(|f| (f.name.as_str(), f.kind))
+            .collect();
         if ours != theirs || self.features.len() != ours.len() {
             return Err(DataError::Invalid(format!(
                 "schema \"{}\" declares features {theirs:?} but the encoder was fitted on {ours:?}",

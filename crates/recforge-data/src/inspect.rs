@@ -181,9 +181,15 @@ impl Profiler {
 /// Profiles `path`, reading at most `max_rows` data rows. A `schema` supplies the delimiter,
 /// the header switch and the label (column and threshold); without one, a 0/1 column named
 /// label, click, y or target is taken as the label.
-pub fn inspect(path: &Path, format: Format, schema: Option<&Schema>, max_rows: Option<u64>) -> Result<InspectReport> {
+pub fn inspect(
+    path: &Path,
+    format: Format,
+    schema: Option<&Schema>,
+    max_rows: Option<u64>,
+) -> Result<InspectReport> {
     let format = format.resolve(path)?;
-    let (delimiter, header) = schema.map_or((None, true), |s| (s.source.delimiter, s.source.header));
+    let (delimiter, header) =
+        schema.map_or((None, true), |s| (s.source.delimiter, s.source.header));
     let mut reader = open_reader(path, format, delimiter, header)?;
     let names = reader.header().to_vec();
     let sequence: Vec<bool> = match reader.field_types() {
@@ -197,20 +203,33 @@ pub fn inspect(path: &Path, format: Format, schema: Option<&Schema>, max_rows: O
     let mut row = Row::default();
     let mut rows = 0u64;
     while max_rows.is_none_or(|m| rows < m) {
-        let Some(result) = reader.read_into(&mut row) else { break };
+        let Some(result) = reader.read_into(&mut row) else {
+            break;
+        };
         result?;
         rows += 1;
         for (i, (profiler, cell)) in profilers.iter_mut().zip(&row.fields).enumerate() {
-            profiler.add(cell, if Some(i) == label_index { threshold } else { None });
+            profiler.add(
+                cell,
+                if Some(i) == label_index {
+                    threshold
+                } else {
+                    None
+                },
+            );
         }
     }
     let label = match (label_index, threshold) {
-        (Some(i), Some(_)) => Some((names[i].clone(), rate(profilers[i].at_or_above_threshold, rows))),
+        (Some(i), Some(_)) => Some((
+            names[i].clone(),
+            rate(profilers[i].at_or_above_threshold, rows),
+        )),
         (Some(i), None) => Some((names[i].clone(), profilers[i].sum / rows.max(1) as f64)),
         (None, _) => names.iter().enumerate().find_map(|(i, n)| {
             let p = &profilers[i];
             let named = LABEL_NAMES.contains(&n.to_ascii_lowercase().as_str());
-            (named && p.non_empty > 0 && p.all_binary).then(|| (n.clone(), rate(p.ones, p.non_empty)))
+            (named && p.non_empty > 0 && p.all_binary)
+                .then(|| (n.clone(), rate(p.ones, p.non_empty)))
         }),
     };
     let columns = profilers
@@ -229,7 +248,11 @@ pub fn inspect(path: &Path, format: Format, schema: Option<&Schema>, max_rows: O
 }
 
 fn rate(part: u64, whole: u64) -> f64 {
-    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
 }
 
 /// Short human form of a number: integers as such, others with 4 significant digits.
@@ -243,15 +266,30 @@ fn short(x: f64) -> String {
 
 impl fmt::Display for InspectReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{} ({:?}): {} rows", self.path.display(), self.format, self.rows)?;
+        writeln!(
+            f,
+            "{} ({:?}): {} rows",
+            self.path.display(),
+            self.format,
+            self.rows
+        )?;
         match &self.label {
             Some((name, r)) => writeln!(f, "label: {name}, positive rate {r:.4}")?,
-            None => writeln!(f, "label: none found (columns label/click/y/target with 0/1 values)")?,
+            None => writeln!(
+                f,
+                "label: none found (columns label/click/y/target with 0/1 values)"
+            )?,
         }
-        let head = ["column", "type", "distinct", "missing", "min", "max", "mean", "examples"];
+        let head = [
+            "column", "type", "distinct", "missing", "min", "max", "mean", "examples",
+        ];
         let mut table: Vec<[String; 8]> = vec![head.map(String::from)];
         for c in &self.columns {
-            let distinct = if c.distinct_capped { "≥1M".to_string() } else { c.distinct.to_string() };
+            let distinct = if c.distinct_capped {
+                "≥1M".to_string()
+            } else {
+                c.distinct.to_string()
+            };
             let examples: Vec<String> = c
                 .examples
                 .iter()

@@ -58,7 +58,9 @@ impl SideTable {
                 });
             }
             table.index.insert(key, id);
-            table.rows.push(std::mem::take(&mut row.fields).into_boxed_slice());
+            table
+                .rows
+                .push(std::mem::take(&mut row.fields).into_boxed_slice());
             table.lines.push(row.line);
         }
         Ok(table)
@@ -130,7 +132,10 @@ impl Tables {
         }
         for (t, side) in self.sides.iter().enumerate() {
             if let Some(c) = side.header.iter().position(|h| h == name) {
-                return Ok(ColumnRef::Side { table: t, column: c });
+                return Ok(ColumnRef::Side {
+                    table: t,
+                    column: c,
+                });
             }
         }
         let mut available = self.main_header.clone();
@@ -161,7 +166,12 @@ impl Tables {
     }
 
     /// The cell `column` of the (joined) row.
-    pub fn cell<'a>(&'a self, row: &'a Row, matches: &[Option<u32>], column: ColumnRef) -> Cell<'a> {
+    pub fn cell<'a>(
+        &'a self,
+        row: &'a Row,
+        matches: &[Option<u32>],
+        column: ColumnRef,
+    ) -> Cell<'a> {
         match column {
             ColumnRef::Main(i) => Cell {
                 text: Some(row.fields[i].as_str()),
@@ -191,7 +201,11 @@ impl Tables {
         match column {
             ColumnRef::Side { table, .. } => {
                 let side = &self.sides[table];
-                let key = row.fields.get(side.key_in_main).map(|s| s.trim()).unwrap_or("");
+                let key = row
+                    .fields
+                    .get(side.key_in_main)
+                    .map(|s| s.trim())
+                    .unwrap_or("");
                 format!(
                     "no row in {} has {} {:?}",
                     side.path.display(),

@@ -62,7 +62,13 @@ pub fn sample_negatives(ds: &Dataset, per_positive: usize, seed: u64) -> Result<
         }
         let user_items = &seen[&users[row]];
         for _ in 0..per_positive {
-            let Some(item) = draw(&mut rng, &candidates, user_items, &mut complements, users[row]) else {
+            let Some(item) = draw(
+                &mut rng,
+                &candidates,
+                user_items,
+                &mut complements,
+                users[row],
+            ) else {
                 break;
             };
             context_rows.push(row);
@@ -116,9 +122,13 @@ fn draw(
             return Some(item);
         }
     }
-    let rest = complements
-        .entry(user)
-        .or_insert_with(|| candidates.iter().copied().filter(|i| !user_items.contains(i)).collect());
+    let rest = complements.entry(user).or_insert_with(|| {
+        candidates
+            .iter()
+            .copied()
+            .filter(|i| !user_items.contains(i))
+            .collect()
+    });
     if rest.is_empty() {
         return None;
     }

@@ -99,7 +99,11 @@ pub fn normalize(x: f64, normalize: Normalize, stats: &NumericStats) -> f32 {
         }
         Normalize::Minmax => {
             let range = stats.max - stats.min;
-            if range > 0.0 { (x - stats.min) / range } else { 0.0 }
+            if range > 0.0 {
+                (x - stats.min) / range
+            } else {
+                0.0
+            }
         }
         Normalize::None => x,
     };

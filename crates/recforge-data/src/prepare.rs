@@ -2,7 +2,7 @@
 //! vocabularies and statistics, then encode), stored as Arrow IPC under a key that changes
 //! with the schema or the files, so the second call is a fast load.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -75,6 +75,8 @@ pub struct PrepareReport {
 /// Prepares `schema`'s data, or loads it from the cache when nothing changed.
 pub fn prepare(schema: &Schema, opts: &PrepareOptions) -> Result<(Dataset, PrepareReport)> {
     let started = Instant::now();
+    // Fields are public, so a schema built in code may never have been validated.
+    schema.validate(Path::new("<schema>"))?;
     let hash = schema_hash(schema)?;
     let dir = cache_path(&opts.cache_dir, &schema.name, &hash);
     if !opts.force
@@ -93,7 +95,7 @@ pub fn prepare(schema: &Schema, opts: &PrepareOptions) -> Result<(Dataset, Prepa
 }
 
 /// A cache hit: the stored dataset and the stored report, re-timed.
-fn load_cached(dir: &std::path::Path, started: Instant) -> Result<(Dataset, PrepareReport)> {
+fn load_cached(dir: &Path, started: Instant) -> Result<(Dataset, PrepareReport)> {
     let dataset = store::load(dir)?;
     let path = dir.join(REPORT_FILE);
     let bytes = std::fs::read(&path).map_err(|e| DataError::io(&path, e))?;
@@ -111,7 +113,13 @@ fn build(schema: &Schema, opts: &PrepareOptions, hash: String) -> Result<(Datase
     let (mut reader, tables) = Tables::open(schema, source)?;
     let decoder = Decoder::new(schema, tables)?;
     let mut progress = Progress::new(opts.progress.as_deref(), 2 * reader.total_bytes());
-    let fitted = fit(schema, &decoder, reader.as_mut(), opts.skip_bad_rows, &progress)?;
+    let fitted = fit(
+        schema,
+        &decoder,
+        reader.as_mut(),
+        opts.skip_bad_rows,
+        &progress,
+    )?;
     progress.offset = reader.total_bytes();
 
     let src = &schema.source;
@@ -121,7 +129,15 @@ fn build(schema: &Schema, opts: &PrepareOptions, hash: String) -> Result<(Datase
         rows_kept: fitted.rows_kept,
         bag_values: &fitted.bag_values,
     };
-    let encoded = encode_rows(&decoder, &fitted.encoder, schema, reader.as_mut(), plan, false, &progress)?;
+    let encoded = encode_rows(
+        &decoder,
+        &fitted.encoder,
+        schema,
+        reader.as_mut(),
+        plan,
+        false,
+        &progress,
+    )?;
     if encoded.rows_read != fitted.rows_read {
         return Err(DataError::format(
             source,
@@ -137,6 +153,12 @@ fn build(schema: &Schema, opts: &PrepareOptions, hash: String) -> Result<(Datase
         cache_hit: false,
         cache_path: PathBuf::new(),
     };
-    let dataset = assemble(schema, encoded, Arc::new(fitted.encoder), fitted.skipped.count, hash)?;
+    let dataset = assemble(
+        schema,
+        encoded,
+        Arc::new(fitted.encoder),
+        fitted.skipped.count,
+        hash,
+    )?;
     Ok((dataset, report))
 }

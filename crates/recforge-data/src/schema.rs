@@ -40,7 +40,8 @@ pub struct Schema {
     pub name: String,
     /// The main (streamed) log.
     pub source: Source,
-    /// Side tables joined into each row by a key column.
+    /// Side tables joined into each row by a key column. A column name is looked up in the
+    /// main file first, then in the joins in order.
     #[serde(default)]
     pub joins: Vec<Join>,
     /// Where the label comes from; without one every row is a positive (implicit feedback).
@@ -260,7 +261,9 @@ fn default_seed() -> u64 {
 }
 
 /// Accepts `fill = "x"`, `fill = 0` and `fill = 0.5` alike.
-fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+fn string_or_number<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Cell {
@@ -334,13 +337,16 @@ impl Schema {
                     f.name
                 ));
             }
-            self.validate_feature(f).or_else(|m| fail(format!("feature \"{}\": {m}", f.name)))?;
+            self.validate_feature(f)
+                .or_else(|m| fail(format!("feature \"{}\": {m}", f.name)))?;
         }
         for (role, name) in [("user", &self.user), ("item", &self.item)] {
             if let Some(name) = name {
                 match self.feature(name) {
                     Some(f) if f.kind == FeatureKind::Categorical => {}
-                    Some(_) => return fail(format!("{role} = \"{name}\" must be a categorical feature")),
+                    Some(_) => {
+                        return fail(format!("{role} = \"{name}\" must be a categorical feature"));
+                    }
                     None => return fail(format!("{role} = \"{name}\" is not a declared feature")),
                 }
             }
@@ -439,5 +445,9 @@ pub fn data_root() -> PathBuf {
 /// 1-based line of byte offset `at` in `text`.
 fn line_of(text: &str, at: usize) -> u64 {
     let end = at.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() as u64 + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count() as u64
+        + 1
 }

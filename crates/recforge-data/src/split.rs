@@ -70,7 +70,11 @@ pub fn temporal_split(timestamps: &[i64], valid: f64, test: f64) -> Split {
 ///
 /// Panics if the slices differ in length.
 pub fn leave_one_out(users: &[u32], timestamps: &[i64]) -> Split {
-    assert_eq!(users.len(), timestamps.len(), "users and timestamps must be parallel");
+    assert_eq!(
+        users.len(),
+        timestamps.len(),
+        "users and timestamps must be parallel"
+    );
     let mut by_user: HashMap<u32, Vec<usize>> = HashMap::new();
     for (row, &user) in users.iter().enumerate() {
         by_user.entry(user).or_default().push(row);

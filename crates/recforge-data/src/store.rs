@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Int64Type, UInt32Type, UInt64Type};
-use arrow_array::{ArrayRef, Float32Array, Int64Array, ListArray, RecordBatch, UInt32Array, UInt64Array};
+use arrow_array::{
+    ArrayRef, Float32Array, Int64Array, ListArray, RecordBatch, UInt32Array, UInt64Array,
+};
 use arrow_buffer::{OffsetBuffer, ScalarBuffer};
 use arrow_ipc::reader::FileReader;
 use arrow_ipc::writer::FileWriter;
@@ -32,6 +34,12 @@ const ROWS_PER_BATCH: usize = 1 << 20;
 
 /// Writes `dataset` (plus `extra` files) to `dir`, replacing what was there.
 pub fn save(dataset: &Dataset, dir: &Path, extra: &[(&str, Vec<u8>)]) -> Result<()> {
+    dataset.check_consistency().map_err(|m| {
+        DataError::Invalid(format!(
+            "cannot save dataset \"{}\": {m}",
+            dataset.meta.name
+        ))
+    })?;
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -158,8 +166,12 @@ fn write_arrow(dataset: &Dataset, path: &Path) -> Result<()> {
         for column in &dataset.columns {
             arrays.push(chunk(column, start, end, path)?);
         }
-        arrays.push(Arc::new(Float32Array::from(dataset.labels[start..end].to_vec())));
-        arrays.push(Arc::new(UInt64Array::from(dataset.example_ids[start..end].to_vec())));
+        arrays.push(Arc::new(Float32Array::from(
+            dataset.labels[start..end].to_vec(),
+        )));
+        arrays.push(Arc::new(UInt64Array::from(
+            dataset.example_ids[start..end].to_vec(),
+        )));
         if let Some(ts) = &dataset.timestamps {
             arrays.push(Arc::new(Int64Array::from(ts[start..end].to_vec())));
         }
@@ -172,7 +184,9 @@ fn write_arrow(dataset: &Dataset, path: &Path) -> Result<()> {
     }
     writer.finish().map_err(arrow_err)?;
     let file = writer.into_inner().map_err(arrow_err)?;
-    let file = file.into_inner().map_err(|e| DataError::io(path, e.into_error()))?;
+    let file = file
+        .into_inner()
+        .map_err(|e| DataError::io(path, e.into_error()))?;
     file.sync_all().map_err(|e| DataError::io(path, e))
 }
 
@@ -234,17 +248,32 @@ fn read_arrow(path: &Path, meta: DatasetMeta, encoder: Option<Arc<Encoder>>) -> 
         if batch.num_columns() != expected {
             return Err(DataError::format(
                 path,
-                format!("{} columns, meta.json implies {expected}", batch.num_columns()),
+                format!(
+                    "{} columns, meta.json implies {expected}",
+                    batch.num_columns()
+                ),
             ));
         }
         for (column, array) in columns.iter_mut().zip(batch.columns()) {
             append(column, array).map_err(|m| DataError::format(path, m))?;
         }
         let k = meta.features.len();
-        labels.extend_from_slice(primitive::<Float32Type>(batch.column(k), LABEL_COLUMN, path)?);
-        example_ids.extend_from_slice(primitive::<UInt64Type>(batch.column(k + 1), EXAMPLE_ID_COLUMN, path)?);
+        labels.extend_from_slice(primitive::<Float32Type>(
+            batch.column(k),
+            LABEL_COLUMN,
+            path,
+        )?);
+        example_ids.extend_from_slice(primitive::<UInt64Type>(
+            batch.column(k + 1),
+            EXAMPLE_ID_COLUMN,
+            path,
+        )?);
         if let Some(ts) = timestamps.as_mut() {
-            ts.extend_from_slice(primitive::<Int64Type>(batch.column(k + 2), TIMESTAMP_COLUMN, path)?);
+            ts.extend_from_slice(primitive::<Int64Type>(
+                batch.column(k + 2),
+                TIMESTAMP_COLUMN,
+                path,
+            )?);
         }
     }
     Ok(Dataset {
@@ -265,26 +294,50 @@ fn primitive<'a, T: arrow_array::ArrowPrimitiveType>(
     array
         .as_primitive_opt::<T>()
         .map(|a| a.values().as_ref())
-        .ok_or_else(|| DataError::format(path, format!("column {name} has type {}", array.data_type())))
+        .ok_or_else(|| {
+            DataError::format(
+                path,
+                format!("column {name} has type {}", array.data_type()),
+            )
+        })
 }
 
 fn append(column: &mut Column, array: &ArrayRef) -> std::result::Result<(), String> {
-    let wrong = || format!("a column has type {}, not the one meta.json declares", array.data_type());
+    let wrong = || {
+        format!(
+            "a column has type {}, not the one meta.json declares",
+            array.data_type()
+        )
+    };
     match column {
-        Column::Categorical(ids) => {
-            ids.extend_from_slice(array.as_primitive_opt::<UInt32Type>().ok_or_else(wrong)?.values())
-        }
-        Column::Numeric(values) => {
-            values.extend_from_slice(array.as_primitive_opt::<Float32Type>().ok_or_else(wrong)?.values())
-        }
+        Column::Categorical(ids) => ids.extend_from_slice(
+            array
+                .as_primitive_opt::<UInt32Type>()
+                .ok_or_else(wrong)?
+                .values(),
+        ),
+        Column::Numeric(values) => values.extend_from_slice(
+            array
+                .as_primitive_opt::<Float32Type>()
+                .ok_or_else(wrong)?
+                .values(),
+        ),
         Column::Multi { offsets, values } => {
             let list = array.as_list_opt::<i32>().ok_or_else(wrong)?;
-            let items = list.values().as_primitive_opt::<UInt32Type>().ok_or_else(wrong)?;
+            let items = list
+                .values()
+                .as_primitive_opt::<UInt32Type>()
+                .ok_or_else(wrong)?;
             let first = list.value_offsets().first().copied().unwrap_or(0);
             let last = list.value_offsets().last().copied().unwrap_or(0);
             let base = values.len() as i64 - i64::from(first);
             values.extend_from_slice(&items.values()[first as usize..last as usize]);
-            offsets.extend(list.value_offsets().iter().skip(1).map(|&o| (i64::from(o) + base) as u32));
+            offsets.extend(
+                list.value_offsets()
+                    .iter()
+                    .skip(1)
+                    .map(|&o| (i64::from(o) + base) as u32),
+            );
         }
     }
     Ok(())

@@ -54,7 +54,8 @@ pub fn write_synthetic_ctr(dir: &Path, rows: u64, seed: u64) -> Result<PathBuf> 
     out.flush().map_err(|e| DataError::io(&csv_path, e))?;
 
     let schema_path = dir.join("schema.toml");
-    std::fs::write(&schema_path, schema_text(rows, seed)).map_err(|e| DataError::io(&schema_path, e))?;
+    std::fs::write(&schema_path, schema_text(rows, seed))
+        .map_err(|e| DataError::io(&schema_path, e))?;
     Ok(schema_path)
 }
 
@@ -63,8 +64,13 @@ fn write_rows(out: &mut impl Write, rows: u64, seed: u64) -> std::io::Result<()>
     let items = Zipf::new((rows / ROWS_PER_ITEM).max(1) as usize, ZIPF_EXPONENT);
     let mut rng = StdRng::seed_from_u64(seed);
     let price_mean = (PRICE_LOG_MEAN + PRICE_LOG_STD * PRICE_LOG_STD / 2.0).exp();
-    let price_std = ((PRICE_LOG_STD * PRICE_LOG_STD).exp_m1() * (2.0 * PRICE_LOG_MEAN + PRICE_LOG_STD * PRICE_LOG_STD).exp()).sqrt();
-    writeln!(out, "example_id,timestamp,user_id,item_id,category,tags,price,age,click")?;
+    let price_std = ((PRICE_LOG_STD * PRICE_LOG_STD).exp_m1()
+        * (2.0 * PRICE_LOG_MEAN + PRICE_LOG_STD * PRICE_LOG_STD).exp())
+    .sqrt();
+    writeln!(
+        out,
+        "example_id,timestamp,user_id,item_id,category,tags,price,age,click"
+    )?;
     let mut tags = Vec::with_capacity(MAX_TAGS_PER_ROW as usize);
     for i in 0..rows {
         let user = users.sample(&mut rng) as u64;
@@ -82,11 +88,15 @@ fn write_rows(out: &mut impl Write, rows: u64, seed: u64) -> std::io::Result<()>
         let price = (PRICE_LOG_MEAN + PRICE_LOG_STD * standard_normal(&mut rng)).exp();
         let logit = USER_BIAS_STD * normal_from_hash(seed, SALT_USER, user)
             + ITEM_BIAS_STD * normal_from_hash(seed, SALT_ITEM, item)
-            + tags.iter().map(|&t| TAG_EFFECT_STD * normal_from_hash(seed, SALT_TAG, t)).sum::<f64>()
+            + tags
+                .iter()
+                .map(|&t| TAG_EFFECT_STD * normal_from_hash(seed, SALT_TAG, t))
+                .sum::<f64>()
             + PRICE_WEIGHT * (price - price_mean) / price_std
             + INTERCEPT;
         let click = u8::from(rng.random::<f64>() < 1.0 / (1.0 + (-logit).exp()));
-        let timestamp = FIRST_TIMESTAMP + i as i64 * SECONDS_PER_ROW + rng.random_range(0..SECONDS_PER_ROW);
+        let timestamp =
+            FIRST_TIMESTAMP + i as i64 * SECONDS_PER_ROW + rng.random_range(0..SECONDS_PER_ROW);
         write!(out, "{i},{timestamp},u{user},i{item},c{category},")?;
         for (k, t) in tags.iter().enumerate() {
             if k > 0 {
@@ -177,7 +187,9 @@ impl Zipf {
     fn sample(&self, rng: &mut StdRng) -> usize {
         let total = self.cdf.last().copied().unwrap_or(0.0);
         let u = rng.random::<f64>() * total;
-        self.cdf.partition_point(|&c| c <= u).min(self.cdf.len() - 1)
+        self.cdf
+            .partition_point(|&c| c <= u)
+            .min(self.cdf.len() - 1)
     }
 }
 

@@ -66,7 +66,10 @@ fn split_zone(s: &str) -> Option<(&str, i64)> {
     let digits: String = zone[1..].chars().filter(|c| *c != ':').collect();
     let (h, m) = match digits.len() {
         2 => (digits.parse::<i64>().ok()?, 0),
-        4 => (digits[..2].parse::<i64>().ok()?, digits[2..].parse::<i64>().ok()?),
+        4 => (
+            digits[..2].parse::<i64>().ok()?,
+            digits[2..].parse::<i64>().ok()?,
+        ),
         _ => return None,
     };
     Some((clock, sign * (h * 3600 + m * 60)))
@@ -107,9 +110,18 @@ mod tests {
         assert_eq!(parse_timestamp("1970-01-01"), Some(0));
         assert_eq!(parse_timestamp("2000-03-01T00:00:00Z"), Some(951_868_800));
         // The Open Bandit Dataset's first row; `date -d` agrees.
-        assert_eq!(parse_timestamp("2019-11-24 00:00:34.762830+00:00"), Some(1_574_553_634));
-        assert_eq!(parse_timestamp("2019-11-24T09:00:34+09:00"), Some(1_574_553_634));
-        assert_eq!(parse_timestamp("2019-11-23 19:00:34-0500"), Some(1_574_553_634));
+        assert_eq!(
+            parse_timestamp("2019-11-24 00:00:34.762830+00:00"),
+            Some(1_574_553_634)
+        );
+        assert_eq!(
+            parse_timestamp("2019-11-24T09:00:34+09:00"),
+            Some(1_574_553_634)
+        );
+        assert_eq!(
+            parse_timestamp("2019-11-23 19:00:34-0500"),
+            Some(1_574_553_634)
+        );
         assert_eq!(parse_timestamp("2019-02-30"), None);
         assert_eq!(parse_timestamp("yesterday"), None);
         assert_eq!(parse_timestamp("nan"), None);

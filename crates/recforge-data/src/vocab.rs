@@ -234,7 +234,8 @@ mod tests {
         let back: Vocab = serde_json::from_str(&json).unwrap();
         assert_eq!(back.id("b"), 1);
         assert_eq!(back, v);
-        let h: Vocab = serde_json::from_str(&serde_json::to_string(&Vocab::hashed(3)).unwrap()).unwrap();
+        let h: Vocab =
+            serde_json::from_str(&serde_json::to_string(&Vocab::hashed(3)).unwrap()).unwrap();
         assert_eq!(h.hash_buckets(), Some(3));
     }
 }

@@ -5,7 +5,8 @@ mod common;
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::{ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use common::{Fixture, shown};
 use parquet::arrow::ArrowWriter;
 use recforge_data::{FieldType, Format, Row, RowReader, open_reader};
@@ -17,7 +18,10 @@ fn rows(reader: Box<dyn RowReader>) -> Vec<Row> {
 #[test]
 fn csv_reads_header_rows_and_physical_lines() {
     let fx = Fixture::new();
-    let path = fx.write("log.csv", "user,item,title\n1,10,\"Heat, The\"\n\n2,20,plain\n");
+    let path = fx.write(
+        "log.csv",
+        "user,item,title\n1,10,\"Heat, The\"\n\n2,20,plain\n",
+    );
     let reader = open_reader(&path, Format::Auto, None, true).unwrap();
     assert_eq!(reader.header(), ["user", "item", "title"]);
     let rows = rows(reader);
@@ -45,7 +49,10 @@ fn headerless_files_get_positional_names() {
     let reader = open_reader(&path, Format::Csv, None, false).unwrap();
     assert_eq!(reader.header(), ["column_1", "column_2"]);
     let rows = rows(reader);
-    assert_eq!((rows[0].line, rows[0].fields.clone()), (1, vec!["1".into(), "2".into()]));
+    assert_eq!(
+        (rows[0].line, rows[0].fields.clone()),
+        (1, vec!["1".into(), "2".into()])
+    );
     assert_eq!(rows.len(), 2);
 }
 
@@ -60,9 +67,17 @@ fn recbole_header_types_are_parsed_and_stripped() {
     assert_eq!(reader.header(), ["item_id", "genre", "year", "scores"]);
     assert_eq!(
         reader.field_types().unwrap(),
-        [FieldType::Token, FieldType::TokenSeq, FieldType::Float, FieldType::FloatSeq]
+        [
+            FieldType::Token,
+            FieldType::TokenSeq,
+            FieldType::Float,
+            FieldType::FloatSeq
+        ]
     );
-    assert_eq!(rows(reader)[0].fields, ["m1", "Action Comedy", "1995", "1 2"]);
+    assert_eq!(
+        rows(reader)[0].fields,
+        ["m1", "Action Comedy", "1995", "1 2"]
+    );
 }
 
 #[test]
@@ -82,7 +97,10 @@ fn recbole_header_without_type_is_an_error() {
 #[test]
 fn obd_index_column_is_named() {
     let fx = Fixture::new();
-    let path = fx.write("all.csv", ",timestamp,item_id,click\n0,2019-11-24 00:00:34+00:00,14,0\n");
+    let path = fx.write(
+        "all.csv",
+        ",timestamp,item_id,click\n0,2019-11-24 00:00:34+00:00,14,0\n",
+    );
     for format in [Format::Obd, Format::Csv] {
         let reader = open_reader(&path, format, None, true).unwrap();
         assert_eq!(reader.header(), ["index", "timestamp", "item_id", "click"]);
@@ -96,7 +114,10 @@ fn ragged_row_is_an_error_naming_the_line_and_reading_goes_on() {
     let mut reader = open_reader(&path, Format::Csv, None, true).unwrap();
     assert!(reader.next().unwrap().is_ok());
     let err = reader.next().unwrap().unwrap_err();
-    assert_eq!(err.to_string(), format!("{}:3: expected 5 fields, found 3", shown(&path)));
+    assert_eq!(
+        err.to_string(),
+        format!("{}:3: expected 5 fields, found 3", shown(&path))
+    );
     assert!(err.is_row_error());
     assert_eq!(reader.next().unwrap().unwrap().fields[0], "6");
 }
@@ -124,7 +145,10 @@ fn missing_file_is_an_io_error_naming_it() {
     let fx = Fixture::new();
     let path = fx.path("nope.csv");
     let err = open_reader(&path, Format::Csv, None, true).err().unwrap();
-    assert!(err.to_string().starts_with(&format!("{}: ", shown(&path))), "{err}");
+    assert!(
+        err.to_string().starts_with(&format!("{}: ", shown(&path))),
+        "{err}"
+    );
 }
 
 #[test]
@@ -143,7 +167,8 @@ fn parquet_rows_are_stringified_and_streamed() {
     let users: ArrayRef = Arc::new(StringArray::from(vec![Some("u1"), None, Some("u3")]));
     let ages: ArrayRef = Arc::new(Int64Array::from(vec![31, 42, 53]));
     let prices: ArrayRef = Arc::new(Float64Array::from(vec![1.5, 2.0, 0.25]));
-    let batch = RecordBatch::try_from_iter([("user", users), ("age", ages), ("price", prices)]).unwrap();
+    let batch =
+        RecordBatch::try_from_iter([("user", users), ("age", ages), ("price", prices)]).unwrap();
     let file = std::fs::File::create(&path).unwrap();
     let mut writer = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
     writer.write(&batch).unwrap();
@@ -154,6 +179,53 @@ fn parquet_rows_are_stringified_and_streamed() {
     let rows = rows(reader);
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[0].fields, ["u1", "31", "1.5"]);
-    assert_eq!(rows[1].fields, ["", "42", "2"], "null becomes an empty cell");
+    assert_eq!(
+        rows[1].fields,
+        ["", "42", "2"],
+        "null becomes an empty cell"
+    );
     assert_eq!(rows[2].line, 3);
+}
+
+fn write_parquet(path: &std::path::Path, batch: &RecordBatch) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(batch).unwrap();
+    writer.close().unwrap();
+}
+
+#[test]
+fn parquet_lists_become_separated_tokens_and_odd_types_are_refused() {
+    let fx = Fixture::new();
+    let mut tags = ListBuilder::new(StringBuilder::new());
+    tags.values().append_value("a");
+    tags.values().append_value("b");
+    tags.append(true);
+    tags.append(true);
+    let tags: ArrayRef = Arc::new(tags.finish());
+    let path = fx.path("tags.parquet");
+    write_parquet(
+        &path,
+        &RecordBatch::try_from_iter([("tags", tags)]).unwrap(),
+    );
+    let rows = rows(open_reader(&path, Format::Parquet, None, true).unwrap());
+    assert_eq!(rows[0].fields, ["a|b"]);
+    assert_eq!(rows[1].fields, [""]);
+
+    let dates: ArrayRef = Arc::new(Date32Array::from(vec![1, 2]));
+    let path = fx.path("dates.parquet");
+    write_parquet(
+        &path,
+        &RecordBatch::try_from_iter([("day", dates)]).unwrap(),
+    );
+    let err = open_reader(&path, Format::Parquet, None, true)
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: column \"day\" has the unsupported type Date32",
+            shown(&path)
+        )
+    );
 }

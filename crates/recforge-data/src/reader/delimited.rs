@@ -1,5 +1,10 @@
 //! CSV, TSV, RecBole atomic files and Open Bandit CSV: all delimiter-separated text, read
 //! with the `csv` crate into one reused byte record.
+//!
+//! CSV and OBD follow RFC 4180 quoting; TSV and RecBole files have none (a `"` is an
+//! ordinary character, as in MovieLens titles). An empty first header cell — pandas' index
+//! column, as in every Open Bandit file — is named `index`; other empty header cells get
+//! positional names. Line endings may be LF or CRLF (the RecBole releases use CRLF).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -31,7 +36,12 @@ pub struct DelimitedReader {
 
 impl DelimitedReader {
     /// Opens `path`; `format` must not be `Auto` or `Parquet`.
-    pub fn open(path: &Path, format: Format, delimiter: Option<char>, header: bool) -> Result<Self> {
+    pub fn open(
+        path: &Path,
+        format: Format,
+        delimiter: Option<char>,
+        header: bool,
+    ) -> Result<Self> {
         let format = format.resolve(path)?;
         let delimiter = match delimiter {
             Some(c) if c.is_ascii() => c as u8,
@@ -82,7 +92,12 @@ impl DelimitedReader {
         if header {
             let mut names = Vec::with_capacity(first.len());
             for (i, raw) in first.iter().enumerate() {
-                names.push(decode(raw).trim().trim_start_matches('\u{feff}').to_string());
+                names.push(
+                    decode(raw)
+                        .trim()
+                        .trim_start_matches('\u{feff}')
+                        .to_string(),
+                );
                 if i == 0 && names[0].is_empty() {
                     names[0] = INDEX_COLUMN.to_string();
                 }

@@ -59,10 +59,15 @@ impl<R: Read> Read for LineIndex<R> {
         let chunk = &buf[..n];
         let base = self.offset;
         let last_was_cr = self.last_was_cr;
-        self.pending.extend(memchr::memchr_iter(b'\n', chunk).map(|i| {
-            let cr = if i == 0 { last_was_cr } else { chunk[i - 1] == b'\r' };
-            (base + i as u64, cr)
-        }));
+        self.pending
+            .extend(memchr::memchr_iter(b'\n', chunk).map(|i| {
+                let cr = if i == 0 {
+                    last_was_cr
+                } else {
+                    chunk[i - 1] == b'\r'
+                };
+                (base + i as u64, cr)
+            }));
         if let Some(&last) = chunk.last() {
             self.last_was_cr = last == b'\r';
         }

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type,
-    UInt32Type, UInt64Type,
+    Float16Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type,
+    UInt16Type, UInt32Type, UInt64Type,
 };
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
@@ -52,12 +52,18 @@ impl ParquetRowReader {
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|e| DataError::format(path, format!("parquet: {e}")))?;
         let total_rows = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
-        let header: Vec<String> = builder
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
+        let fields = builder.schema().fields();
+        if let Some(f) = fields.iter().find(|f| !supported(f.data_type())) {
+            return Err(DataError::format(
+                path,
+                format!(
+                    "column \"{}\" has the unsupported type {}",
+                    f.name(),
+                    f.data_type()
+                ),
+            ));
+        }
+        let header: Vec<String> = fields.iter().map(|f| f.name().clone()).collect();
         check_unique_header(path, &header)?;
         let batches = builder
             .with_batch_size(BATCH_ROWS)
@@ -140,13 +146,12 @@ impl RowReader for ParquetRowReader {
         for ((cell, column), name) in row.fields.iter_mut().zip(batch.columns()).zip(&self.header) {
             cell.clear();
             if let Err(message) = write_cell(column, index, cell) {
+                // Not a row error: the same column would fail on every row.
                 self.done = true;
-                return Some(Err(DataError::InvalidValue {
-                    path: self.path.clone(),
-                    line: row.line,
-                    field: name.clone(),
-                    message,
-                }));
+                return Some(Err(DataError::format(
+                    &self.path,
+                    format!("row {}, column \"{name}\": {message}", row.line),
+                )));
             }
         }
         Some(Ok(()))
@@ -159,6 +164,22 @@ impl Iterator for ParquetRowReader {
     fn next(&mut self) -> Option<Self::Item> {
         let mut row = Row::default();
         self.read_into(&mut row).map(|r| r.map(|()| row))
+    }
+}
+
+/// Whether [`write_cell`] can render a column of this type.
+fn supported(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Dictionary(_, values) => supported(values),
+        DataType::List(item) | DataType::LargeList(item) => supported(item.data_type()),
+        other => {
+            other.is_integer()
+                || other.is_floating()
+                || matches!(
+                    other,
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Boolean
+                )
+        }
     }
 }
 
@@ -177,7 +198,11 @@ fn write_cell(array: &ArrayRef, index: usize, out: &mut String) -> std::result::
         DataType::Utf8 => out.push_str(array.as_string::<i32>().value(index)),
         DataType::LargeUtf8 => out.push_str(array.as_string::<i64>().value(index)),
         DataType::Utf8View => out.push_str(array.as_string_view().value(index)),
-        DataType::Boolean => out.push_str(if array.as_boolean().value(index) { "1" } else { "0" }),
+        DataType::Boolean => out.push_str(if array.as_boolean().value(index) {
+            "1"
+        } else {
+            "0"
+        }),
         DataType::Int8 => prim!(Int8Type),
         DataType::Int16 => prim!(Int16Type),
         DataType::Int32 => prim!(Int32Type),
@@ -186,6 +211,7 @@ fn write_cell(array: &ArrayRef, index: usize, out: &mut String) -> std::result::
         DataType::UInt16 => prim!(UInt16Type),
         DataType::UInt32 => prim!(UInt32Type),
         DataType::UInt64 => prim!(UInt64Type),
+        DataType::Float16 => prim!(Float16Type),
         DataType::Float32 => prim!(Float32Type),
         DataType::Float64 => prim!(Float64Type),
         DataType::Dictionary(_, _) => {

@@ -1,0 +1,162 @@
+//! End-to-end runs of the `recforge` binary on data the tests generate: synthesise a CTR log,
+//! prepare it, train, evaluate, and feed it malformed input.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::str::contains;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// A temp workspace with its own data folder (so prepared caches never leak between tests).
+struct Workspace {
+    dir: TempDir,
+}
+
+impl Workspace {
+    fn new() -> Self {
+        Workspace { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn recforge(&self) -> Command {
+        let mut cmd = Command::cargo_bin("recforge").expect("binary");
+        cmd.current_dir(self.dir.path()).env("RECFORGE_DATA", self.path("data")).args(["--log", "warn"]);
+        cmd
+    }
+
+    /// Write a synthetic log and a small training config for `model` (a `[model]` TOML body).
+    fn synthetic_run_config(&self, rows: u64, model: &str) -> PathBuf {
+        self.recforge()
+            .args(["data", "synth", "--rows", &rows.to_string(), "--seed", "7", "--out"])
+            .arg(self.path("synth"))
+            .assert()
+            .success();
+        let config = self.path("run.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[data]\nschema = \"synth/schema.toml\"\n\n[model]\n{model}\n\n[train]\nepochs = 3\nbatch_size = 256\nlr = 0.003\npatience = 0\n"
+            ),
+        )
+        .expect("write config");
+        config
+    }
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).expect("read json")).expect("valid json")
+}
+
+#[test]
+fn train_then_eval_learns_the_planted_signal() {
+    let ws = Workspace::new();
+    let config = ws.synthetic_run_config(20_000, "kind = \"mlp\"\nembedding_dim = 8\nhidden = [32]");
+    ws.recforge().arg("train").arg(&config).args(["--seed", "3", "--out"]).arg(ws.path("run")).assert().success();
+
+    for file in ["config.toml", "model.bpk", "embeddings.bin", "metrics.json", "history.json", "report.html"] {
+        assert!(ws.path("run").join(file).is_file(), "run directory lacks {file}");
+    }
+    let metrics = read_json(&ws.path("run/metrics.json"));
+    let auc = metrics["auc"].as_f64().expect("auc");
+    assert!(auc > 0.62, "test AUC {auc} should beat 0.5 by a clear margin on the planted signal");
+    assert!(metrics["logloss"].as_f64().expect("logloss") < 0.69);
+    assert!(metrics["train_examples_per_sec"].as_f64().expect("throughput") > 0.0);
+    let report = std::fs::read_to_string(ws.path("run/report.html")).expect("report");
+    assert!(report.contains("<svg") && report.contains("Calibration"), "report has its plots");
+
+    // Evaluating the saved run reproduces the test metrics exactly.
+    let out = ws.recforge().arg("eval").arg(ws.path("run")).assert().success().get_output().stdout.clone();
+    let text = String::from_utf8(out).expect("utf8");
+    let eval: Value = serde_json::from_str(&text).expect("eval prints JSON");
+    assert!((eval["auc"].as_f64().expect("auc") - auc).abs() < 1e-9, "eval {eval} vs train {metrics}");
+
+    // Scoring a new file with the run's vocabularies works too.
+    ws.recforge()
+        .arg("eval")
+        .arg(ws.path("run"))
+        .arg("--data")
+        .arg(ws.path("synth/synthetic.csv"))
+        .assert()
+        .success()
+        .stdout(contains("\"examples\": 20000"));
+}
+
+#[test]
+fn logistic_regression_trains_and_same_seed_gives_same_metrics() {
+    let ws = Workspace::new();
+    let config = ws.synthetic_run_config(10_000, "kind = \"lr\"");
+    for out in ["a", "b"] {
+        ws.recforge().arg("train").arg(&config).args(["--seed", "9", "--out"]).arg(ws.path(out)).assert().success();
+    }
+    let (a, b) = (read_json(&ws.path("a/metrics.json")), read_json(&ws.path("b/metrics.json")));
+    assert!(a["auc"].as_f64().expect("auc") > 0.6);
+    assert_eq!(a["auc"], b["auc"], "same seed, same AUC");
+    assert_eq!(a["logloss"], b["logloss"], "same seed, same logloss");
+}
+
+#[test]
+fn malformed_numeric_cell_names_file_line_and_field() {
+    let ws = Workspace::new();
+    ws.recforge().args(["data", "synth", "--rows", "50", "--out"]).arg(ws.path("synth")).assert().success();
+    let csv = ws.path("synth/synthetic.csv");
+    let text = std::fs::read_to_string(&csv).expect("csv");
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    // Line 3 of the file (the second data row): its price becomes "abc".
+    let mut cells: Vec<String> = lines[2].split(',').map(str::to_string).collect();
+    cells[6] = "abc".into();
+    lines[2] = cells.join(",");
+    std::fs::write(&csv, lines.join("\n") + "\n").expect("write");
+
+    ws.recforge()
+        .args(["data", "prepare"])
+        .arg(ws.path("synth/schema.toml"))
+        .assert()
+        .failure()
+        .stderr(contains("synthetic.csv:3: field \"price\": expected a number, found \"abc\""));
+
+    ws.recforge()
+        .args(["data", "prepare", "--skip-bad-rows"])
+        .arg(ws.path("synth/schema.toml"))
+        .assert()
+        .success()
+        .stdout(contains("49 rows"))
+        .stdout(contains("skipped 1 malformed rows of 50"));
+}
+
+#[test]
+fn missing_schema_and_unknown_config_fields_are_clear_errors() {
+    let ws = Workspace::new();
+    ws.recforge()
+        .args(["data", "prepare", "nope.toml"])
+        .assert()
+        .failure()
+        .stderr(contains("nope.toml"));
+    std::fs::write(ws.path("bad.toml"), "[data]\nschema = \"x.toml\"\n[model]\nkind = \"mlp\"\nwidth = 3\n").expect("write");
+    ws.recforge()
+        .arg("train")
+        .arg(ws.path("bad.toml"))
+        .assert()
+        .failure()
+        .stderr(contains("bad.toml"))
+        .stderr(contains("width"));
+}
+
+#[test]
+fn inspect_reports_columns_and_label_rate() {
+    let ws = Workspace::new();
+    ws.recforge().args(["data", "synth", "--rows", "500", "--out"]).arg(ws.path("synth")).assert().success();
+    ws.recforge()
+        .args(["data", "inspect"])
+        .arg(ws.path("synth/synthetic.csv"))
+        .arg("--schema")
+        .arg(ws.path("synth/schema.toml"))
+        .assert()
+        .success()
+        .stdout(contains("price"))
+        .stdout(contains("tags"))
+        .stdout(contains("label: click, positive rate"));
+}
