@@ -13,6 +13,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use recforge_data::{Dataset, Split};
+use recforge_models::layers::seed_dropout;
 use recforge_models::{EmbeddedBatch, EmbeddingStore, ModelConfig, Ranker, RankingModel, TableSpec};
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,7 @@ impl TrainedModel {
     /// A freshly initialised model for `data`'s feature layout.
     pub fn init(config: &ModelConfig, train: &TrainConfig, data: &Dataset, device: &Device) -> Self {
         device.seed(train.seed);
+        seed_dropout(train.seed);
         let layout = data.layout();
         let dim = config.embedding_dim();
         let specs = layout

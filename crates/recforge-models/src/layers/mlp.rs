@@ -1,8 +1,10 @@
 //! A multi-layer perceptron block: Linear → ReLU → Dropout per hidden layer, then a linear head.
 
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
+
+use crate::layers::dropout::Dropout;
 
 /// Sizes of an [`Mlp`].
 #[derive(Config, Debug)]
@@ -37,7 +39,7 @@ impl MlpConfig {
         Mlp {
             hidden,
             output: LinearConfig::new(width, self.d_output).init(device),
-            dropout: DropoutConfig::new(self.dropout).init(),
+            dropout: Dropout::new(self.dropout),
         }
     }
 }

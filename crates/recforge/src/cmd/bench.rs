@@ -49,6 +49,9 @@ pub struct TrainStepArgs {
     /// Override the config's batch size.
     #[arg(long)]
     batch_size: Option<usize>,
+    /// Train on this data schema instead of the config's (e.g. a synthetic log with big tables).
+    #[arg(long)]
+    schema: Option<PathBuf>,
 }
 
 pub fn run(command: BenchCommand) -> Result<()> {
@@ -92,6 +95,9 @@ fn train_step(args: TrainStepArgs) -> Result<()> {
     let mut config = RunConfig::from_file(&args.config)?;
     if let Some(batch_size) = args.batch_size {
         config.train.batch_size = batch_size;
+    }
+    if let Some(schema) = args.schema {
+        config.data.schema = schema;
     }
     let schema = Schema::from_toml_file(&config.data.schema)?;
     let (dataset, _) = data::prepare(&schema, &paths::prepared_cache_dir(), false, false)?;
