@@ -42,7 +42,7 @@ pub use encode::encode_file;
 pub use encoder::{Encoder, FittedFeature};
 pub use error::{DataError, Result};
 pub use inspect::{ColumnProfile, InferredType, InspectReport, inspect};
-pub use negatives::sample_negatives;
+pub use negatives::{sample_negatives, sample_negatives_into_split};
 pub use numeric::NumericStats;
 pub use prepare::{PrepareOptions, PrepareReport, prepare};
 pub use reader::{FieldType, Format, Row, RowReader, open_reader};

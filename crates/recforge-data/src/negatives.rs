@@ -10,6 +10,7 @@ use rand::{Rng, SeedableRng};
 use crate::dataset::{Dataset, label_rate};
 use crate::error::{DataError, Result};
 use crate::schema::Side;
+use crate::split::Split;
 use crate::vocab::OOV_ID;
 
 /// Rejection-sampling attempts before falling back to the user's explicit complement list.
@@ -20,6 +21,40 @@ const MAX_REJECTIONS: usize = 32;
 /// candidate gets no negatives. Example ids continue after the largest id; timestamps are
 /// copied from the positive row. Features without a `side` are treated as context.
 pub fn sample_negatives(ds: &Dataset, per_positive: usize, seed: u64) -> Result<Dataset> {
+    sample_with_sources(ds, per_positive, seed).map(|(dataset, _)| dataset)
+}
+
+/// Samples negatives as [`sample_negatives`] does and extends `split` so that every negative
+/// joins the split of the positive it was drawn for: test positives get their negatives in
+/// the test split, and nothing sampled for evaluation leaks into training.
+pub fn sample_negatives_into_split(
+    ds: &Dataset,
+    split: &Split,
+    per_positive: usize,
+    seed: u64,
+) -> Result<(Dataset, Split)> {
+    let (dataset, sources) = sample_with_sources(ds, per_positive, seed)?;
+    let mut part = vec![0u8; ds.len()];
+    for (id, rows) in [(1u8, &split.train), (2, &split.valid), (3, &split.test)] {
+        for &row in rows {
+            part[row] = id;
+        }
+    }
+    let mut extended = split.clone();
+    for (row, &source) in sources.iter().enumerate().skip(ds.len()) {
+        match part[source] {
+            1 => extended.train.push(row),
+            2 => extended.valid.push(row),
+            3 => extended.test.push(row),
+            _ => {}
+        }
+    }
+    Ok((dataset, extended))
+}
+
+/// The dataset with negatives appended, and for every row the original row it copies its
+/// user and context features from (itself for original rows).
+fn sample_with_sources(ds: &Dataset, per_positive: usize, seed: u64) -> Result<(Dataset, Vec<usize>)> {
     let need = |role: &str| {
         DataError::Invalid(format!(
             "{}: negative sampling needs `{role}` in the schema to name a categorical feature",
@@ -95,7 +130,7 @@ pub fn sample_negatives(ds: &Dataset, per_positive: usize, seed: u64) -> Result<
     let mut meta = ds.meta.clone();
     meta.rows = labels.len();
     meta.label_rate = label_rate(&labels);
-    Ok(Dataset {
+    let dataset = Dataset {
         meta,
         columns,
         labels,
@@ -105,7 +140,8 @@ pub fn sample_negatives(ds: &Dataset, per_positive: usize, seed: u64) -> Result<
             .as_ref()
             .map(|ts| context_rows.iter().map(|&r| ts[r]).collect()),
         encoder: ds.encoder.clone(),
-    })
+    };
+    Ok((dataset, context_rows))
 }
 
 /// One candidate the user has not interacted with, or `None` when there is none.

@@ -79,9 +79,12 @@ pub fn prepare(schema: &Schema, opts: &PrepareOptions) -> Result<(Dataset, Prepa
     schema.validate(Path::new("<schema>"))?;
     let hash = schema_hash(schema)?;
     let dir = cache_path(&opts.cache_dir, &schema.name, &hash);
+    // A cache built with skipped rows only serves callers that accept skipping; anyone else
+    // rebuilds and gets the error for the first bad row.
     if !opts.force
         && dir.is_dir()
         && let Ok(hit) = load_cached(&dir, started)
+        && (opts.skip_bad_rows || hit.1.rows_skipped == 0)
     {
         return Ok(hit);
     }

@@ -66,7 +66,8 @@ pub struct Schema {
     #[serde(default)]
     pub split: SplitSpec,
     /// Negative sampling for implicit feedback, applied by the trainer after splitting with
-    /// [`crate::sample_negatives`] (prepare stores only the logged rows).
+    /// [`crate::sample_negatives_into_split`], so each negative joins its positive's split
+    /// (prepare stores only the logged rows).
     #[serde(default)]
     pub negatives: Option<NegativeSpec>,
 }

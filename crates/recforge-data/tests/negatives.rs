@@ -6,7 +6,7 @@ mod common;
 use std::collections::{HashMap, HashSet};
 
 use common::Fixture;
-use recforge_data::{Column, Dataset, prepare, sample_negatives};
+use recforge_data::{Column, Dataset, prepare, random_split, sample_negatives, sample_negatives_into_split};
 
 fn dataset(fx: &Fixture, with_user: bool) -> Dataset {
     let mut csv = String::from("ts,user,item,brand,hour,click\n");
@@ -129,4 +129,31 @@ fn negatives_need_a_user_feature() {
         err.to_string(),
         "log: negative sampling needs `user` in the schema to name a categorical feature"
     );
+}
+
+#[test]
+fn negatives_join_the_split_of_their_positive() {
+    let fx = Fixture::new();
+    let ds = dataset(&fx, true);
+    let split = random_split(ds.len(), 0.25, 0.25, 3);
+    let (out, extended) = sample_negatives_into_split(&ds, &split, 2, 5).unwrap();
+    let n = ds.len();
+    // Every row, original or sampled, is in exactly one part.
+    let mut all: Vec<usize> = extended.train.iter().chain(&extended.valid).chain(&extended.test).copied().collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..out.len()).collect::<Vec<_>>());
+    // Original rows keep their part.
+    assert_eq!(&extended.train[..split.train.len()], &split.train[..]);
+    assert_eq!(&extended.test[..split.test.len()], &split.test[..]);
+    // A sampled row's timestamp and user come from its positive, which sits in the same part.
+    let users = ids(&out, "user");
+    for (part, original) in [(&extended.train, &split.train), (&extended.valid, &split.valid), (&extended.test, &split.test)] {
+        for &row in part.iter().filter(|&&r| r >= n) {
+            let ts = out.timestamps.as_ref().unwrap()[row];
+            let source = original
+                .iter()
+                .find(|&&r| ds.timestamps.as_ref().unwrap()[r] == ts && ids(&ds, "user")[r] == users[row]);
+            assert!(source.is_some(), "negative row {row} has no positive in its own part");
+        }
+    }
 }

@@ -125,6 +125,14 @@ fn malformed_numeric_cell_names_file_line_and_field() {
         .success()
         .stdout(contains("49 rows"))
         .stdout(contains("skipped 1 malformed rows of 50"));
+
+    // The cache built while skipping never serves a caller that did not ask to skip.
+    ws.recforge()
+        .args(["data", "prepare"])
+        .arg(ws.path("synth/schema.toml"))
+        .assert()
+        .failure()
+        .stderr(contains("expected a number, found \"abc\""));
 }
 
 #[test]

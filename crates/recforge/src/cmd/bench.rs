@@ -99,8 +99,7 @@ fn train_step(args: TrainStepArgs) -> Result<()> {
     if let Some(schema) = args.schema {
         config.data.schema = schema;
     }
-    let schema = Schema::from_toml_file(&config.data.schema)?;
-    let (dataset, _) = data::prepare(&schema, &paths::prepared_cache_dir(), false, false)?;
+    let dataset = data::load_task(&config.data.schema, false)?.dataset;
     let device = Device::default().autodiff();
     let batches = sample_batches(&dataset, config.train.batch_size, args.steps + 3, config.train.seed);
 

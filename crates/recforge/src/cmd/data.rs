@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use recforge_data::{Dataset, Format, PrepareOptions, PrepareReport, Schema};
+use recforge_data::{Dataset, Format, PrepareOptions, PrepareReport, Schema, Split};
 
 use crate::paths;
 
@@ -129,6 +129,28 @@ pub fn fetch(only: Option<&str>, check: bool) -> Result<()> {
         bail!("fetching data failed (see the messages above); the files can also be placed by hand under {}", data.display());
     }
     Ok(())
+}
+
+/// A prepared dataset, its split, and the schema that declared both.
+pub struct Task {
+    pub schema: Schema,
+    pub dataset: Dataset,
+    pub split: Split,
+    pub prepared: PrepareReport,
+}
+
+/// Prepare (or load from cache) the dataset a schema declares and split it; when the schema
+/// asks for sampled negatives they are added per split, after splitting.
+pub fn load_task(schema_path: &Path, skip_bad_rows: bool) -> Result<Task> {
+    let schema = Schema::from_toml_file(schema_path)
+        .with_context(|| format!("reading the data schema {}", schema_path.display()))?;
+    let (dataset, prepared) = prepare(&schema, &paths::prepared_cache_dir(), skip_bad_rows, false)?;
+    let split = dataset.split(&schema.split)?;
+    let (dataset, split) = match &schema.negatives {
+        Some(negatives) => recforge_data::sample_negatives_into_split(&dataset, &split, negatives.per_positive, negatives.seed)?,
+        None => (dataset, split),
+    };
+    Ok(Task { schema, dataset, split, prepared })
 }
 
 /// Prepare with a progress bar over the bytes of the main file.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use burn::prelude::*;
 use clap::{Args as ClapArgs, ValueEnum};
-use recforge_data::{PrepareOptions, Schema};
+use recforge_data::PrepareOptions;
 use recforge_train::{RunDir, evaluate};
 use serde_json::json;
 
@@ -37,9 +37,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let run = RunDir::open(&args.run_dir)?;
     let config = run.load_config()?;
-    let schema = Schema::from_toml_file(&config.data.schema)
-        .with_context(|| format!("reading the run's data schema {}", config.data.schema.display()))?;
-    let (dataset, _) = data::prepare(&schema, &paths::prepared_cache_dir(), false, false)?;
+    let data::Task { schema, dataset, split, .. } = data::load_task(&config.data.schema, false)?;
     let device = Device::default();
     let trained = run.load_model(&config, &dataset, &device)?;
     let (label, metrics) = match &args.data {
@@ -58,7 +56,6 @@ pub fn run(args: Args) -> Result<()> {
             (file.display().to_string(), evaluate(&trained, &encoded, &rows, config.train.eval_batch_size, &device))
         }
         None => {
-            let split = dataset.split(&schema.split)?;
             let (name, rows) = match args.split {
                 SplitName::Train => ("train", split.train),
                 SplitName::Valid => ("valid", split.valid),

@@ -3,15 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use burn::prelude::*;
 use clap::Args as ClapArgs;
-use recforge_data::Schema;
 use recforge_train::{RunConfig, RunDir, evaluate, fit};
 use serde_json::{Value, json};
 
 use crate::cmd::data;
-use crate::{paths, report};
+use crate::report;
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -48,10 +47,7 @@ pub fn run(args: Args) -> Result<Value> {
 
 /// Train `config` into `out`; returns the flat metrics written to metrics.json.
 pub fn train_config(config: &RunConfig, out: &Path, skip_bad_rows: bool, show_progress: bool) -> Result<Value> {
-    let schema = Schema::from_toml_file(&config.data.schema)
-        .with_context(|| format!("reading the data schema named in [data] of the config ({})", config.data.schema.display()))?;
-    let (dataset, prepared) = data::prepare(&schema, &paths::prepared_cache_dir(), skip_bad_rows, false)?;
-    let split = dataset.split(&schema.split)?;
+    let data::Task { schema, dataset, split, prepared } = data::load_task(&config.data.schema, skip_bad_rows)?;
     tracing::info!(
         train = split.train.len(),
         valid = split.valid.len(),
