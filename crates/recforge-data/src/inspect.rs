@@ -95,12 +95,17 @@ struct Profiler {
     numbers: u64,
     distinct: HashSet<String>,
     capped: bool,
+    /// Distinct tokens of multi-valued cells (split on `|`, or whitespace for sequences).
+    tokens: HashSet<String>,
+    tokens_capped: bool,
+    sequence_column: bool,
     examples: Vec<String>,
 }
 
 impl Profiler {
-    fn new() -> Self {
+    fn new(sequence_column: bool) -> Self {
         Profiler {
+            sequence_column,
             all_integer: true,
             all_number: true,
             all_binary: true,
@@ -139,6 +144,22 @@ impl Profiler {
                 self.all_binary = false;
             }
         }
+        if !self.tokens_capped {
+            let tokens: Vec<&str> = if self.sequence_column {
+                cell.split_whitespace().collect()
+            } else {
+                cell.split(MULTI_SEPARATOR).map(str::trim).filter(|t| !t.is_empty()).collect()
+            };
+            for token in tokens {
+                if self.tokens.len() >= DISTINCT_LIMIT {
+                    self.tokens_capped = true;
+                    break;
+                }
+                if !self.tokens.contains(token) {
+                    self.tokens.insert(token.to_string());
+                }
+            }
+        }
         if !self.capped && !self.distinct.contains(cell) {
             if self.distinct.len() >= DISTINCT_LIMIT {
                 self.capped = true;
@@ -151,7 +172,8 @@ impl Profiler {
         }
     }
 
-    fn finish(self, name: &str, sequence_column: bool) -> ColumnProfile {
+    fn finish(self, name: &str) -> ColumnProfile {
+        let sequence_column = self.sequence_column;
         let inferred = if self.non_empty == 0 {
             InferredType::Empty
         } else if self.all_integer {
@@ -164,11 +186,18 @@ impl Profiler {
             InferredType::Categorical
         };
         let numeric = matches!(inferred, InferredType::Integer | InferredType::Float);
+        // A multi-valued column's cardinality is that of its tokens (genres, tags), not of
+        // the cells' combinations.
+        let (distinct, distinct_capped) = if inferred == InferredType::MultiValued {
+            (self.tokens.len() as u64, self.tokens_capped)
+        } else {
+            (self.distinct.len() as u64, self.capped)
+        };
         ColumnProfile {
             name: name.to_string(),
             inferred,
-            distinct: self.distinct.len() as u64,
-            distinct_capped: self.capped,
+            distinct,
+            distinct_capped,
             missing: self.missing,
             min: numeric.then_some(self.min),
             max: numeric.then_some(self.max),
@@ -199,7 +228,7 @@ pub fn inspect(
     let label_spec = schema.and_then(|s| s.label.as_ref());
     let label_index = label_spec.and_then(|l| names.iter().position(|n| *n == l.column));
     let threshold = label_spec.and_then(|l| l.threshold);
-    let mut profilers: Vec<Profiler> = names.iter().map(|_| Profiler::new()).collect();
+    let mut profilers: Vec<Profiler> = sequence.iter().map(|&seq| Profiler::new(seq)).collect();
     let mut row = Row::default();
     let mut rows = 0u64;
     while max_rows.is_none_or(|m| rows < m) {
@@ -235,8 +264,7 @@ pub fn inspect(
     let columns = profilers
         .into_iter()
         .zip(&names)
-        .zip(&sequence)
-        .map(|((p, name), &seq)| p.finish(name, seq))
+        .map(|(p, name)| p.finish(name))
         .collect();
     Ok(InspectReport {
         path: path.to_path_buf(),

@@ -86,6 +86,8 @@ fn inspect_profiles_columns_and_finds_the_label() {
     assert_eq!(kind("price"), InferredType::Float);
     assert_eq!(kind("user_id"), InferredType::Categorical);
     assert_eq!(kind("tags"), InferredType::MultiValued);
+    let tags = report.columns.iter().find(|c| c.name == "tags").unwrap();
+    assert_eq!(tags.distinct, 30, "a multi-valued column counts distinct tokens, not combinations");
     let example_id = &report.columns[0];
     assert_eq!((example_id.distinct, example_id.missing), (3000, 0));
     assert_eq!(
