@@ -76,9 +76,8 @@ fn summarise(name: &str, runs: &[Value]) -> Value {
 
 fn markdown(rows: &[Value], seeds: &[u64]) -> String {
     let seeds: Vec<String> = seeds.iter().map(u64::to_string).collect();
-    let mut out = format!(
-        "| config | model | split | AUC | logloss | train ex/s | parameters |\n|---|---|---|---|---|---|---|\n"
-    );
+    let mut out =
+        String::from("| config | model | split | AUC | logloss | train ex/s | parameters |\n|---|---|---|---|---|---|---|\n");
     for r in rows {
         out += &format!(
             "| {} | {} | {} | {:.4} ± {:.4} | {:.4} ± {:.4} | {:.0} | {} |\n",

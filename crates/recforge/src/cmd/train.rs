@@ -48,6 +48,22 @@ pub fn run(args: Args) -> Result<Value> {
 /// Train `config` into `out`; returns the flat metrics written to metrics.json.
 pub fn train_config(config: &RunConfig, out: &Path, skip_bad_rows: bool, show_progress: bool) -> Result<Value> {
     let data::Task { schema, dataset, split, prepared } = data::load_task(&config.data.schema, skip_bad_rows)?;
+    if dataset.layout().sparse.is_empty() {
+        anyhow::bail!(
+            "{}: the schema declares no categorical, multi-categorical or sequence feature; \
+             ranking models embed at least one (add e.g. the user or item id)",
+            config.data.schema.display()
+        );
+    }
+    if split.train.is_empty() || split.valid.is_empty() {
+        anyhow::bail!(
+            "{}: the {:?} split left {} training and {} validation rows; adjust [split] in the schema",
+            config.data.schema.display(),
+            schema.split.method,
+            split.train.len(),
+            split.valid.len()
+        );
+    }
     tracing::info!(
         train = split.train.len(),
         valid = split.valid.len(),
