@@ -18,6 +18,8 @@ use crate::sparse_optim::SparseOptimizer;
 
 /// Magic bytes at the head of a saved store.
 const MAGIC: &[u8; 8] = b"RFEMBv01";
+/// A header (table specs as JSON) larger than this means a corrupt file.
+const MAX_HEADER_BYTES: u64 = 64 << 20;
 
 /// Shape of one embedding table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,7 +208,11 @@ impl EmbeddingStore {
         }
         let mut len = [0u8; 8];
         input.read_exact(&mut len).map_err(io)?;
-        let mut header = vec![0u8; u64::from_le_bytes(len) as usize];
+        let len = u64::from_le_bytes(len);
+        if len > MAX_HEADER_BYTES {
+            return Err(format(format!("header of {len} bytes; the file is corrupt")));
+        }
+        let mut header = vec![0u8; len as usize];
         input.read_exact(&mut header).map_err(io)?;
         let header: Header = serde_json::from_slice(&header).map_err(|e| format(e.to_string()))?;
         let mut weights = Vec::with_capacity(header.specs.len());
@@ -328,6 +334,10 @@ mod tests {
         assert_eq!(loaded.state, s.state);
         assert_eq!(loaded.step, 1);
         std::fs::write(&path, b"garbage!garbage!").unwrap();
+        assert!(matches!(EmbeddingStore::load(&path), Err(StoreError::Format { .. })));
+        let mut huge_header = MAGIC.to_vec();
+        huge_header.extend_from_slice(&u64::MAX.to_le_bytes());
+        std::fs::write(&path, huge_header).unwrap();
         assert!(matches!(EmbeddingStore::load(&path), Err(StoreError::Format { .. })));
         std::fs::remove_dir_all(dir).ok();
     }
