@@ -11,4 +11,4 @@ pub mod trainer;
 pub use config::{DenseOptimizer, TrainConfig};
 pub use evaluate::{EvalMetrics, evaluate, predict};
 pub use run::{RunConfig, RunDir};
-pub use trainer::{EpochRecord, FitOutcome, TrainedModel, bce_with_logits, fit};
+pub use trainer::{DivergedError, EpochRecord, FitOutcome, TrainedModel, bce_with_logits, fit};

@@ -81,8 +81,26 @@ pub fn bce_with_logits(logits: Tensor<1>, labels: Tensor<1>) -> Tensor<1> {
     stable.mean()
 }
 
+/// Training stopped because the loss stopped being a number.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the training loss became {loss} at epoch {epoch}, step {step}; lower [train] lr or the sparse \
+     optimizer's lr, or check the data for extreme numeric values"
+)]
+pub struct DivergedError {
+    pub loss: f64,
+    pub epoch: usize,
+    pub step: usize,
+}
+
 /// Train `config` on `split.train`, early-stopping on AUC over `split.valid`.
-pub fn fit(config: &ModelConfig, train: &TrainConfig, data: &Dataset, split: &Split, show_progress: bool) -> FitOutcome {
+pub fn fit(
+    config: &ModelConfig,
+    train: &TrainConfig,
+    data: &Dataset,
+    split: &Split,
+    show_progress: bool,
+) -> Result<FitOutcome, DivergedError> {
     let device = Device::default().autodiff();
     let eval_device = Device::default();
     let mut current = TrainedModel::init(config, train, data, &device);
@@ -108,7 +126,7 @@ pub fn fit(config: &ModelConfig, train: &TrainConfig, data: &Dataset, split: &Sp
         let bar = progress_bar(order.len(), epoch, train.epochs, show_progress);
         let started = Instant::now();
         let (mut loss_sum, mut loss_examples) = (0f64, 0usize);
-        for rows in order.chunks(train.batch_size.max(1)) {
+        for (step, rows) in order.chunks(train.batch_size.max(1)).enumerate() {
             let batch = data.batch(rows);
             let embedded = EmbeddedBatch::new(&current.store, &batch, &device, true);
             let logits = current.model.forward(&embedded.input);
@@ -116,6 +134,10 @@ pub fn fit(config: &ModelConfig, train: &TrainConfig, data: &Dataset, split: &Sp
             let loss = bce_with_logits(logits, labels);
             let grads = loss.backward();
             let loss_value = loss.into_scalar::<f32>() as f64;
+            if !loss_value.is_finite() {
+                bar.abandon();
+                return Err(DivergedError { loss: loss_value, epoch, step: step + 1 });
+            }
             embedded.apply_gradients(&mut current.store, &grads);
             let grads = GradientsParams::from_grads(grads, &current.model);
             current.model = optimizer.step(train.lr, current.model, grads);
@@ -162,13 +184,13 @@ pub fn fit(config: &ModelConfig, train: &TrainConfig, data: &Dataset, split: &Sp
         None => (0, current),
     };
     let trained = TrainedModel { config: best_model.config, model: best_model.model.valid(), store: best_model.store };
-    FitOutcome {
+    Ok(FitOutcome {
         trained,
         history,
         best_epoch,
         stopped_early,
         train_examples_per_sec: total_examples as f64 / total_seconds.max(1e-9),
-    }
+    })
 }
 
 fn progress_bar(len: usize, epoch: usize, epochs: usize, visible: bool) -> ProgressBar {

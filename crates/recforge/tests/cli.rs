@@ -154,6 +154,25 @@ fn missing_schema_and_unknown_config_fields_are_clear_errors() {
 }
 
 #[test]
+fn a_diverging_run_stops_with_advice() {
+    let ws = Workspace::new();
+    ws.synthetic_run_config(2_000, "kind = \"mlp\"\nembedding_dim = 4\nhidden = [8]");
+    let config = ws.path("diverge.toml");
+    std::fs::write(
+        &config,
+        "[data]\nschema = \"synth/schema.toml\"\n[model]\nkind = \"mlp\"\n[train]\nlr = 1e30\nsparse_optimizer = { kind = \"sgd\", lr = 1e30 }\n",
+    )
+    .expect("write");
+    ws.recforge()
+        .arg("train")
+        .arg(&config)
+        .assert()
+        .failure()
+        .stderr(contains("the training loss became"))
+        .stderr(contains("lower [train] lr"));
+}
+
+#[test]
 fn inspect_reports_columns_and_label_rate() {
     let ws = Workspace::new();
     ws.recforge().args(["data", "synth", "--rows", "500", "--out"]).arg(ws.path("synth")).assert().success();

@@ -75,7 +75,7 @@ pub fn train_config(config: &RunConfig, out: &Path, skip_bad_rows: bool, show_pr
     run.save_config(config)?;
 
     let started = Instant::now();
-    let outcome = fit(&config.model, &config.train, &dataset, &split, show_progress);
+    let outcome = fit(&config.model, &config.train, &dataset, &split, show_progress)?;
     let train_seconds = started.elapsed().as_secs_f64();
     let test = evaluate(&outcome.trained, &dataset, &split.test, config.train.eval_batch_size, &Device::default());
     let best = outcome.history.iter().find(|r| r.epoch == outcome.best_epoch);
