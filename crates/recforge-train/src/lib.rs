@@ -9,6 +9,6 @@ pub mod run;
 pub mod trainer;
 
 pub use config::{DenseOptimizer, TrainConfig};
-pub use evaluate::{EvalMetrics, evaluate, predict};
+pub use evaluate::{EvalMetrics, evaluate, labels_of, predict};
 pub use run::{RunConfig, RunDir};
-pub use trainer::{DivergedError, EpochRecord, FitOutcome, TrainedModel, bce_with_logits, fit};
+pub use trainer::{EpochRecord, FitOutcome, TrainError, TrainedModel, bce_with_logits, fit};

@@ -134,7 +134,10 @@ impl RunDir {
 
     /// Rebuild the model for `data`'s layout and load the saved weights into it.
     pub fn load_model(&self, config: &RunConfig, data: &Dataset, device: &Device) -> Result<TrainedModel, RunError> {
-        let fresh = TrainedModel::init(&config.model, &config.train, data, device);
+        let fresh = TrainedModel::init(&config.model, &config.train, data, device).map_err(|e| RunError::Config {
+            path: self.file(Self::CONFIG),
+            message: e.to_string(),
+        })?;
         let model_path = self.file(Self::MODEL);
         let model = fresh.model.try_load_file(&model_path).map_err(|e| RunError::Weights {
             path: model_path.clone(),

@@ -30,10 +30,13 @@ pub struct TrainedModel {
 
 impl TrainedModel {
     /// A freshly initialised model for `data`'s feature layout.
-    pub fn init(config: &ModelConfig, train: &TrainConfig, data: &Dataset, device: &Device) -> Self {
+    pub fn init(config: &ModelConfig, train: &TrainConfig, data: &Dataset, device: &Device) -> Result<Self, TrainError> {
+        let layout = data.layout();
+        if layout.sparse.is_empty() {
+            return Err(TrainError::NoSparseFeatures);
+        }
         device.seed(train.seed);
         seed_dropout(train.seed);
-        let layout = data.layout();
         let dim = config.embedding_dim();
         let specs = layout
             .sparse
@@ -44,7 +47,7 @@ impl TrainedModel {
             })
             .collect();
         let store = EmbeddingStore::new(specs, train.sparse_optimizer, config.embedding_init_scale(), train.seed);
-        TrainedModel { config: config.clone(), model: config.init(&layout, device), store }
+        Ok(TrainedModel { config: config.clone(), model: config.init(&layout, device), store })
     }
 
     /// Dense parameters plus embedding weights.
@@ -81,16 +84,21 @@ pub fn bce_with_logits(logits: Tensor<1>, labels: Tensor<1>) -> Tensor<1> {
     stable.mean()
 }
 
-/// Training stopped because the loss stopped being a number.
+/// Why training could not start or could not go on.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "the training loss became {loss} at epoch {epoch}, step {step}; lower [train] lr or the sparse \
-     optimizer's lr, or check the data for extreme numeric values"
-)]
-pub struct DivergedError {
-    pub loss: f64,
-    pub epoch: usize,
-    pub step: usize,
+pub enum TrainError {
+    #[error(
+        "the data has no categorical, multi-categorical or sequence feature; ranking models embed \
+         at least one (add e.g. the user or item id to the schema)"
+    )]
+    NoSparseFeatures,
+    #[error("the split left {train} training and {valid} validation rows; adjust [split] in the schema")]
+    EmptySplit { train: usize, valid: usize },
+    #[error(
+        "the training loss became {loss} at epoch {epoch}, step {step}; lower [train] lr or the sparse \
+         optimizer's lr, or check the data for extreme numeric values"
+    )]
+    Diverged { loss: f64, epoch: usize, step: usize },
 }
 
 /// Train `config` on `split.train`, early-stopping on AUC over `split.valid`.
@@ -100,10 +108,13 @@ pub fn fit(
     data: &Dataset,
     split: &Split,
     show_progress: bool,
-) -> Result<FitOutcome, DivergedError> {
+) -> Result<FitOutcome, TrainError> {
+    if split.train.is_empty() || split.valid.is_empty() {
+        return Err(TrainError::EmptySplit { train: split.train.len(), valid: split.valid.len() });
+    }
     let device = Device::default().autodiff();
     let eval_device = Device::default();
-    let mut current = TrainedModel::init(config, train, data, &device);
+    let mut current = TrainedModel::init(config, train, data, &device)?;
     let mut optimizer = match train.optimizer {
         DenseOptimizer::Adam => {
             let mut c = AdamConfig::new();
@@ -136,7 +147,7 @@ pub fn fit(
             let loss_value = loss.into_scalar::<f32>() as f64;
             if !loss_value.is_finite() {
                 bar.abandon();
-                return Err(DivergedError { loss: loss_value, epoch, step: step + 1 });
+                return Err(TrainError::Diverged { loss: loss_value, epoch, step: step + 1 });
             }
             embedded.apply_gradients(&mut current.store, &grads);
             let grads = GradientsParams::from_grads(grads, &current.model);
@@ -151,8 +162,7 @@ pub fn fit(
         total_examples += loss_examples;
         total_seconds += seconds;
 
-        let scorer = TrainedModel { config: current.config.clone(), model: current.model.valid(), store: current.store.clone() };
-        let valid = evaluate(&scorer, data, &split.valid, train.eval_batch_size, &eval_device);
+        let valid = evaluate(&current.model.valid(), &current.store, data, &split.valid, train.eval_batch_size, &eval_device);
         let record = EpochRecord {
             epoch,
             train_loss: loss_sum / loss_examples.max(1) as f64,

@@ -103,7 +103,7 @@ fn train_step(args: TrainStepArgs) -> Result<()> {
     let device = Device::default().autodiff();
     let batches = sample_batches(&dataset, config.train.batch_size, args.steps + 3, config.train.seed);
 
-    let mut sparse = TrainedModel::init(&config.model, &config.train, &dataset, &device);
+    let mut sparse = TrainedModel::init(&config.model, &config.train, &dataset, &device)?;
     let mut optimizer = AdamConfig::new().init();
     let sparse_ms = time_steps(&batches, |rows| {
         let batch = dataset.batch(rows);
@@ -116,7 +116,7 @@ fn train_step(args: TrainStepArgs) -> Result<()> {
         sparse.model = optimizer.step(config.train.lr, sparse.model.clone(), grads);
     });
 
-    let fresh = TrainedModel::init(&config.model, &config.train, &dataset, &device);
+    let fresh = TrainedModel::init(&config.model, &config.train, &dataset, &device)?;
     let mut dense = DenseEmbeddingRanker::from_store(&fresh.store, fresh.model, &device);
     let mut optimizer = AdamConfig::new().init();
     let dense_ms = time_steps(&batches, |rows| {

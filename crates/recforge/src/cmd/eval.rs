@@ -53,7 +53,7 @@ pub fn run(args: Args) -> Result<()> {
                 .context("the prepared dataset has no fitted encoder; rerun `recforge data prepare --force` on its schema")?;
             let encoded = recforge_data::encode_file(&schema, encoder, file, &options)?;
             let rows: Vec<usize> = (0..encoded.len()).collect();
-            (file.display().to_string(), evaluate(&trained, &encoded, &rows, config.train.eval_batch_size, &device))
+            (file.display().to_string(), evaluate(&trained.model, &trained.store, &encoded, &rows, config.train.eval_batch_size, &device))
         }
         None => {
             let (name, rows) = match args.split {
@@ -61,7 +61,7 @@ pub fn run(args: Args) -> Result<()> {
                 SplitName::Valid => ("valid", split.valid),
                 SplitName::Test => ("test", split.test),
             };
-            (name.to_string(), evaluate(&trained, &dataset, &rows, config.train.eval_batch_size, &device))
+            (name.to_string(), evaluate(&trained.model, &trained.store, &dataset, &rows, config.train.eval_batch_size, &device))
         }
     };
     let out = json!({

@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use burn::prelude::*;
 use clap::Args as ClapArgs;
-use recforge_train::{RunConfig, RunDir, evaluate, fit};
+use recforge_train::{EvalMetrics, RunConfig, RunDir, fit, labels_of, predict};
 use serde_json::{Value, json};
 
 use crate::cmd::data;
@@ -48,22 +48,6 @@ pub fn run(args: Args) -> Result<Value> {
 /// Train `config` into `out`; returns the flat metrics written to metrics.json.
 pub fn train_config(config: &RunConfig, out: &Path, skip_bad_rows: bool, show_progress: bool) -> Result<Value> {
     let data::Task { schema, dataset, split, prepared } = data::load_task(&config.data.schema, skip_bad_rows)?;
-    if dataset.layout().sparse.is_empty() {
-        anyhow::bail!(
-            "{}: the schema declares no categorical, multi-categorical or sequence feature; \
-             ranking models embed at least one (add e.g. the user or item id)",
-            config.data.schema.display()
-        );
-    }
-    if split.train.is_empty() || split.valid.is_empty() {
-        anyhow::bail!(
-            "{}: the {:?} split left {} training and {} validation rows; adjust [split] in the schema",
-            config.data.schema.display(),
-            schema.split.method,
-            split.train.len(),
-            split.valid.len()
-        );
-    }
     tracing::info!(
         train = split.train.len(),
         valid = split.valid.len(),
@@ -75,9 +59,14 @@ pub fn train_config(config: &RunConfig, out: &Path, skip_bad_rows: bool, show_pr
     run.save_config(config)?;
 
     let started = Instant::now();
-    let outcome = fit(&config.model, &config.train, &dataset, &split, show_progress)?;
+    let outcome = fit(&config.model, &config.train, &dataset, &split, show_progress)
+        .with_context(|| format!("training on the data of {}", config.data.schema.display()))?;
     let train_seconds = started.elapsed().as_secs_f64();
-    let test = evaluate(&outcome.trained, &dataset, &split.test, config.train.eval_batch_size, &Device::default());
+    let trained = &outcome.trained;
+    let probabilities =
+        predict(&trained.model, &trained.store, &dataset, &split.test, config.train.eval_batch_size, &Device::default());
+    let labels = labels_of(&dataset, &split.test);
+    let test = EvalMetrics::of(&probabilities, &labels);
     let best = outcome.history.iter().find(|r| r.epoch == outcome.best_epoch);
 
     let metrics = json!({
@@ -107,8 +96,6 @@ pub fn train_config(config: &RunConfig, out: &Path, skip_bad_rows: bool, show_pr
     run.save_model(&outcome.trained)?;
     run.write_json(RunDir::METRICS, &metrics)?;
     run.write_json(RunDir::HISTORY, &outcome.history)?;
-    let probabilities = recforge_train::predict(&outcome.trained, &dataset, &split.test, config.train.eval_batch_size, &Device::default());
-    let labels: Vec<f32> = split.test.iter().map(|&r| dataset.labels[r]).collect();
     let html = report::render(&report::ReportInput {
         title: config.name(),
         metrics: &metrics,
