@@ -28,13 +28,18 @@ impl Workspace {
         cmd
     }
 
-    /// Write a synthetic log and a small training config for `model` (a `[model]` TOML body).
-    fn synthetic_run_config(&self, rows: u64, model: &str) -> PathBuf {
+    /// Write a synthetic log of `rows` rows and its schema into `synth/`.
+    fn synth(&self, rows: u64) {
         self.recforge()
             .args(["data", "synth", "--rows", &rows.to_string(), "--seed", "7", "--out"])
             .arg(self.path("synth"))
             .assert()
             .success();
+    }
+
+    /// Write a synthetic log and a small training config for `model` (a `[model]` TOML body).
+    fn synthetic_run_config(&self, rows: u64, model: &str) -> PathBuf {
+        self.synth(rows);
         let config = self.path("run.toml");
         std::fs::write(
             &config,
@@ -101,7 +106,7 @@ fn logistic_regression_trains_and_same_seed_gives_same_metrics() {
 #[test]
 fn malformed_numeric_cell_names_file_line_and_field() {
     let ws = Workspace::new();
-    ws.recforge().args(["data", "synth", "--rows", "50", "--out"]).arg(ws.path("synth")).assert().success();
+    ws.synth(50);
     let csv = ws.path("synth/synthetic.csv");
     let text = std::fs::read_to_string(&csv).expect("csv");
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
@@ -156,7 +161,7 @@ fn missing_schema_and_unknown_config_fields_are_clear_errors() {
 #[test]
 fn a_diverging_run_stops_with_advice() {
     let ws = Workspace::new();
-    ws.synthetic_run_config(2_000, "kind = \"mlp\"\nembedding_dim = 4\nhidden = [8]");
+    ws.synth(2_000);
     let config = ws.path("diverge.toml");
     std::fs::write(
         &config,
@@ -173,9 +178,29 @@ fn a_diverging_run_stops_with_advice() {
 }
 
 #[test]
+fn a_schema_without_sparse_features_is_refused_before_training() {
+    let ws = Workspace::new();
+    ws.synth(500);
+    std::fs::write(
+        ws.path("synth/numeric.toml"),
+        "[source]\npath = \"synthetic.csv\"\n[label]\ncolumn = \"click\"\n[[features]]\nname = \"price\"\nkind = \"numeric\"\n",
+    )
+    .expect("write schema");
+    std::fs::write(ws.path("numeric.toml"), "[data]\nschema = \"synth/numeric.toml\"\n[model]\nkind = \"lr\"\n")
+        .expect("write config");
+    ws.recforge()
+        .arg("train")
+        .arg(ws.path("numeric.toml"))
+        .assert()
+        .failure()
+        .stderr(contains("numeric.toml"))
+        .stderr(contains("no categorical, multi-categorical or sequence feature"));
+}
+
+#[test]
 fn inspect_reports_columns_and_label_rate() {
     let ws = Workspace::new();
-    ws.recforge().args(["data", "synth", "--rows", "500", "--out"]).arg(ws.path("synth")).assert().success();
+    ws.synth(500);
     ws.recforge()
         .args(["data", "inspect"])
         .arg(ws.path("synth/synthetic.csv"))
