@@ -2,6 +2,7 @@
 //! recforge model. The trainer never names a model: it drives anything behind
 //! `recforge_models::RankingModel` through the `Ranker` enum.
 
+pub mod bench;
 pub mod config;
 pub mod evaluate;
 pub mod metrics;

@@ -1,9 +1,9 @@
-//! `recforge bench prepare | train-step`: speed and memory, measured side by side.
+//! `recforge bench prepare | train-step | ranking`: speed and memory, measured side by side.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use clap::{Args, Subcommand};
@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use recforge_data::{Dataset, Schema};
-use recforge_models::{DenseEmbeddingRanker, EmbeddedBatch, RankingModel};
+use recforge_models::{DenseEmbeddingRanker, EmbeddedBatch, ModelConfig, RankingModel};
 use recforge_train::{RunConfig, TrainedModel, bce_with_logits};
 
 use crate::cmd::data;
@@ -23,6 +23,9 @@ pub enum BenchCommand {
     Prepare(PrepareArgs),
     /// Median training-step time: EmbeddingStore (sparse rows) vs dense-gradient tables.
     TrainStep(TrainStepArgs),
+    /// recforge vs the PyTorch reference (bench/pytorch/), alternating rounds in one run:
+    /// training and inference examples/s, their ratio, and batch-1 latency.
+    Ranking(RankingArgs),
 }
 
 #[derive(Args)]
@@ -54,10 +57,67 @@ pub struct TrainStepArgs {
     schema: Option<PathBuf>,
 }
 
+/// Data shapes `recforge bench ranking` can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shape {
+    /// 26 categorical fields × 100k ids × dim 16 + 13 numeric (synthetic, uniform ids).
+    Reference,
+    /// MovieLens-1M CTR rows from the prepared cache (configs/data/ml1m.toml), train split.
+    Ml1m,
+}
+
+#[derive(Args)]
+pub struct RankingArgs {
+    /// Model kind (any `[model] kind`: mlp, dcn_v2, hiformer, …) with its default sizes; mlp
+    /// uses the reference MLP 400-400. `--config` overrides it.
+    #[arg(long, default_value = "mlp")]
+    model: String,
+    /// Take the `[model]` table of this training config instead of `--model`'s defaults.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Timed training steps per implementation and round.
+    #[arg(long, default_value_t = 30)]
+    steps: usize,
+    /// Untimed steps before them.
+    #[arg(long, default_value_t = 3)]
+    warmup_steps: usize,
+    /// Alternating rounds (recforge first in odd rounds, PyTorch first in even ones); medians over them.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Worker threads for both implementations.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    #[arg(long, value_enum, default_value_t = Shape::Reference)]
+    shape: Shape,
+    #[arg(long, default_value_t = 2048)]
+    batch_size: usize,
+    /// Single-example scorings whose median is the batch-1 latency.
+    #[arg(long, default_value_t = 200)]
+    latency_samples: usize,
+    /// Adam learning rate (dense weights and embedding rows alike).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Python interpreter with torch, numpy and pyarrow.
+    #[arg(long, default_value = "bench/pytorch/.venv/bin/python")]
+    python: PathBuf,
+    /// The PyTorch reference script.
+    #[arg(long, default_value = "bench/pytorch/bench_ranking.py")]
+    script: PathBuf,
+    /// Where the benchmark rows are written for the script.
+    #[arg(long, default_value = "runs/bench-ranking")]
+    work_dir: PathBuf,
+    /// Print the whole report as JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
 pub fn run(command: BenchCommand) -> Result<()> {
     match command {
         BenchCommand::Prepare(args) => prepare(args),
         BenchCommand::TrainStep(args) => train_step(args),
+        BenchCommand::Ranking(args) => ranking(args),
     }
 }
 
@@ -185,3 +245,109 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
+
+fn ranking(args: RankingArgs) -> Result<()> {
+    use recforge_train::bench::{self, PythonReference, RankingBench, Workload};
+    bench::configure_threads(args.threads);
+    let model = match &args.config {
+        Some(path) => RunConfig::from_file(path)?.model,
+        None => {
+            let mut table = serde_json::json!({ "kind": args.model });
+            if args.model == "mlp" {
+                table["hidden"] = serde_json::json!([400, 400]);
+            }
+            serde_json::from_value::<ModelConfig>(table)
+                .with_context(|| format!("unknown or unbuildable model kind \"{}\"", args.model))?
+        }
+    };
+    let work = Workload {
+        batch_size: args.batch_size.max(1),
+        warmup_steps: args.warmup_steps,
+        steps: args.steps.max(1),
+        latency_samples: args.latency_samples.max(1),
+    };
+    let (shape, data) = match args.shape {
+        Shape::Reference => ("reference", bench::reference_dataset(work.rows(), args.seed)),
+        Shape::Ml1m => {
+            let task = data::load_task(&PathBuf::from("configs/data/ml1m.toml"), false)?;
+            let mut rows = task.split.train.clone();
+            rows.shuffle(&mut StdRng::seed_from_u64(args.seed));
+            if rows.len() < work.rows() {
+                anyhow::bail!("ML-1M's train split has {} rows; the benchmark needs {}", rows.len(), work.rows());
+            }
+            ("ml1m", task.dataset.subset(&rows[..work.rows()]))
+        }
+    };
+    let runner = RankingBench {
+        model,
+        work,
+        rounds: args.rounds.max(1),
+        threads: args.threads,
+        lr: args.lr,
+        seed: args.seed,
+        reference: PythonReference { python: args.python, script: args.script },
+        work_dir: args.work_dir,
+    };
+    if !args.json {
+        println!(
+            "recforge bench ranking: {} on {shape} ({} rows), batch {}, {} timed steps (+{} warm-up), {} threads, {} rounds",
+            runner.model.name(),
+            data.len(),
+            work.batch_size,
+            work.steps,
+            work.warmup_steps,
+            args.threads,
+            runner.rounds
+        );
+        println!(
+            "{:>5} {:>6} {:>5} | {:>10} {:>10} {:>10} {:>10} | {:>10} {:>10} | {:>8} {:>8}",
+            "round", "first", "load", "rf train", "adam", "fused", "sparse", "rf infer", "pt infer", "rf b1 ms", "pt b1 ms"
+        );
+    }
+    let json = args.json;
+    let report = runner.run(shape, &data, |r| {
+        if json {
+            return;
+        }
+        let v = |k: &str| r.pytorch.train_examples_per_sec.get(k).copied().unwrap_or(f64::NAN);
+        println!(
+            "{:>5} {:>6} {:>5.2} | {:>10.0} {:>10.0} {:>10.0} {:>10.0} | {:>10.0} {:>10.0} | {:>8.3} {:>8.3}",
+            r.round,
+            if r.recforge_first { "rf" } else { "torch" },
+            r.load_avg_1m,
+            r.recforge.train_examples_per_sec,
+            v("adam"),
+            v("fused_adam"),
+            v("sparse_adam"),
+            r.recforge.inference_examples_per_sec,
+            r.pytorch.inference_examples_per_sec,
+            r.recforge.latency_batch1_ms,
+            r.pytorch.latency_batch1_ms,
+        );
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let s = &report.summary;
+    let pt = |k: &str| s.pytorch_train_examples_per_sec.get(k).copied().unwrap_or(f64::NAN);
+    println!("machine: {}; torch {}", report.machine, report.torch_version);
+    println!(
+        "model: {} embedding weights + {} dense parameters",
+        report.embedding_weights, report.dense_parameters
+    );
+    println!("medians over {} rounds:", report.rounds.len());
+    println!("{:<28} {:>14} {:>16} {:>18}", "implementation", "train ex/s", "inference ex/s", "batch-1 latency ms");
+    println!(
+        "{:<28} {:>14.0} {:>16.0} {:>18.3}",
+        "recforge", s.recforge.train_examples_per_sec, s.recforge.inference_examples_per_sec, s.recforge.latency_batch1_ms
+    );
+    println!("{:<28} {:>14.0} {:>16.0} {:>18.3}", "pytorch, Adam", pt("adam"), s.pytorch_inference_examples_per_sec, s.pytorch_latency_batch1_ms);
+    println!("{:<28} {:>14.0}", "pytorch, fused Adam", pt("fused_adam"));
+    println!("{:<28} {:>14.0}", "pytorch, SparseAdam + Adam", pt("sparse_adam"));
+    println!(
+        "ratio recforge / pytorch: train {:.2}x vs best ({}), {:.2}x vs Adam; inference {:.2}x; batch-1 latency {:.2}x faster",
+        s.train_ratio_vs_best, s.pytorch_best_variant, s.train_ratio_vs_adam, s.inference_ratio, s.latency_ratio
+    );
+    Ok(())
+}

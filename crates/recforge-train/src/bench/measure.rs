@@ -1,0 +1,104 @@
+//! recforge's side of a side-by-side benchmark: timed training steps (dense Adam on the burn
+//! parameters, the EmbeddingStore's row-wise optimizer on the tables), inference throughput
+//! over the benchmark rows and batch-1 latency — the same three figures the PyTorch reference
+//! reports.
+
+use std::time::Instant;
+
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use recforge_data::Dataset;
+use recforge_models::{EmbeddedBatch, ModelConfig, RankingModel};
+use serde::{Deserialize, Serialize};
+
+use crate::config::TrainConfig;
+use crate::evaluate::predict;
+use crate::trainer::{TrainError, TrainedModel, bce_with_logits};
+
+/// What one implementation measured in one round.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    /// Training examples per second over the timed steps (after warm-up).
+    pub train_examples_per_sec: f64,
+    /// Scoring examples per second over all benchmark rows, in training-sized batches.
+    pub inference_examples_per_sec: f64,
+    /// Median milliseconds to score one example (gather, forward, sigmoid).
+    pub latency_batch1_ms: f64,
+}
+
+/// How long each part of the benchmark runs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Workload {
+    pub batch_size: usize,
+    /// Untimed steps first (allocator and thread-pool warm-up).
+    pub warmup_steps: usize,
+    pub steps: usize,
+    /// Single-example scorings whose median is the batch-1 latency.
+    pub latency_samples: usize,
+}
+
+impl Workload {
+    /// Rows the benchmark data must hold: one batch per (warm-up or timed) step.
+    pub fn rows(&self) -> usize {
+        (self.warmup_steps + self.steps) * self.batch_size
+    }
+}
+
+/// Train `model` on consecutive batches of `data` and measure; `data` holds
+/// [`Workload::rows`] rows.
+pub fn measure_recforge(
+    model: &ModelConfig,
+    train: &TrainConfig,
+    data: &Dataset,
+    work: &Workload,
+) -> Result<Throughput, TrainError> {
+    let device = Device::default().autodiff();
+    let mut trained = TrainedModel::init(model, train, data, &device)?;
+    let mut optimizer = AdamConfig::new().init();
+    let rows: Vec<usize> = (0..data.len()).collect();
+    let mut started = Instant::now();
+    for (step, batch_rows) in rows.chunks(work.batch_size).enumerate() {
+        if step == work.warmup_steps {
+            started = Instant::now();
+        }
+        let batch = data.batch(batch_rows);
+        let embedded = EmbeddedBatch::new(&trained.store, &batch, &device, true);
+        let labels = Tensor::<1>::from_data(TensorData::new(batch.labels.clone(), [batch.len]), &device);
+        let grads = bce_with_logits(trained.model.forward(&embedded.input), labels).backward();
+        embedded.apply_gradients(&mut trained.store, &grads);
+        let grads = GradientsParams::from_grads(grads, &trained.model);
+        trained.model = optimizer.step(train.lr, trained.model, grads);
+    }
+    let train_seconds = started.elapsed().as_secs_f64();
+
+    let plain = Device::default();
+    let serving = trained.model.valid();
+    predict(&serving, &trained.store, data, &rows[..work.batch_size.min(rows.len())], work.batch_size, &plain);
+    let started = Instant::now();
+    predict(&serving, &trained.store, data, &rows, work.batch_size, &plain);
+    let inference_seconds = started.elapsed().as_secs_f64();
+
+    let mut latencies: Vec<f64> = (0..work.latency_samples)
+        .map(|i| {
+            let one = [rows[i % rows.len()]];
+            let started = Instant::now();
+            std::hint::black_box(predict(&serving, &trained.store, data, &one, 1, &plain));
+            started.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    Ok(Throughput {
+        train_examples_per_sec: (work.steps * work.batch_size) as f64 / train_seconds.max(1e-9),
+        inference_examples_per_sec: rows.len() as f64 / inference_seconds.max(1e-9),
+        latency_batch1_ms: median(&mut latencies),
+    })
+}
+
+/// Median of `values` (NaN when empty); sorts in place.
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
