@@ -11,6 +11,7 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 use rand::rngs::StdRng;
+use rayon::prelude::*;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +61,25 @@ pub struct RowGather {
     pub rows: Vec<u32>,
     /// For each input id, the index of its row in `rows`.
     pub inverse: Vec<u32>,
+}
+
+impl RowGather {
+    /// Deduplicate table rows (already mapped from ids by [`EmbeddingStore::row_index`]).
+    pub fn of_rows(mapped: &[u32]) -> RowGather {
+        let mut rows = mapped.to_vec();
+        rows.sort_unstable();
+        rows.dedup();
+        let inverse = mapped.iter().map(|row| rows.binary_search(row).map_or(0, |i| i as u32)).collect();
+        RowGather { rows, inverse }
+    }
+}
+
+/// Gradients for distinct rows of one table, summed per row: `grads` is `[rows.len() * dim]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowGradients {
+    pub table: usize,
+    pub rows: Vec<u32>,
+    pub grads: Vec<f32>,
 }
 
 /// Errors reading or writing a saved store.
@@ -133,14 +153,7 @@ impl EmbeddingStore {
     /// Deduplicate the rows `ids` touch in `table`.
     pub fn gather_rows(&self, table: usize, ids: &[u32]) -> RowGather {
         let mapped: Vec<u32> = ids.iter().map(|&id| self.row_index(table, id)).collect();
-        let mut rows = mapped.clone();
-        rows.sort_unstable();
-        rows.dedup();
-        let inverse = mapped
-            .iter()
-            .map(|row| rows.binary_search(row).map_or(0, |i| i as u32))
-            .collect();
-        RowGather { rows, inverse }
+        RowGather::of_rows(&mapped)
     }
 
     /// Copy `rows` of `table` into one row-major buffer `[rows.len() * dim]`.
@@ -164,11 +177,30 @@ impl EmbeddingStore {
     pub fn apply_row_gradients(&mut self, table: usize, rows: &[u32], grads: &[f32]) {
         let dim = self.specs[table].dim;
         debug_assert_eq!(grads.len(), rows.len() * dim);
-        let weights = &mut self.weights[table];
-        let state = &mut self.state[table];
-        for (&row, grad) in rows.iter().zip(grads.chunks_exact(dim)) {
-            let offset = row as usize * dim;
-            self.optimizer.update_row(&mut weights[offset..offset + dim], grad, state, offset, self.step);
+        self.optimizer.update_rows(&mut self.weights[table], &mut self.state[table], dim, rows, grads, self.step);
+    }
+
+    /// Apply several tables' gradients at once, the tables in parallel (rayon). An update
+    /// for a table that already had one in `updates` is applied after it, sequentially.
+    pub fn apply_many(&mut self, updates: &[RowGradients]) {
+        let (optimizer, step) = (self.optimizer, self.step);
+        let mut slots: Vec<Option<(&mut Vec<f32>, &mut Vec<f32>)>> =
+            self.weights.iter_mut().zip(self.state.iter_mut()).map(Some).collect();
+        let mut parallel = Vec::with_capacity(updates.len());
+        let mut repeated = Vec::new();
+        for update in updates {
+            match slots.get_mut(update.table).and_then(Option::take) {
+                Some((weights, state)) => parallel.push((weights, state, self.specs[update.table].dim, update)),
+                None => repeated.push(update),
+            }
+        }
+        parallel.into_par_iter().for_each(|(weights, state, dim, update)| {
+            optimizer.update_rows(weights, state, dim, &update.rows, &update.grads, step);
+        });
+        for update in repeated {
+            if update.table < self.specs.len() {
+                self.apply_row_gradients(update.table, &update.rows, &update.grads);
+            }
         }
     }
 
@@ -312,6 +344,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn apply_many_equals_table_by_table_updates() {
+        let optimizer = SparseOptimizer::LazyAdam { lr: 0.1, beta1: 0.9, beta2: 0.99, eps: 1e-8 };
+        let specs = vec![TableSpec::exact("a", 6, 2), TableSpec::exact("b", 4, 3)];
+        let mut many = EmbeddingStore::new(specs.clone(), optimizer, 0.5, 3);
+        let mut one_by_one = many.clone();
+        let updates = vec![
+            RowGradients { table: 1, rows: vec![0, 3], grads: vec![0.1, -0.2, 0.3, 0.4, 0.5, -0.6] },
+            RowGradients { table: 0, rows: vec![5], grads: vec![1.0, -1.0] },
+            RowGradients { table: 0, rows: vec![5, 1], grads: vec![0.5, 0.5, -0.5, 2.0] },
+        ];
+        many.begin_step();
+        many.apply_many(&updates);
+        one_by_one.begin_step();
+        for u in &updates {
+            one_by_one.apply_row_gradients(u.table, &u.rows, &u.grads);
+        }
+        assert_eq!(many.weights, one_by_one.weights);
+        assert_eq!(many.state, one_by_one.state);
     }
 
     #[test]

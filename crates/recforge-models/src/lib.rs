@@ -6,7 +6,7 @@ pub mod layers;
 pub mod ranking;
 pub mod sparse_optim;
 
-pub use embedding_store::{EmbeddingStore, RowGather, StoreError, TableSpec};
+pub use embedding_store::{EmbeddingStore, RowGather, RowGradients, StoreError, TableSpec};
 pub use layers::{DenseEmbeddingRanker, EmbeddedBatch, ModelInput};
 pub use ranking::{ModelConfig, Ranker, RankingModel};
 pub use sparse_optim::SparseOptimizer;

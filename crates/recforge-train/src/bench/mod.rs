@@ -49,6 +49,8 @@ pub struct RankingBench {
     pub reference: PythonReference,
     /// Where the benchmark rows are written for the script (an Arrow IPC dataset folder).
     pub work_dir: PathBuf,
+    /// Measure recforge alone (profiling); the PyTorch figures stay empty.
+    pub recforge_only: bool,
 }
 
 /// One round: both implementations, in the order they ran.
@@ -57,7 +59,8 @@ pub struct Round {
     pub round: usize,
     pub recforge_first: bool,
     pub recforge: Throughput,
-    pub pytorch: TorchMeasured,
+    /// `None` when the run measured recforge alone.
+    pub pytorch: Option<TorchMeasured>,
     /// `/proc/loadavg`'s 1-minute load average when the round ended.
     pub load_avg_1m: f64,
 }
@@ -111,7 +114,9 @@ impl RankingBench {
     /// Run `rounds` alternating rounds on `data` (exactly [`Workload::rows`] rows, in batch
     /// order). `on_round` sees each round as it finishes (for progress output).
     pub fn run(&self, shape: &str, data: &Dataset, mut on_round: impl FnMut(&Round)) -> Result<BenchReport, BenchError> {
-        self.reference.check()?;
+        if !self.recforge_only {
+            self.reference.check()?;
+        }
         if data.len() < self.work.rows() {
             return Err(BenchError::Setup(format!(
                 "the benchmark needs {} rows ({} steps of {}), the data has {}",
@@ -122,7 +127,9 @@ impl RankingBench {
             )));
         }
         let data_dir = self.work_dir.join(format!("{shape}-{}x{}", self.work.warmup_steps + self.work.steps, self.work.batch_size));
-        data.save(&data_dir)?;
+        if !self.recforge_only {
+            data.save(&data_dir)?;
+        }
         let train = self.train_config();
         let mut rounds = Vec::with_capacity(self.rounds);
         for round in 0..self.rounds {
@@ -149,14 +156,17 @@ impl RankingBench {
             work: self.work,
             threads: self.threads,
             machine: machine_description(),
-            torch_version: rounds.first().map(|r| r.pytorch.torch_version.clone()).unwrap_or_default(),
+            torch_version: rounds.iter().find_map(|r| r.pytorch.as_ref().map(|p| p.torch_version.clone())).unwrap_or_default(),
             summary: summarise(&rounds),
             rounds,
         })
     }
 
-    fn run_torch(&self, data_dir: &Path) -> Result<TorchMeasured, BenchError> {
-        self.reference.run(data_dir, &self.model, &self.work, self.lr, self.threads, self.seed)
+    fn run_torch(&self, data_dir: &Path) -> Result<Option<TorchMeasured>, BenchError> {
+        if self.recforge_only {
+            return Ok(None);
+        }
+        self.reference.run(data_dir, &self.model, &self.work, self.lr, self.threads, self.seed).map(Some)
     }
 }
 
@@ -170,15 +180,15 @@ pub fn summarise(rounds: &[Round]) -> Summary {
     };
     let variants: std::collections::BTreeMap<String, f64> = VARIANTS
         .iter()
-        .map(|v| (v.to_string(), med(&|r| r.pytorch.train_examples_per_sec.get(*v).copied().unwrap_or(f64::NAN))))
+        .map(|v| (v.to_string(), med(&|r| torch(r, |p| p.train_examples_per_sec.get(*v).copied().unwrap_or(f64::NAN)))))
         .collect();
     let (best_variant, best) = variants
         .iter()
         .filter(|(_, v)| v.is_finite())
         .max_by(|a, b| a.1.total_cmp(b.1))
         .map_or((String::new(), f64::NAN), |(k, v)| (k.clone(), *v));
-    let inference = med(&|r| r.pytorch.inference_examples_per_sec);
-    let latency = med(&|r| r.pytorch.latency_batch1_ms);
+    let inference = med(&|r| torch(r, |p| p.inference_examples_per_sec));
+    let latency = med(&|r| torch(r, |p| p.latency_batch1_ms));
     Summary {
         train_ratio_vs_best: recforge.train_examples_per_sec / best,
         train_ratio_vs_adam: recforge.train_examples_per_sec / variants.get("adam").copied().unwrap_or(f64::NAN),
@@ -190,6 +200,11 @@ pub fn summarise(rounds: &[Round]) -> Summary {
         pytorch_latency_batch1_ms: latency,
         pytorch_best_variant: best_variant,
     }
+}
+
+/// A PyTorch figure of a round (NaN when the round measured recforge alone).
+fn torch(round: &Round, figure: impl Fn(&TorchMeasured) -> f64) -> f64 {
+    round.pytorch.as_ref().map_or(f64::NAN, figure)
 }
 
 /// Use `threads` worker threads for burn's kernels (rayon's global pool). Call before any

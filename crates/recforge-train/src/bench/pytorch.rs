@@ -38,16 +38,6 @@ pub struct TorchMeasured {
     pub threads: usize,
 }
 
-impl TorchMeasured {
-    /// The fastest training variant and its examples/s.
-    pub fn best_train(&self) -> (String, f64) {
-        self.train_examples_per_sec
-            .iter()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map_or((String::new(), f64::NAN), |(k, v)| (k.clone(), *v))
-    }
-}
-
 impl PythonReference {
     /// Check that the interpreter and the script exist, naming what to do when they don't.
     pub fn check(&self) -> Result<(), BenchError> {

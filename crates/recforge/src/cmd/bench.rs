@@ -111,6 +111,9 @@ pub struct RankingArgs {
     /// Print the whole report as JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// Measure recforge alone, without the PyTorch rounds (for profiling).
+    #[arg(long)]
+    recforge_only: bool,
 }
 
 pub fn run(command: BenchCommand) -> Result<()> {
@@ -287,6 +290,7 @@ fn ranking(args: RankingArgs) -> Result<()> {
         seed: args.seed,
         reference: PythonReference { python: args.python, script: args.script },
         work_dir: args.work_dir,
+        recforge_only: args.recforge_only,
     };
     if !args.json {
         println!(
@@ -309,7 +313,8 @@ fn ranking(args: RankingArgs) -> Result<()> {
         if json {
             return;
         }
-        let v = |k: &str| r.pytorch.train_examples_per_sec.get(k).copied().unwrap_or(f64::NAN);
+        let pt = |f: &dyn Fn(&recforge_train::bench::TorchMeasured) -> f64| r.pytorch.as_ref().map_or(f64::NAN, f);
+        let v = |k: &str| pt(&|p| p.train_examples_per_sec.get(k).copied().unwrap_or(f64::NAN));
         println!(
             "{:>5} {:>6} {:>5.2} | {:>10.0} {:>10.0} {:>10.0} {:>10.0} | {:>10.0} {:>10.0} | {:>8.3} {:>8.3}",
             r.round,
@@ -320,9 +325,9 @@ fn ranking(args: RankingArgs) -> Result<()> {
             v("fused_adam"),
             v("sparse_adam"),
             r.recforge.inference_examples_per_sec,
-            r.pytorch.inference_examples_per_sec,
+            pt(&|p| p.inference_examples_per_sec),
             r.recforge.latency_batch1_ms,
-            r.pytorch.latency_batch1_ms,
+            pt(&|p| p.latency_batch1_ms),
         );
     })?;
     if json {
