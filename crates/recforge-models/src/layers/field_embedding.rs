@@ -2,13 +2,16 @@
 //! [`EmbeddingStore`] (multi-valued fields mean-pooled, an embedding bag), numeric fields as
 //! one dense block.
 //!
-//! The rows of each table are gathered once per batch as a leaf tensor; after the backward
-//! pass [`EmbeddedBatch::apply_gradients`] hands each leaf's gradient back to the store.
+//! The fields are gathered once per batch, in one pass, into a single leaf tensor; after the
+//! backward pass [`EmbeddedBatch::apply_gradients`] sums its gradient per table row and hands
+//! it to the store's row-wise optimizer.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use recforge_data::{Batch, SparseField};
 
-use crate::embedding_store::EmbeddingStore;
+use rayon::prelude::*;
+
+use crate::embedding_store::{EmbeddingStore, RowGather, RowGradients};
 
 /// What every ranking model consumes.
 #[derive(Debug, Clone)]
@@ -22,10 +25,7 @@ pub struct ModelInput {
 impl ModelInput {
     /// Stack embedded fields (`[batch, dim]` each) and attach the batch's numeric block.
     pub(crate) fn new(fields: Vec<Tensor<2>>, batch: &Batch, device: &Device) -> Self {
-        let dense = (batch.num_dense > 0).then(|| {
-            Tensor::<2>::from_data(TensorData::new(batch.dense.clone(), [batch.len, batch.num_dense]), device)
-        });
-        ModelInput { fields: Tensor::stack(fields, 1), dense }
+        ModelInput { fields: Tensor::stack(fields, 1), dense: dense_block(batch, device) }
     }
 
     pub fn batch_size(&self) -> usize {
@@ -33,24 +33,37 @@ impl ModelInput {
     }
 }
 
-/// One gathered table: its distinct rows and the leaf tensor holding them.
+/// One sparse field's ids as table rows, kept for the backward pass.
 #[derive(Debug)]
-struct Leaf {
+struct FieldRows {
     table: usize,
+    /// The table row of every id of the field, in batch order (bag values flattened).
     rows: Vec<u32>,
-    tensor: Tensor<2>,
+    /// Bag bounds (`len + 1` entries) for mean-pooled fields; `None`: one id per example.
+    offsets: Option<Vec<u32>>,
 }
 
+/// Batches at least this large gather their rows on rayon's threads; smaller ones (serving
+/// single examples) stay on the caller's thread, where a hand-off would cost more than the copy.
+const PARALLEL_GATHER_MIN_EXAMPLES: usize = 256;
+
 /// A batch embedded for one forward pass, remembering which rows it used.
+///
+/// The gather is fused: every example's field vectors are copied (bags mean-pooled) straight
+/// from the tables into one `[batch, fields, dim]` buffer that becomes `input.fields`, with no
+/// per-field tensor ops. When gradients are tracked that tensor is the single autodiff leaf;
+/// its gradient is summed per distinct table row and handed to the store's row-wise optimizer
+/// ([`EmbeddedBatch::apply_gradients`]), table by table in parallel.
 #[derive(Debug)]
 pub struct EmbeddedBatch {
     pub input: ModelInput,
-    leaves: Vec<Leaf>,
+    fields: Vec<FieldRows>,
+    leaf: Option<Tensor<3>>,
 }
 
 impl EmbeddedBatch {
-    /// Embed `batch`: one table per sparse field, in order. With `track` the gathered rows
-    /// are gradient-tracked leaves (the device must have autodiff enabled).
+    /// Embed `batch`: one table per sparse field, in order. With `track` the embedded fields
+    /// are a gradient-tracked leaf (the device must have autodiff enabled).
     pub fn new(store: &EmbeddingStore, batch: &Batch, device: &Device, track: bool) -> Self {
         assert_eq!(
             batch.sparse.len(),
@@ -59,40 +72,118 @@ impl EmbeddedBatch {
             batch.sparse.len(),
             store.specs().len()
         );
-        let size = batch.len;
-        let mut leaves = Vec::with_capacity(batch.sparse.len());
-        let mut fields = Vec::with_capacity(batch.sparse.len());
-        for (table, field) in batch.sparse.iter().enumerate() {
-            let dim = store.specs()[table].dim;
-            let ids: &[u32] = match field {
-                SparseField::Single(ids) => ids,
-                SparseField::Bag { values, .. } => values,
-            };
-            // An all-empty bag field still needs one row for the leaf to be well formed.
-            let gather = store.gather_rows(table, if ids.is_empty() { &[0] } else { ids });
-            let data = store.rows_data(table, &gather.rows);
-            let mut leaf = Tensor::<2>::from_data(TensorData::new(data, [gather.rows.len(), dim]), device);
-            if track {
-                leaf = leaf.require_grad();
-            }
-            fields.push(lookup(&leaf, &gather.inverse, field, size, dim, device));
-            leaves.push(Leaf { table, rows: gather.rows, tensor: leaf });
+        let dim = store.specs().first().map_or(1, |s| s.dim);
+        assert!(
+            store.specs().iter().all(|s| s.dim == dim),
+            "every embedding table must have the same width to stack fields"
+        );
+        let fields: Vec<FieldRows> = batch
+            .sparse
+            .iter()
+            .enumerate()
+            .map(|(table, field)| {
+                let (ids, offsets) = match field {
+                    SparseField::Single(ids) => (ids, None),
+                    SparseField::Bag { offsets, values } => (values, Some(offsets.clone())),
+                };
+                FieldRows { table, rows: ids.iter().map(|&id| store.row_index(table, id)).collect(), offsets }
+            })
+            .collect();
+        let width = fields.len() * dim;
+        let mut values = vec![0f32; batch.len * width];
+        let gather = |(example, out): (usize, &mut [f32])| gather_example(store, &fields, dim, example, out);
+        if batch.len >= PARALLEL_GATHER_MIN_EXAMPLES {
+            values.par_chunks_mut(width.max(1)).enumerate().for_each(gather);
+        } else {
+            values.chunks_mut(width.max(1)).enumerate().for_each(gather);
         }
-        EmbeddedBatch { input: ModelInput::new(fields, batch, device), leaves }
+        let mut tensor = Tensor::<3>::from_data(TensorData::new(values, [batch.len, fields.len(), dim]), device);
+        if track {
+            tensor = tensor.require_grad();
+        }
+        let input = ModelInput { fields: tensor.clone(), dense: dense_block(batch, device) };
+        EmbeddedBatch { input, fields, leaf: track.then_some(tensor) }
     }
 
-    /// Send each leaf's gradient to its table (one optimizer step over the touched rows).
+    /// Send the fields' gradient to the tables: one optimizer step over the touched rows.
     pub fn apply_gradients(&self, store: &mut EmbeddingStore, grads: &burn::tensor::Gradients) {
         store.begin_step();
-        for leaf in &self.leaves {
-            if let Some(grad) = leaf.tensor.grad(grads) {
-                let values: Vec<f32> = grad.into_data().try_to_vec().unwrap_or_default();
-                if values.len() == leaf.rows.len() * store.specs()[leaf.table].dim {
-                    store.apply_row_gradients(leaf.table, &leaf.rows, &values);
+        let Some(grad) = self.leaf.as_ref().and_then(|leaf| leaf.grad(grads)) else {
+            return;
+        };
+        let [size, num_fields, dim] = grad.dims();
+        let values: Vec<f32> = grad.into_data().try_to_vec().unwrap_or_default();
+        if values.len() != size * num_fields * dim || num_fields != self.fields.len() {
+            return;
+        }
+        let updates: Vec<RowGradients> = self
+            .fields
+            .par_iter()
+            .enumerate()
+            .filter(|(_, field)| !field.rows.is_empty())
+            .map(|(f, field)| sum_per_row(field, &values, f, num_fields, dim))
+            .collect();
+        store.apply_many(&updates);
+    }
+}
+
+/// Copy example `example`'s field vectors into `out` (`[fields * dim]`); bags mean-pooled,
+/// an empty bag left at zeros.
+fn gather_example(store: &EmbeddingStore, fields: &[FieldRows], dim: usize, example: usize, out: &mut [f32]) {
+    for (field, slot) in fields.iter().zip(out.chunks_exact_mut(dim)) {
+        let table = store.table(field.table);
+        match &field.offsets {
+            None => {
+                let row = field.rows[example] as usize * dim;
+                slot.copy_from_slice(&table[row..row + dim]);
+            }
+            Some(offsets) => {
+                let (start, end) = (offsets[example] as usize, offsets[example + 1] as usize);
+                if end == start {
+                    continue;
                 }
+                for &row in &field.rows[start..end] {
+                    let row = row as usize * dim;
+                    for (s, w) in slot.iter_mut().zip(&table[row..row + dim]) {
+                        *s += w;
+                    }
+                }
+                let scale = 1.0 / (end - start) as f32;
+                slot.iter_mut().for_each(|s| *s *= scale);
             }
         }
     }
+}
+
+/// Field `f`'s slice of the fields gradient `[batch, fields, dim]`, summed per distinct row
+/// (a bag's ids each get the example's gradient divided by the bag's length).
+fn sum_per_row(field: &FieldRows, grad: &[f32], f: usize, num_fields: usize, dim: usize) -> RowGradients {
+    let gather = RowGather::of_rows(&field.rows);
+    let mut sums = vec![0f32; gather.rows.len() * dim];
+    let mut add = |position: usize, example: usize, weight: f32| {
+        let source = (example * num_fields + f) * dim;
+        let target = gather.inverse[position] as usize * dim;
+        for (s, g) in sums[target..target + dim].iter_mut().zip(&grad[source..source + dim]) {
+            *s += weight * g;
+        }
+    };
+    match &field.offsets {
+        None => (0..field.rows.len()).for_each(|example| add(example, example, 1.0)),
+        Some(offsets) => {
+            for (example, bounds) in offsets.windows(2).enumerate() {
+                let (start, end) = (bounds[0] as usize, bounds[1] as usize);
+                let weight = 1.0 / (end - start).max(1) as f32;
+                (start..end).for_each(|position| add(position, example, weight));
+            }
+        }
+    }
+    RowGradients { table: field.table, rows: gather.rows, grads: sums }
+}
+
+/// The batch's numeric features `[batch, num_dense]`, `None` when it has none.
+fn dense_block(batch: &Batch, device: &Device) -> Option<Tensor<2>> {
+    (batch.num_dense > 0)
+        .then(|| Tensor::<2>::from_data(TensorData::new(batch.dense.clone(), [batch.len, batch.num_dense]), device))
 }
 
 /// Embed one field from `source` rows: `index[i]` is the source row of the field's i-th id.
