@@ -115,6 +115,11 @@ def mlp_block(d_input: int, hidden, d_output: int, dropout: float) -> nn.Sequent
 # ------------------------------------------------------------------------------ models
 
 
+def flat_features(fields, dense):
+    """[B, F*d + N]: embeddings then raw numeric features (recforge layers::flat_features)."""
+    return torch.cat([fields.flatten(1), dense], dim=1)
+
+
 class MlpRanker(nn.Module):
     """recforge ranking/mlp.rs: [flatten(fields) ‖ dense] -> MLP -> logit."""
 
@@ -124,17 +129,148 @@ class MlpRanker(nn.Module):
         self.mlp = mlp_block(d_input, cfg.get("hidden", [256, 128]), 1, cfg.get("dropout", 0.0))
 
     def forward(self, fields, dense):
-        x = torch.cat([fields.flatten(1), dense], dim=1)
-        return self.mlp(x).squeeze(1)
+        return self.mlp(flat_features(fields, dense)).squeeze(1)
 
 
-MODELS = {"mlp": MlpRanker}
+class CrossNet(nn.Module):
+    """recforge layers/cross_net.rs: x_{l+1} = x0 * (W_l x_l + b_l) + x_l, W_l full or U_l V_l^T."""
+
+    def __init__(self, d_input: int, layers: int, low_rank):
+        super().__init__()
+        self.down = nn.ModuleList(
+            [nn.Linear(d_input, low_rank, bias=False) if low_rank else nn.Identity() for _ in range(layers)]
+        )
+        self.up = nn.ModuleList([nn.Linear(low_rank or d_input, d_input) for _ in range(layers)])
+
+    def forward(self, x0):
+        x = x0
+        for down, up in zip(self.down, self.up):
+            x = x0 * up(down(x)) + x
+        return x
+
+
+class DcnV2(nn.Module):
+    """recforge ranking/dcn_v2.rs: parallel = head(Cross(x0)) + MLP(x0); stacked = MLP(Cross(x0))."""
+
+    def __init__(self, cfg, num_fields: int, num_dense: int):
+        super().__init__()
+        d_input = num_fields * cfg.get("embedding_dim", 16) + num_dense
+        self.cross = CrossNet(d_input, cfg.get("cross_layers", 3), cfg.get("low_rank"))
+        self.deep = mlp_block(d_input, cfg.get("hidden", [256, 128]), 1, cfg.get("dropout", 0.0))
+        parallel = cfg.get("structure", "parallel") == "parallel"
+        self.cross_head = nn.Linear(d_input, 1) if parallel else None
+
+    def forward(self, fields, dense):
+        x0 = flat_features(fields, dense)
+        if self.cross_head is not None:
+            logits = self.cross_head(self.cross(x0)) + self.deep(x0)
+        else:
+            logits = self.deep(self.cross(x0))
+        return logits.squeeze(1)
+
+
+def kaiming_uniform(shape, fan_in: int) -> nn.Parameter:
+    """burn's KaimingUniform(gain 1/sqrt(3)) = PyTorch Linear's init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    bound = 1.0 / math.sqrt(fan_in)
+    return nn.Parameter(torch.empty(*shape).uniform_(-bound, bound))
+
+
+class TokenLinear(nn.Module):
+    """recforge layers/projection.rs: one d_in -> d_out map per token; [B, L, d_in] -> [B, L, d_out]."""
+
+    def __init__(self, tokens: int, d_in: int, d_out: int):
+        super().__init__()
+        self.weight = kaiming_uniform((tokens, d_in, d_out), d_in)
+        self.bias = nn.Parameter(torch.zeros(tokens, d_out))
+
+    def forward(self, x):
+        return torch.bmm(x.transpose(0, 1), self.weight).transpose(0, 1) + self.bias
+
+
+class CompositeProjection(nn.Module):
+    """recforge layers/composite_projection.rs: [B, L, d_in] -> flat [B, L*d_in] @ W [L*d_in, L*d_out] + b."""
+
+    def __init__(self, tokens: int, d_in: int, d_out: int):
+        super().__init__()
+        self.d_out = d_out
+        self.weight = kaiming_uniform((tokens * d_in, tokens * d_out), tokens * d_in)
+        self.bias = nn.Parameter(torch.zeros(tokens * d_out))
+
+    def forward(self, x):
+        batch, tokens, _ = x.shape
+        return (x.reshape(batch, -1) @ self.weight + self.bias).reshape(batch, tokens, self.d_out)
+
+
+def attend(q, k, v, heads: int):
+    """recforge layers/attention.rs: scaled dot-product attention, heads side by side."""
+    batch, queries, width = q.shape
+    keys, dk, dv = k.shape[1], width // heads, v.shape[2] // heads
+    q = q.reshape(batch, queries, heads, dk).transpose(1, 2)
+    k = k.reshape(batch, keys, heads, dk).transpose(1, 2)
+    v = v.reshape(batch, keys, heads, dv).transpose(1, 2)
+    scores = (q @ k.transpose(2, 3)) / math.sqrt(dk)
+    return (torch.softmax(scores, dim=3) @ v).transpose(1, 2).reshape(batch, queries, heads * dv)
+
+
+class HiformerLayer(nn.Module):
+    """recforge layers/hetero_attention.rs with ProjectionKind::Composite: composite Q/K/V,
+    feature-specific output projection and FFN, residual + LayerNorm after each."""
+
+    def __init__(self, tokens: int, d: int, heads: int, d_head: int, d_ff: int):
+        super().__init__()
+        inner = heads * d_head
+        self.heads = heads
+        self.query = CompositeProjection(tokens, d, inner)
+        self.key = CompositeProjection(tokens, d, inner)
+        self.value = CompositeProjection(tokens, d, inner)
+        self.output = TokenLinear(tokens, inner, d)
+        self.ffn_in = TokenLinear(tokens, d, d_ff)
+        self.ffn_out = TokenLinear(tokens, d_ff, d)
+        self.norm_attention = nn.LayerNorm(d)
+        self.norm_ffn = nn.LayerNorm(d)
+
+    def forward(self, x):
+        attended = attend(self.query(x), self.key(x), self.value(x), self.heads)
+        h = self.norm_attention(x + self.output(attended))
+        return self.norm_ffn(h + self.ffn_out(torch.relu(self.ffn_in(h))))
+
+
+class Hiformer(nn.Module):
+    """recforge ranking/hiformer.rs: [task tokens ‖ field embeddings ‖ numeric tokens] through
+    Hiformer layers; the task tokens' outputs, flattened, through an MLP."""
+
+    def __init__(self, cfg, num_fields: int, num_dense: int):
+        super().__init__()
+        d = cfg.get("embedding_dim", 16)
+        self.t = max(cfg.get("task_tokens", 4), 1)
+        self.task = nn.Parameter(torch.randn(self.t, d) * 0.01)
+        self.numeric_weight = nn.Parameter(torch.randn(num_dense, d) * 0.01)
+        self.numeric_bias = nn.Parameter(torch.zeros(num_dense, d))
+        tokens = self.t + num_fields + num_dense
+        self.layers = nn.ModuleList(
+            HiformerLayer(tokens, d, cfg.get("heads", 2), cfg.get("d_head", 8), cfg.get("d_ff", 64))
+            for _ in range(cfg.get("layers", 2))
+        )
+        self.head = mlp_block(self.t * d, cfg.get("hidden", [128]), 1, cfg.get("dropout", 0.0))
+
+    def forward(self, fields, dense):
+        batch, _, d = fields.shape
+        numeric = dense.unsqueeze(2) * self.numeric_weight + self.numeric_bias
+        x = torch.cat([self.task.unsqueeze(0).expand(batch, self.t, d), fields, numeric], dim=1)
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(x[:, : self.t].reshape(batch, self.t * d)).squeeze(1)
+
+
+MODELS = {"mlp": MlpRanker, "dcn_v2": DcnV2, "hiformer": Hiformer}
 
 
 class Ranker(nn.Module):
     def __init__(self, cfg, features, num_dense: int, sparse: bool):
         super().__init__()
         kind = cfg["kind"]
+        if kind == "hiformer" and (cfg.get("low_rank") or cfg.get("prune_last_layer")):
+            raise SystemExit("bench_ranking.py: serving forms (low_rank, prune_last_layer) have no PyTorch reference")
         if kind not in MODELS:
             raise SystemExit(f"bench_ranking.py: no PyTorch reference for model kind {kind!r} (have {sorted(MODELS)})")
         self.embedding = FieldEmbedding(features, cfg.get("embedding_dim", 16), sparse)
