@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use measure::{Throughput, Workload, measure_recforge, median};
 pub use pytorch::{PythonReference, TorchMeasured, VARIANTS};
-pub use shape::reference_dataset;
+pub use shape::{reference_dataset, synthetic_dataset};
 
 use crate::config::TrainConfig;
 use crate::trainer::TrainError;

@@ -19,23 +19,31 @@ pub const REFERENCE_DENSE_FIELDS: usize = 13;
 
 /// A synthetic dataset of the reference shape with `rows` examples.
 pub fn reference_dataset(rows: usize, seed: u64) -> Dataset {
+    synthetic_dataset(rows, REFERENCE_SPARSE_FIELDS, REFERENCE_CARDINALITY, REFERENCE_DENSE_FIELDS, seed)
+}
+
+/// `rows` examples of `sparse_fields` categorical fields with ids uniform over `cardinality`
+/// and `dense_fields` roughly standard-normal numeric features; labels planted on the first
+/// two fields' id parity and the first two numeric features (when there are that many).
+pub fn synthetic_dataset(rows: usize, sparse_fields: usize, cardinality: usize, dense_fields: usize, seed: u64) -> Dataset {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut features = Vec::new();
     let mut columns = Vec::new();
-    for f in 0..REFERENCE_SPARSE_FIELDS {
-        features.push(feature(format!("c{}", f + 1), FeatureKind::Categorical, REFERENCE_CARDINALITY));
-        columns.push(Column::Categorical((0..rows).map(|_| rng.random_range(0..REFERENCE_CARDINALITY as u32)).collect()));
+    let cardinality = cardinality.max(1);
+    for f in 0..sparse_fields {
+        features.push(feature(format!("c{}", f + 1), FeatureKind::Categorical, cardinality));
+        columns.push(Column::Categorical((0..rows).map(|_| rng.random_range(0..cardinality as u32)).collect()));
     }
-    for f in 0..REFERENCE_DENSE_FIELDS {
+    for f in 0..dense_fields {
         features.push(feature(format!("n{}", f + 1), FeatureKind::Numeric, 0));
         // A standard-normal-ish value (sum of uniforms), like z-scored counts.
         columns.push(Column::Numeric((0..rows).map(|_| (0..4).map(|_| rng.random_range(-0.866f32..0.866)).sum()).collect()));
     }
-    let labels = planted_labels(&columns, rows, &mut rng);
+    let labels = planted_labels(&columns, sparse_fields, rows, &mut rng);
     let label_rate = labels.iter().map(|&y| f64::from(y)).sum::<f64>() / rows.max(1) as f64;
     Dataset {
         meta: DatasetMeta {
-            name: "reference-26x100k".into(),
+            name: format!("synthetic-{sparse_fields}x{cardinality}+{dense_fields}"),
             rows,
             label_rate,
             features,
@@ -58,20 +66,20 @@ fn feature(name: String, kind: FeatureKind, cardinality: usize) -> FeatureMeta {
     FeatureMeta { name, kind, cardinality, side: None, max_len: None, stats: None }
 }
 
-/// Clicks from `sigmoid(parity of field 1 and 2 ids + two numeric weights)`.
-fn planted_labels(columns: &[Column], rows: usize, rng: &mut StdRng) -> Vec<f32> {
-    let id = |c: usize, r: usize| match &columns[c] {
-        Column::Categorical(ids) => ids[r],
+/// Clicks from `sigmoid(±1 by the parity of field 1 and 2 ids + two numeric weights)`.
+fn planted_labels(columns: &[Column], sparse_fields: usize, rows: usize, rng: &mut StdRng) -> Vec<f32> {
+    let id = |c: usize, r: usize| match columns.get(c) {
+        Some(Column::Categorical(ids)) => ids[r],
         _ => 0,
     };
-    let value = |c: usize, r: usize| match &columns[c] {
-        Column::Numeric(v) => v[r],
+    let value = |c: usize, r: usize| match columns.get(c) {
+        Some(Column::Numeric(v)) => v[r],
         _ => 0.0,
     };
     (0..rows)
         .map(|r| {
             let parity = if (id(0, r) ^ id(1, r)) & 1 == 1 { 1.0 } else { -1.0 };
-            let logit = parity + 0.8 * value(REFERENCE_SPARSE_FIELDS, r) - 0.5 * value(REFERENCE_SPARSE_FIELDS + 1, r);
+            let logit = parity + 0.8 * value(sparse_fields, r) - 0.5 * value(sparse_fields + 1, r);
             let p = 1.0 / (1.0 + (-logit).exp());
             if rng.random_range(0.0f32..1.0) < p { 1.0 } else { 0.0 }
         })
