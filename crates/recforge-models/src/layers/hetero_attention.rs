@@ -144,6 +144,18 @@ impl FeatureAttention {
         FeatureAttention { query: factor(self.query), key: factor(self.key), value: factor(self.value), ..self }
     }
 
+    /// The same block with each feature-specific Q/K/V replaced by the block-diagonal
+    /// composite projection that computes the same thing (Hiformer's special case; a warm start).
+    pub fn into_composite(self) -> Self {
+        let widen = |p: QkvProjection| match p {
+            QkvProjection::Token(TokenProjection::PerToken(linear)) => {
+                QkvProjection::Composite(CompositeProjection::from_token_linear(&linear))
+            }
+            other => other,
+        };
+        FeatureAttention { query: widen(self.query), key: widen(self.key), value: widen(self.value), ..self }
+    }
+
     /// The inner width of the composite query projection, if it is one.
     pub fn composite_rank(&self) -> Option<usize> {
         match &self.query {
