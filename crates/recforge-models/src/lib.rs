@@ -3,6 +3,7 @@
 
 pub mod embedding_store;
 pub mod layers;
+pub mod linalg;
 pub mod ranking;
 pub mod sparse_optim;
 

@@ -4,10 +4,13 @@
 use burn::prelude::*;
 use burn::tensor::activation::log_sigmoid;
 use recforge_data::{Batch, FeatureLayout, SparseFeature, SparseField};
-use recforge_models::ranking::{LrConfig, MlpRankerConfig};
+use recforge_models::ranking::{
+    AutoIntConfig, DcnStructure, DcnV2Config, HiformerConfig, LrConfig, MlpRankerConfig, TransformerConfig,
+};
 use recforge_models::{EmbeddedBatch, EmbeddingStore, ModelConfig, ModelInput, RankingModel, SparseOptimizer, TableSpec};
 
-const EPS: f32 = 1e-2;
+/// Small enough for LayerNorm over 4-wide tokens (strongly curved), large enough for f32.
+const EPS: f32 = 3e-3;
 
 fn layout() -> FeatureLayout {
     FeatureLayout {
@@ -134,6 +137,49 @@ fn logistic_regression_gradients_match_finite_differences() {
 #[test]
 fn mlp_gradients_match_finite_differences() {
     check_model(ModelConfig::Mlp(MlpRankerConfig { embedding_dim: 3, hidden: vec![8, 4], dropout: 0.0 }));
+}
+
+#[test]
+fn dcn_v2_gradients_match_finite_differences() {
+    for (structure, low_rank) in [(DcnStructure::Parallel, None), (DcnStructure::Stacked, Some(2))] {
+        check_model(ModelConfig::DcnV2(DcnV2Config {
+            embedding_dim: 3,
+            cross_layers: 2,
+            low_rank,
+            structure,
+            hidden: vec![6],
+            dropout: 0.0,
+        }));
+    }
+}
+
+#[test]
+fn autoint_gradients_match_finite_differences() {
+    for hidden in [vec![], vec![5]] {
+        check_model(ModelConfig::AutoInt(AutoIntConfig { embedding_dim: 3, layers: 2, heads: 2, d_head: 2, hidden, dropout: 0.0 }));
+    }
+}
+
+fn small_transformer() -> TransformerConfig {
+    TransformerConfig { embedding_dim: 4, layers: 2, heads: 2, d_head: 2, d_ff: 6, hidden: vec![5], dropout: 0.0 }
+}
+
+#[test]
+fn transformer_gradients_match_finite_differences() {
+    check_model(ModelConfig::Transformer(small_transformer()));
+}
+
+#[test]
+fn hetero_attention_gradients_match_finite_differences() {
+    check_model(ModelConfig::HeteroAttention(small_transformer()));
+}
+
+#[test]
+fn hiformer_gradients_match_finite_differences() {
+    let base = HiformerConfig { embedding_dim: 4, layers: 2, d_head: 2, d_ff: 6, task_tokens: 2, hidden: vec![5], ..Default::default() };
+    check_model(ModelConfig::Hiformer(base.clone()));
+    // The serving form (factorised Q/K/V, pruned last layer) is differentiable too (fine-tuning).
+    check_model(ModelConfig::Hiformer(HiformerConfig { low_rank: Some(3), prune_last_layer: true, ..base }));
 }
 
 #[test]

@@ -5,11 +5,13 @@
 pub mod bench;
 pub mod config;
 pub mod evaluate;
+pub mod latency;
 pub mod metrics;
 pub mod run;
 pub mod trainer;
 
 pub use config::{DenseOptimizer, TrainConfig};
+pub use latency::{Latency, serving_latency};
 pub use evaluate::{EvalMetrics, evaluate, labels_of, predict};
 pub use run::{RunConfig, RunDir};
-pub use trainer::{EpochRecord, FitOutcome, TrainError, TrainedModel, bce_with_logits, fit};
+pub use trainer::{EpochRecord, FitOutcome, TrainError, TrainedModel, bce_with_logits, fine_tune, fit};

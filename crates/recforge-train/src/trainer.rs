@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams};
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::optim::decay::WeightDecayConfig;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
@@ -115,16 +115,7 @@ pub fn fit(
     let device = Device::default().autodiff();
     let eval_device = Device::default();
     let mut current = TrainedModel::init(config, train, data, &device)?;
-    let mut optimizer = match train.optimizer {
-        DenseOptimizer::Adam => {
-            let mut c = AdamConfig::new();
-            if train.weight_decay > 0.0 {
-                c = c.with_weight_decay(Some(WeightDecayConfig::new(train.weight_decay as f32)));
-            }
-            c.init()
-        }
-        DenseOptimizer::AdamW => AdamWConfig::new().with_weight_decay(train.weight_decay as f32).init(),
-    };
+    let mut optimizer = dense_optimizer(train);
     let mut rng = StdRng::seed_from_u64(train.seed);
     let mut order = split.train.clone();
     let mut history: Vec<EpochRecord> = Vec::new();
@@ -138,23 +129,15 @@ pub fn fit(
         let started = Instant::now();
         let (mut loss_sum, mut loss_examples) = (0f64, 0usize);
         for (step, rows) in order.chunks(train.batch_size.max(1)).enumerate() {
-            let batch = data.batch(rows);
-            let embedded = EmbeddedBatch::new(&current.store, &batch, &device, true);
-            let logits = current.model.forward(&embedded.input);
-            let labels = Tensor::<1>::from_data(TensorData::new(batch.labels.clone(), [batch.len]), &device);
-            let loss = bce_with_logits(logits, labels);
-            let grads = loss.backward();
-            let loss_value = loss.into_scalar::<f32>() as f64;
+            let (next, loss_value, examples) = train_step(current, &mut optimizer, data, rows, train.lr, &device);
+            current = next;
             if !loss_value.is_finite() {
                 bar.abandon();
                 return Err(TrainError::Diverged { loss: loss_value, epoch, step: step + 1 });
             }
-            embedded.apply_gradients(&mut current.store, &grads);
-            let grads = GradientsParams::from_grads(grads, &current.model);
-            current.model = optimizer.step(train.lr, current.model, grads);
-            loss_sum += loss_value * batch.len as f64;
-            loss_examples += batch.len;
-            bar.inc(batch.len as u64);
+            loss_sum += loss_value * examples as f64;
+            loss_examples += examples;
+            bar.inc(examples as u64);
             bar.set_message(format!("loss {:.4}", loss_sum / loss_examples as f64));
         }
         let seconds = started.elapsed().as_secs_f64();
@@ -201,6 +184,89 @@ pub fn fit(
         stopped_early,
         train_examples_per_sec: total_examples as f64 / total_seconds.max(1e-9),
     })
+}
+
+/// The dense optimizer `train` asks for, with fresh state.
+fn dense_optimizer(train: &TrainConfig) -> ModuleOptimizer {
+    match train.optimizer {
+        DenseOptimizer::Adam => {
+            let mut c = AdamConfig::new();
+            if train.weight_decay > 0.0 {
+                c = c.with_weight_decay(Some(WeightDecayConfig::new(train.weight_decay as f32)));
+            }
+            c.init()
+        }
+        DenseOptimizer::AdamW => AdamWConfig::new().with_weight_decay(train.weight_decay as f32).init(),
+    }
+}
+
+/// One optimisation step on `rows` (dense optimizer on the model, row-wise updates on the
+/// store); returns the updated model, the batch's mean loss and its size. A non-finite loss
+/// is returned without applying any update.
+fn train_step(
+    mut current: TrainedModel,
+    optimizer: &mut ModuleOptimizer,
+    data: &Dataset,
+    rows: &[usize],
+    lr: f64,
+    device: &Device,
+) -> (TrainedModel, f64, usize) {
+    let batch = data.batch(rows);
+    let embedded = EmbeddedBatch::new(&current.store, &batch, device, true);
+    let logits = current.model.forward(&embedded.input);
+    let labels = Tensor::<1>::from_data(TensorData::new(batch.labels.clone(), [batch.len]), device);
+    let loss = bce_with_logits(logits, labels);
+    let grads = loss.backward();
+    let loss_value = loss.into_scalar::<f32>() as f64;
+    if !loss_value.is_finite() {
+        return (current, loss_value, batch.len);
+    }
+    embedded.apply_gradients(&mut current.store, &grads);
+    let grads = GradientsParams::from_grads(grads, &current.model);
+    current.model = optimizer.step(lr, current.model, grads);
+    (current, loss_value, batch.len)
+}
+
+/// Continue training `start` for `steps` shuffled mini-batches of `split.train` with fresh
+/// optimizer state (e.g. after a low-rank factorisation); returns the non-autodiff model.
+pub fn fine_tune(
+    start: TrainedModel,
+    train: &TrainConfig,
+    data: &Dataset,
+    split: &Split,
+    steps: usize,
+    show_progress: bool,
+) -> Result<TrainedModel, TrainError> {
+    if split.train.is_empty() {
+        return Err(TrainError::EmptySplit { train: 0, valid: split.valid.len() });
+    }
+    let device = Device::default().autodiff();
+    seed_dropout(train.seed);
+    // A module built on the autodiff device tracks gradients; load the weights into it.
+    let mut current = TrainedModel {
+        model: start.config.init(&data.layout(), &device).load_record(start.model.into_record()),
+        ..start
+    };
+    let mut optimizer = dense_optimizer(train);
+    let mut rng = StdRng::seed_from_u64(train.seed);
+    let mut order = split.train.clone();
+    order.shuffle(&mut rng);
+    let batch_size = train.batch_size.max(1);
+    let bar = progress_bar(steps * batch_size, 1, 1, show_progress);
+    for step in 0..steps {
+        let start = (step * batch_size) % order.len();
+        let end = (start + batch_size).min(order.len());
+        let (next, loss, examples) = train_step(current, &mut optimizer, data, &order[start..end], train.lr, &device);
+        current = next;
+        if !loss.is_finite() {
+            bar.abandon();
+            return Err(TrainError::Diverged { loss, epoch: 1, step: step + 1 });
+        }
+        bar.inc(examples as u64);
+        bar.set_message(format!("loss {loss:.4}"));
+    }
+    bar.finish_and_clear();
+    Ok(TrainedModel { model: current.model.valid(), ..current })
 }
 
 fn progress_bar(len: usize, epoch: usize, epochs: usize, visible: bool) -> ProgressBar {

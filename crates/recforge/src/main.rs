@@ -4,6 +4,7 @@
 mod cmd;
 mod paths;
 mod report;
+mod zoo_report;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +34,12 @@ enum Command {
     Eval(cmd::eval::Args),
     /// Train several configs over several seeds and print a mean ± std table.
     Table(cmd::table::Args),
+    /// Train every ranking model on one dataset (same split, several seeds) and print AUC,
+    /// logloss, parameters, training speed and serving latency; writes runs/zoo-<dataset>/.
+    Zoo(cmd::zoo::Args),
+    /// Export a trained Hiformer for serving: low-rank Q/K/V (truncated SVD) and a last layer
+    /// pruned to the task tokens; prints the AUC change and the latency gain.
+    Export(cmd::export::Args),
     /// Measure speed: prepare throughput and the sparse vs dense training step.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -47,6 +54,8 @@ fn main() {
         Command::Train(args) => cmd::train::run(args).map(|_| ()),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Table(args) => cmd::table::run(args),
+        Command::Zoo(args) => cmd::zoo::run(args),
+        Command::Export(args) => cmd::export::run(args),
         Command::Bench(command) => cmd::bench::run(command),
     };
     if let Err(error) = result {

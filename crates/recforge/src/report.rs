@@ -17,7 +17,7 @@ pub struct ReportInput<'a> {
     pub test_labels: &'a [f32],
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}\
+pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}\
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.plots{display:flex;flex-wrap:wrap;gap:12px}\
 h1{font-size:1.6em}.headline{font-size:1.1em;background:#f5f8ff;padding:.6em 1em;border-left:4px solid #36c}h2{font-size:1.2em;margin-top:1.6em}.note{color:#666;font-size:.9em}";
@@ -218,6 +218,6 @@ fn score_histogram(probabilities: &[f32], labels: &[f32]) -> String {
     svg
 }
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }

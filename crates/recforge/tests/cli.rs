@@ -212,3 +212,104 @@ fn inspect_reports_columns_and_label_rate() {
         .stdout(contains("tags"))
         .stdout(contains("label: click, positive rate"));
 }
+
+/// A small Hiformer on the synthetic log (4 sparse fields incl. a bag, 2 numeric features).
+const SMALL_HIFORMER: &str =
+    "kind = \"hiformer\"\nembedding_dim = 4\nlayers = 2\nheads = 2\nd_head = 2\nd_ff = 8\ntask_tokens = 2\nhidden = [8]";
+
+#[test]
+fn export_writes_low_rank_pruned_runs_that_eval_reads() {
+    let ws = Workspace::new();
+    let config = ws.synthetic_run_config(3_000, SMALL_HIFORMER);
+    ws.recforge().arg("train").arg(&config).args(["--epochs", "1", "--out"]).arg(ws.path("run")).assert().success();
+    let trained = read_json(&ws.path("run/metrics.json"));
+
+    // Full rank (8 tokens × 4 = 32) and pruning only: the logits, hence the AUC, are unchanged.
+    ws.recforge()
+        .arg("export")
+        .arg(ws.path("run"))
+        .args(["--low-rank", "32", "--prune-last-layer", "--latency-calls", "3", "--out"])
+        .arg(ws.path("full"))
+        .assert()
+        .success()
+        .stdout(contains("hiformer-r32-pruned"));
+    let full = read_json(&ws.path("full/metrics.json"));
+    let auc = trained["auc"].as_f64().expect("auc");
+    assert!((full["auc"].as_f64().expect("auc") - auc).abs() < 1e-4, "{full} vs {trained}");
+    let out = ws.recforge().arg("eval").arg(ws.path("full")).assert().success().get_output().stdout.clone();
+    let eval: Value = serde_json::from_slice(&out).expect("eval prints JSON");
+    assert!((eval["auc"].as_f64().expect("auc") - auc).abs() < 1e-4);
+
+    // A sweep with fine-tuning writes one run per rank and a summary.
+    ws.recforge()
+        .arg("export")
+        .arg(ws.path("run"))
+        .args(["--ranks", "2,4", "--prune-last-layer", "--finetune-steps", "3", "--latency-calls", "3", "--out"])
+        .arg(ws.path("sweep"))
+        .assert()
+        .success();
+    let summary = read_json(&ws.path("sweep/export.json"));
+    assert_eq!(summary.as_array().expect("rows").len(), 3, "original + two ranks: {summary}");
+    for variant in ["hiformer-r2-pruned-ft3", "hiformer-r4-pruned-ft3"] {
+        ws.recforge().arg("eval").arg(ws.path("sweep").join(variant)).assert().success();
+    }
+
+    // Exporting a model that is not a Hiformer is a clear error.
+    let mlp = ws.path("mlp.toml");
+    std::fs::write(&mlp, std::fs::read_to_string(&config).expect("config").replace(SMALL_HIFORMER, "kind = \"mlp\"\nhidden = [8]"))
+        .expect("write");
+    ws.recforge().arg("train").arg(&mlp).args(["--epochs", "1", "--out"]).arg(ws.path("mlp")).assert().success();
+    ws.recforge()
+        .arg("export")
+        .arg(ws.path("mlp"))
+        .args(["--low-rank", "4"])
+        .assert()
+        .failure()
+        .stderr(contains("Hiformer"));
+}
+
+#[test]
+fn zoo_trains_every_requested_model_and_writes_table_json_and_report() {
+    let ws = Workspace::new();
+    ws.synth(2_000);
+    let configs = ws.path("configs");
+    std::fs::create_dir_all(&configs).expect("configs dir");
+    for (model, body) in [("lr", "kind = \"lr\""), ("dcn_v2", "kind = \"dcn_v2\"\nembedding_dim = 4\nhidden = [8]"), ("hiformer", SMALL_HIFORMER)] {
+        std::fs::write(
+            configs.join(format!("synth_ctr_{model}.toml")),
+            format!("[data]\nschema = \"../synth/schema.toml\"\n\n[model]\n{body}\n\n[train]\nepochs = 1\nbatch_size = 256\n"),
+        )
+        .expect("write config");
+    }
+    let out = ws
+        .recforge()
+        .args(["zoo", "--dataset", "synth", "--models", "lr,dcn_v2,hiformer", "--seeds", "1,2", "--ranks", "4"])
+        .args(["--latency-calls", "3", "--configs"])
+        .arg(&configs)
+        .arg("--out")
+        .arg(ws.path("zoo"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let table = String::from_utf8(out).expect("utf8");
+    for row in ["| lr |", "| dcn_v2 |", "| hiformer |", "| hiformer-pruned |", "| hiformer-r4-pruned |"] {
+        assert!(table.contains(row), "table lacks {row}:\n{table}");
+    }
+    let results = read_json(&ws.path("zoo/results.json"));
+    assert_eq!(results["runs"].as_array().expect("runs").len(), 2 * 5, "3 models + 2 variants, 2 seeds");
+    let summary = results["summary"].as_array().expect("summary");
+    assert!(summary.iter().all(|s| s["auc"]["mean"].as_f64().is_some_and(|a| a > 0.5)), "{results}");
+    let report = std::fs::read_to_string(ws.path("zoo/report.html")).expect("report");
+    assert!(report.contains("<svg") && report.contains("hiformer-r4-pruned"));
+    assert!(ws.path("zoo/hiformer/seed-2/metrics.json").is_file());
+
+    // A model without a config is a clear error naming the file it looked for.
+    ws.recforge()
+        .args(["zoo", "--dataset", "synth", "--models", "autoint", "--configs"])
+        .arg(&configs)
+        .assert()
+        .failure()
+        .stderr(contains("synth_ctr_autoint.toml"));
+}

@@ -4,16 +4,28 @@
 //! table of a training config and [`Ranker`] the enum the trainer holds. Adding a model is one
 //! file, one config variant and one enum variant — the trainer never names a model.
 
+pub mod autoint;
+pub mod dcn_v2;
+pub mod hetero_attention;
+pub mod hiformer;
+pub mod hiformer_serving;
 pub mod lr;
 pub mod mlp;
+pub mod transformer;
 
 use burn::prelude::*;
 use recforge_data::FeatureLayout;
 use serde::{Deserialize, Serialize};
 
 use crate::layers::ModelInput;
+pub use autoint::{AutoInt, AutoIntConfig};
+pub use dcn_v2::{DcnStructure, DcnV2, DcnV2Config};
+pub use hetero_attention::HeteroAttentionConfig;
+pub use hiformer::{Hiformer, HiformerConfig};
+pub use hiformer_serving::{ServingError, to_serving};
 pub use lr::{LogisticRegression, LrConfig};
 pub use mlp::{MlpRanker, MlpRankerConfig};
+pub use transformer::{TokenTransformer, TransformerConfig};
 
 /// A model that maps embedded examples to click logits.
 pub trait RankingModel {
@@ -27,14 +39,29 @@ pub trait RankingModel {
 pub enum ModelConfig {
     Lr(LrConfig),
     Mlp(MlpRankerConfig),
+    DcnV2(DcnV2Config),
+    #[serde(rename = "autoint")]
+    AutoInt(AutoIntConfig),
+    Transformer(TransformerConfig),
+    HeteroAttention(HeteroAttentionConfig),
+    Hiformer(HiformerConfig),
 }
 
 impl ModelConfig {
+    /// Every `kind`, in the order tables list them.
+    pub const KINDS: [&'static str; 7] = ["lr", "mlp", "dcn_v2", "autoint", "transformer", "hetero_attention", "hiformer"];
+
     /// Short name used in run names, tables and reports.
     pub fn name(&self) -> &'static str {
         match self {
             ModelConfig::Lr(_) => "lr",
             ModelConfig::Mlp(_) => "mlp",
+            ModelConfig::DcnV2(_) => "dcn_v2",
+            ModelConfig::AutoInt(c) if !c.hidden.is_empty() => "autoint+",
+            ModelConfig::AutoInt(_) => "autoint",
+            ModelConfig::Transformer(_) => "transformer",
+            ModelConfig::HeteroAttention(_) => "hetero_attention",
+            ModelConfig::Hiformer(_) => "hiformer",
         }
     }
 
@@ -43,6 +70,10 @@ impl ModelConfig {
         match self {
             ModelConfig::Lr(_) => LrConfig::EMBEDDING_DIM,
             ModelConfig::Mlp(c) => c.embedding_dim,
+            ModelConfig::DcnV2(c) => c.embedding_dim,
+            ModelConfig::AutoInt(c) => c.embedding_dim,
+            ModelConfig::Transformer(c) | ModelConfig::HeteroAttention(c) => c.embedding_dim,
+            ModelConfig::Hiformer(c) => c.embedding_dim,
         }
     }
 
@@ -60,6 +91,13 @@ impl ModelConfig {
         match self {
             ModelConfig::Lr(c) => Ranker::Lr(c.init(num_dense, device)),
             ModelConfig::Mlp(c) => Ranker::Mlp(c.init(num_sparse, num_dense, device)),
+            ModelConfig::DcnV2(c) => Ranker::DcnV2(c.init(num_sparse, num_dense, device)),
+            ModelConfig::AutoInt(c) => Ranker::AutoInt(c.init(num_sparse, num_dense, device)),
+            ModelConfig::Transformer(c) => Ranker::Transformer(c.init(num_sparse, num_dense, device)),
+            ModelConfig::HeteroAttention(c) => {
+                Ranker::HeteroAttention(hetero_attention::init(c, num_sparse, num_dense, device))
+            }
+            ModelConfig::Hiformer(c) => Ranker::Hiformer(c.init(num_sparse, num_dense, device)),
         }
     }
 }
@@ -69,6 +107,11 @@ impl ModelConfig {
 pub enum Ranker {
     Lr(LogisticRegression),
     Mlp(MlpRanker),
+    DcnV2(DcnV2),
+    AutoInt(AutoInt),
+    Transformer(TokenTransformer),
+    HeteroAttention(TokenTransformer),
+    Hiformer(Hiformer),
 }
 
 impl RankingModel for Ranker {
@@ -76,6 +119,10 @@ impl RankingModel for Ranker {
         match self {
             Ranker::Lr(m) => m.forward(input),
             Ranker::Mlp(m) => m.forward(input),
+            Ranker::DcnV2(m) => m.forward(input),
+            Ranker::AutoInt(m) => m.forward(input),
+            Ranker::Transformer(m) | Ranker::HeteroAttention(m) => m.forward(input),
+            Ranker::Hiformer(m) => m.forward(input),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use burn::prelude::*;
 use clap::Args as ClapArgs;
-use recforge_train::{EvalMetrics, RunConfig, RunDir, fit, labels_of, predict};
+use recforge_train::{EvalMetrics, RunConfig, RunDir, TrainedModel, fit, labels_of, predict};
 use serde_json::{Value, json};
 
 use crate::cmd::data;
@@ -47,7 +47,14 @@ pub fn run(args: Args) -> Result<Value> {
 
 /// Train `config` into `out`; returns the flat metrics written to metrics.json.
 pub fn train_config(config: &RunConfig, out: &Path, skip_bad_rows: bool, show_progress: bool) -> Result<Value> {
-    let data::Task { schema, dataset, split, prepared } = data::load_task(&config.data.schema, skip_bad_rows)?;
+    let task = data::load_task(&config.data.schema, skip_bad_rows)?;
+    Ok(train_on(config, out, &task, show_progress)?.0)
+}
+
+/// Train `config` on an already loaded task into `out`; returns the flat metrics written to
+/// metrics.json and the trained model (for callers that go on to measure it, like `zoo`).
+pub fn train_on(config: &RunConfig, out: &Path, task: &data::Task, show_progress: bool) -> Result<(Value, TrainedModel)> {
+    let data::Task { schema, dataset, split, prepared } = task;
     tracing::info!(
         train = split.train.len(),
         valid = split.valid.len(),
@@ -59,13 +66,13 @@ pub fn train_config(config: &RunConfig, out: &Path, skip_bad_rows: bool, show_pr
     run.save_config(config)?;
 
     let started = Instant::now();
-    let outcome = fit(&config.model, &config.train, &dataset, &split, show_progress)
+    let outcome = fit(&config.model, &config.train, dataset, split, show_progress)
         .with_context(|| format!("training on the data of {}", config.data.schema.display()))?;
     let train_seconds = started.elapsed().as_secs_f64();
     let trained = &outcome.trained;
     let probabilities =
-        predict(&trained.model, &trained.store, &dataset, &split.test, config.train.eval_batch_size, &Device::default());
-    let labels = labels_of(&dataset, &split.test);
+        predict(&trained.model, &trained.store, dataset, &split.test, config.train.eval_batch_size, &Device::default());
+    let labels = labels_of(dataset, &split.test);
     let test = EvalMetrics::of(&probabilities, &labels);
     let best = outcome.history.iter().find(|r| r.epoch == outcome.best_epoch);
 
@@ -100,11 +107,11 @@ pub fn train_config(config: &RunConfig, out: &Path, skip_bad_rows: bool, show_pr
         title: config.name(),
         metrics: &metrics,
         history: &outcome.history,
-        dataset: &dataset,
-        split: &split,
+        dataset,
+        split,
         test_probabilities: &probabilities,
         test_labels: &labels,
     });
     run.write(RunDir::REPORT, html.as_bytes())?;
-    Ok(metrics)
+    Ok((metrics, outcome.trained))
 }

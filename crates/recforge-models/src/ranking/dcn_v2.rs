@@ -1,0 +1,76 @@
+//! DCN-v2 (Wang et al., arXiv 2008.13535): a cross network of explicit feature crosses
+//! `x_{l+1} = x_0 ⊙ (W_l x_l + b_l) + x_l` beside (parallel) or before (stacked) a deep MLP,
+//! with optional low-rank `W_l = U_l V_lᵀ`.
+
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::layers::{CrossNet, CrossNetConfig, Mlp, MlpConfig, ModelInput, flat_features};
+use crate::ranking::RankingModel;
+
+/// How the cross network and the deep network are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DcnStructure {
+    /// `MLP(Cross(x_0))`.
+    Stacked,
+    /// `w·Cross(x_0) + MLP(x_0)`: one linear head over both towers.
+    Parallel,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DcnV2Config {
+    pub embedding_dim: usize,
+    pub cross_layers: usize,
+    /// Rank of each cross matrix (None = full).
+    pub low_rank: Option<usize>,
+    pub structure: DcnStructure,
+    pub hidden: Vec<usize>,
+    pub dropout: f64,
+}
+
+impl Default for DcnV2Config {
+    fn default() -> Self {
+        DcnV2Config {
+            embedding_dim: 16,
+            cross_layers: 3,
+            low_rank: None,
+            structure: DcnStructure::Parallel,
+            hidden: vec![256, 128],
+            dropout: 0.0,
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct DcnV2 {
+    cross: CrossNet,
+    deep: Mlp,
+    /// The cross tower's share of the logit (parallel structure only).
+    cross_head: Option<Linear>,
+}
+
+impl DcnV2Config {
+    pub fn init(&self, num_sparse: usize, num_dense: usize, device: &Device) -> DcnV2 {
+        let d_input = num_sparse * self.embedding_dim + num_dense;
+        DcnV2 {
+            cross: CrossNetConfig::new(d_input, self.cross_layers).with_low_rank(self.low_rank).init(device),
+            deep: MlpConfig::new(d_input, self.hidden.clone(), 1).with_dropout(self.dropout).init(device),
+            cross_head: (self.structure == DcnStructure::Parallel).then(|| LinearConfig::new(d_input, 1).init(device)),
+        }
+    }
+}
+
+impl RankingModel for DcnV2 {
+    fn forward(&self, input: &ModelInput) -> Tensor<1> {
+        let x0 = flat_features(input);
+        let size = x0.dims()[0];
+        let logits = match &self.cross_head {
+            Some(head) => head.forward(self.cross.forward(x0.clone())) + self.deep.forward(x0),
+            None => self.deep.forward(self.cross.forward(x0)),
+        };
+        logits.reshape([size])
+    }
+}
