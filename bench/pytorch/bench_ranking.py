@@ -15,7 +15,8 @@ batches, in order:
   * the median latency of scoring one example.
 
 Prints one JSON line: train_examples_per_sec {variant: value}, inference_examples_per_sec,
-latency_batch1_ms, torch_version, threads. Batches are sliced into tensors before the clock
+latency_batch1_ms, dense_parameters (non-embedding weights, to check the mirror has recforge's
+shapes), torch_version, threads. Batches are sliced into tensors before the clock
 starts (recforge's figure includes its batch gather), which favours PyTorch slightly.
 """
 
@@ -369,6 +370,7 @@ def main():
         "train_examples_per_sec": results,
         "inference_examples_per_sec": throughput,
         "latency_batch1_ms": latency,
+        "dense_parameters": sum(p.numel() for p in model.model.parameters()),
         "torch_version": torch.__version__,
         "threads": torch.get_num_threads(),
     }))

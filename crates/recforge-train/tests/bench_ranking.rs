@@ -43,6 +43,7 @@ fn round(n: usize, recforge: [f64; 3], torch: [f64; 5]) -> Round {
             train_examples_per_sec: variants,
             inference_examples_per_sec: torch[3],
             latency_batch1_ms: torch[4],
+            dense_parameters: 0,
             torch_version: "test".into(),
             threads: 2,
         }),

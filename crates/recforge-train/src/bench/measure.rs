@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
 use crate::evaluate::predict;
+use crate::latency::serving_latency;
 use crate::trainer::{TrainError, TrainedModel, bce_with_logits};
 
 /// What one implementation measured in one round.
@@ -22,7 +23,7 @@ pub struct Throughput {
     pub train_examples_per_sec: f64,
     /// Scoring examples per second over all benchmark rows, in training-sized batches.
     pub inference_examples_per_sec: f64,
-    /// Median milliseconds to score one example (gather, forward, sigmoid).
+    /// Median milliseconds to score one example (gather, forward, sigmoid; [`serving_latency`]).
     pub latency_batch1_ms: f64,
 }
 
@@ -78,18 +79,11 @@ pub fn measure_recforge(
     predict(&serving, &trained.store, data, &rows, work.batch_size, &plain);
     let inference_seconds = started.elapsed().as_secs_f64();
 
-    let mut latencies: Vec<f64> = (0..work.latency_samples)
-        .map(|i| {
-            let one = [rows[i % rows.len()]];
-            let started = Instant::now();
-            std::hint::black_box(predict(&serving, &trained.store, data, &one, 1, &plain));
-            started.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
+    let latency = serving_latency(&serving, &trained.store, data, &rows, 1, work.latency_samples, &plain);
     Ok(Throughput {
         train_examples_per_sec: (work.steps * work.batch_size) as f64 / train_seconds.max(1e-9),
         inference_examples_per_sec: rows.len() as f64 / inference_seconds.max(1e-9),
-        latency_batch1_ms: median(&mut latencies),
+        latency_batch1_ms: latency.p50_ms,
     })
 }
 

@@ -34,6 +34,9 @@ pub struct TorchMeasured {
     pub train_examples_per_sec: BTreeMap<String, f64>,
     pub inference_examples_per_sec: f64,
     pub latency_batch1_ms: f64,
+    /// Weights outside the embedding tables: equal to recforge's when the mirror is faithful.
+    #[serde(default)]
+    pub dense_parameters: usize,
     pub torch_version: String,
     pub threads: usize,
 }

@@ -57,6 +57,10 @@ pub struct TrainStepArgs {
     schema: Option<PathBuf>,
 }
 
+/// The reference shape's deep tower (MLP 429-400-400-1), used by the models that have one.
+const REFERENCE_DEEP_TOWER: [usize; 2] = [400, 400];
+const REFERENCE_DEEP_TOWER_KINDS: [&str; 2] = ["mlp", "dcn_v2"];
+
 /// Data shapes `recforge bench ranking` can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Shape {
@@ -69,7 +73,7 @@ pub enum Shape {
 #[derive(Args)]
 pub struct RankingArgs {
     /// Model kind (any `[model] kind`: mlp, dcn_v2, hiformer, …) with its default sizes; mlp
-    /// uses the reference MLP 400-400. `--config` overrides it.
+    /// and dcn_v2 get the reference deep tower 400-400. `--config` overrides it.
     #[arg(long, default_value = "mlp")]
     model: String,
     /// Take the `[model]` table of this training config instead of `--model`'s defaults.
@@ -256,8 +260,8 @@ fn ranking(args: RankingArgs) -> Result<()> {
         Some(path) => RunConfig::from_file(path)?.model,
         None => {
             let mut table = serde_json::json!({ "kind": args.model });
-            if args.model == "mlp" {
-                table["hidden"] = serde_json::json!([400, 400]);
+            if REFERENCE_DEEP_TOWER_KINDS.contains(&args.model.as_str()) {
+                table["hidden"] = serde_json::json!(REFERENCE_DEEP_TOWER);
             }
             serde_json::from_value::<ModelConfig>(table)
                 .with_context(|| format!("unknown or unbuildable model kind \"{}\"", args.model))?
@@ -337,9 +341,12 @@ fn ranking(args: RankingArgs) -> Result<()> {
     let s = &report.summary;
     let pt = |k: &str| s.pytorch_train_examples_per_sec.get(k).copied().unwrap_or(f64::NAN);
     println!("machine: {}; torch {}", report.machine, report.torch_version);
+    let mirror = report.rounds.iter().find_map(|r| r.pytorch.as_ref().map(|p| p.dense_parameters));
     println!(
-        "model: {} embedding weights + {} dense parameters",
-        report.embedding_weights, report.dense_parameters
+        "model: {} embedding weights + {} dense parameters (PyTorch mirror: {})",
+        report.embedding_weights,
+        report.dense_parameters,
+        mirror.map_or("not run".to_string(), |n| n.to_string())
     );
     println!("medians over {} rounds:", report.rounds.len());
     println!("{:<28} {:>14} {:>16} {:>18}", "implementation", "train ex/s", "inference ex/s", "batch-1 latency ms");
