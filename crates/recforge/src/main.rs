@@ -4,6 +4,7 @@
 mod cmd;
 mod paths;
 mod report;
+mod retrieval_report;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +34,11 @@ enum Command {
     Eval(cmd::eval::Args),
     /// Train several configs over several seeds and print a mean ± std table.
     Table(cmd::table::Args),
+    /// Multi-interest retrieval experiment (popularity, SUR, MUR, inverse frequency, IDW,
+    /// IDW + calibration) over seeds: hit-rate tables, report and run directories.
+    RetrievalZoo(cmd::retrieval_zoo::Args),
+    /// Top-K items for a user (or a history) from a retrieval run directory.
+    Retrieve(cmd::retrieve::Args),
     /// Measure speed: prepare throughput and the sparse vs dense training step.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -47,6 +53,8 @@ fn main() {
         Command::Train(args) => cmd::train::run(args).map(|_| ()),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Table(args) => cmd::table::run(args),
+        Command::RetrievalZoo(args) => cmd::retrieval_zoo::run(args),
+        Command::Retrieve(args) => cmd::retrieve::run(args),
         Command::Bench(command) => cmd::bench::run(command),
     };
     if let Err(error) = result {

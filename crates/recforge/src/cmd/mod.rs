@@ -4,5 +4,7 @@ pub mod bench;
 pub mod data;
 pub mod eval;
 pub mod quickstart;
+pub mod retrieval_zoo;
+pub mod retrieve;
 pub mod table;
 pub mod train;
