@@ -31,8 +31,8 @@ pub struct ItemTowerConfig {
 /// Item id and side-feature embeddings → MLP.
 #[derive(Module, Debug)]
 pub struct ItemTower {
-    id: Embedding,
-    side: Vec<Embedding>,
+    pub id: Embedding,
+    pub side: Vec<Embedding>,
     mlp: Mlp,
 }
 

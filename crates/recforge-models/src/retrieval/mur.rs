@@ -41,7 +41,7 @@ pub struct UserTowerConfig {
 /// History → H user vectors.
 #[derive(Module, Debug)]
 pub struct UserTower {
-    items: Embedding,
+    pub items: Embedding,
     input: Linear,
     attention: Vec<MultiHeadAttention>,
     /// Learned interest queries `[H, d_model]`.

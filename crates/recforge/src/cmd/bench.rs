@@ -1,4 +1,5 @@
-//! `recforge bench prepare | train-step`: speed and memory, measured side by side.
+//! `recforge bench prepare | train-step | retrieval`: speed and memory, measured side by side
+//! (retrieval search lives in `bench_retrieval.rs`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -23,6 +24,8 @@ pub enum BenchCommand {
     Prepare(PrepareArgs),
     /// Median training-step time: EmbeddingStore (sparse rows) vs dense-gradient tables.
     TrainStep(TrainStepArgs),
+    /// Top-K search: queries/s, p99 latency and HNSW recall vs exact, on ML-1M-sized and 1M-item corpora.
+    Retrieval(crate::cmd::bench_retrieval::Args),
 }
 
 #[derive(Args)]
@@ -58,6 +61,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
     match command {
         BenchCommand::Prepare(args) => prepare(args),
         BenchCommand::TrainStep(args) => train_step(args),
+        BenchCommand::Retrieval(args) => crate::cmd::bench_retrieval::run(args),
     }
 }
 
