@@ -28,6 +28,7 @@ pub mod prepare;
 pub mod reader;
 pub mod rows;
 pub mod schema;
+pub mod sequences;
 pub mod split;
 pub mod store;
 pub mod synth;
@@ -50,6 +51,7 @@ pub use schema::{
     FeatureKind, FeatureSpec, Join, LabelSpec, NegativeSpec, Normalize, Schema, Side, Source,
     SplitMethod, SplitSpec,
 };
+pub use sequences::{Example, ItemSideFeature, ItemSideFeatures, Sequences, k_core};
 pub use split::{Split, leave_one_out, random_split, temporal_split};
 pub use synth::write_synthetic_ctr;
 pub use vocab::{OOV_ID, Vocab};

@@ -1,12 +1,14 @@
 //! recforge-train: the training loop, metrics, evaluation and run directories shared by every
 //! recforge model. The trainer never names a model: it drives anything behind
-//! `recforge_models::RankingModel` through the `Ranker` enum.
+//! `recforge_models::RankingModel` through the `Ranker` enum. Two-tower retrieval training (IDW,
+//! calibration, hit rates) lives apart in [`retrieval`].
 
 pub mod bench;
 pub mod config;
 pub mod evaluate;
 pub mod latency;
 pub mod metrics;
+pub mod retrieval;
 pub mod run;
 pub mod trainer;
 

@@ -5,6 +5,7 @@ mod cmd;
 mod paths;
 mod report;
 mod zoo_report;
+mod retrieval_report;
 
 use clap::{Parser, Subcommand};
 
@@ -40,6 +41,11 @@ enum Command {
     /// Export a trained Hiformer for serving: low-rank Q/K/V (truncated SVD) and a last layer
     /// pruned to the task tokens; prints the AUC change and the latency gain.
     Export(cmd::export::Args),
+    /// Multi-interest retrieval experiment (popularity, SUR, MUR, inverse frequency, IDW,
+    /// IDW + calibration) over seeds: hit-rate tables, report and run directories.
+    RetrievalZoo(cmd::retrieval_zoo::Args),
+    /// Top-K items for a user (or a history) from a retrieval run directory.
+    Retrieve(cmd::retrieve::Args),
     /// Measure speed: prepare throughput and the sparse vs dense training step.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -56,6 +62,8 @@ fn main() {
         Command::Table(args) => cmd::table::run(args),
         Command::Zoo(args) => cmd::zoo::run(args),
         Command::Export(args) => cmd::export::run(args),
+        Command::RetrievalZoo(args) => cmd::retrieval_zoo::run(args),
+        Command::Retrieve(args) => cmd::retrieve::run(args),
         Command::Bench(command) => cmd::bench::run(command),
     };
     if let Err(error) = result {

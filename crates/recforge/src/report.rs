@@ -96,10 +96,15 @@ fn dataset_summary(data: &Dataset, split: &Split) -> String {
     html + "</table>"
 }
 
-type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
+pub(crate) type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
 
 /// A line chart of several series over epochs, as an SVG string.
 fn line_chart(title: &str, y_label: &str, series: &[Series]) -> String {
+    line_chart_over(title, "epoch", y_label, series)
+}
+
+/// A line chart of several series over `x_label` (x from 0 or 1 up), as an SVG string.
+pub(crate) fn line_chart_over(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
     let points: Vec<&(f64, f64)> = series.iter().flat_map(|s| s.2.iter()).filter(|p| p.1.is_finite()).collect();
     if points.is_empty() {
         return String::new();
@@ -107,6 +112,7 @@ fn line_chart(title: &str, y_label: &str, series: &[Series]) -> String {
     let (x_max, y_min, y_max) = points.iter().fold((1.0f64, f64::MAX, f64::MIN), |(x, lo, hi), p| {
         (x.max(p.0), lo.min(p.1), hi.max(p.1))
     });
+    let x_min = points.iter().map(|p| p.0).fold(1.0f64, f64::min);
     let pad = ((y_max - y_min) * 0.1).max(1e-3);
     let mut svg = String::new();
     {
@@ -117,9 +123,9 @@ fn line_chart(title: &str, y_label: &str, series: &[Series]) -> String {
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(60)
-            .build_cartesian_2d(0.5f64..x_max + 0.5, (y_min - pad)..(y_max + pad));
+            .build_cartesian_2d(x_min - 0.5..x_max + 0.5, (y_min - pad)..(y_max + pad));
         if let Ok(mut chart) = chart {
-            let _ = chart.configure_mesh().x_desc("epoch").y_desc(y_label).draw();
+            let _ = chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw();
             for (name, color, data) in series {
                 let color = *color;
                 let data: Vec<(f64, f64)> = data.iter().copied().filter(|p| p.1.is_finite()).collect();

@@ -1,4 +1,5 @@
-//! `recforge bench prepare | train-step | ranking`: speed and memory, measured side by side.
+//! `recforge bench prepare | train-step | ranking | retrieval`: speed and memory, measured side by
+//! side (retrieval search lives in `bench_retrieval.rs`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -26,6 +27,8 @@ pub enum BenchCommand {
     /// recforge vs the PyTorch reference (bench/pytorch/), alternating rounds in one run:
     /// training and inference examples/s, their ratio, and batch-1 latency.
     Ranking(RankingArgs),
+    /// Top-K search: queries/s, p99 latency and HNSW recall vs exact, on ML-1M-sized and 1M-item corpora.
+    Retrieval(crate::cmd::bench_retrieval::Args),
 }
 
 #[derive(Args)]
@@ -125,6 +128,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::Prepare(args) => prepare(args),
         BenchCommand::TrainStep(args) => train_step(args),
         BenchCommand::Ranking(args) => ranking(args),
+        BenchCommand::Retrieval(args) => crate::cmd::bench_retrieval::run(args),
     }
 }
 

@@ -1,10 +1,13 @@
 //! One file per subcommand.
 
 pub mod bench;
+pub mod bench_retrieval;
 pub mod data;
 pub mod eval;
 pub mod export;
 pub mod quickstart;
+pub mod retrieval_zoo;
+pub mod retrieve;
 pub mod table;
 pub mod train;
 pub mod zoo;

@@ -1,0 +1,141 @@
+//! Hit rates for retrieval: HR@{10, 50, 100, 200}, overall and split by whether the held-out
+//! target is a head item (top 20% by training frequency) or a tail item, under two
+//! protocols: ranking the full corpus (items the user interacted with before the target
+//! excluded) and ranking the target among 99 popularity-sampled negatives (as the paper).
+//! Ties count half (an item scoring exactly the target's score is ranked above it half the
+//! time), so constant scorers get no free hits.
+
+use burn::prelude::*;
+use recforge_data::Example;
+use recforge_models::retrieval::{HistoryBatch, RetrievalModel};
+use serde::{Deserialize, Serialize};
+
+use super::data::RetrievalData;
+
+/// The cut-offs K of HR@K.
+pub const KS: [usize; 4] = [10, 50, 100, 200];
+/// Users scored per forward pass.
+const EVAL_BATCH: usize = 512;
+
+/// HR@K for each K in [`KS`], overall and by head/tail target.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HitRates {
+    pub overall: [f64; 4],
+    pub head: [f64; 4],
+    pub tail: [f64; 4],
+    pub users: usize,
+    pub head_users: usize,
+    pub tail_users: usize,
+}
+
+impl HitRates {
+    /// HR@K from each example's rank and head flag.
+    pub fn from_ranks(ranks: &[(f64, bool)]) -> Self {
+        let mut out = HitRates { users: ranks.len(), ..Default::default() };
+        let mut sums = [[0f64; 4]; 3];
+        for &(rank, head) in ranks {
+            if head { out.head_users += 1 } else { out.tail_users += 1 }
+            for (i, &k) in KS.iter().enumerate() {
+                let hit = f64::from(u8::from(rank < k as f64));
+                sums[0][i] += hit;
+                sums[if head { 1 } else { 2 }][i] += hit;
+            }
+        }
+        let mean = |s: [f64; 4], n: usize| s.map(|v| if n == 0 { 0.0 } else { v / n as f64 });
+        out.overall = mean(sums[0], out.users);
+        out.head = mean(sums[1], out.head_users);
+        out.tail = mean(sums[2], out.tail_users);
+        out
+    }
+
+    /// HR@`k` of `group` ("overall", "head" or "tail"); NaN for an unknown k or group.
+    pub fn get(&self, group: &str, k: usize) -> f64 {
+        let Some(i) = KS.iter().position(|&x| x == k) else { return f64::NAN };
+        match group {
+            "overall" => self.overall[i],
+            "head" => self.head[i],
+            "tail" => self.tail[i],
+            _ => f64::NAN,
+        }
+    }
+}
+
+/// Both protocols' hit rates on one split.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RetrievalMetrics {
+    /// Target ranked against the whole corpus.
+    pub full: HitRates,
+    /// Target ranked against 99 popularity-sampled negatives.
+    pub sampled: HitRates,
+}
+
+/// Which held-out targets to score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalSplit {
+    Valid,
+    Test,
+}
+
+fn split_of(data: &RetrievalData, split: EvalSplit) -> (&[Example], &[Vec<u32>]) {
+    match split {
+        EvalSplit::Valid => (&data.valid, &data.valid_negatives),
+        EvalSplit::Test => (&data.test, &data.test_negatives),
+    }
+}
+
+/// Scores every example of `split` with `score_batch` (`[batch × num_items]` row-major).
+fn evaluate_with(data: &RetrievalData, split: EvalSplit, mut score_batch: impl FnMut(&[Example]) -> Vec<f32>) -> RetrievalMetrics {
+    let (examples, negatives) = split_of(data, split);
+    let n = data.sequences.num_items;
+    let mut excluded = vec![false; n];
+    let (mut full, mut sampled) = (Vec::with_capacity(examples.len()), Vec::with_capacity(examples.len()));
+    for (chunk_index, chunk) in examples.chunks(EVAL_BATCH).enumerate() {
+        let scores = score_batch(chunk);
+        for (row, &example) in chunk.iter().enumerate() {
+            let s = &scores[row * n..(row + 1) * n];
+            let target = data.sequences.target(example);
+            let t = s[target as usize];
+            let head = data.head[target as usize];
+            let before = data.sequences.context(example, usize::MAX);
+            excluded[0] = true;
+            for &i in before {
+                excluded[i as usize] = true;
+            }
+            let rank = |items: &mut dyn Iterator<Item = usize>| {
+                let (mut greater, mut equal) = (0usize, 0usize);
+                for j in items {
+                    if s[j] > t {
+                        greater += 1;
+                    } else if s[j] == t {
+                        equal += 1;
+                    }
+                }
+                greater as f64 + equal as f64 / 2.0
+            };
+            full.push((rank(&mut (0..n).filter(|&j| j != target as usize && !excluded[j])), head));
+            let negs = &negatives[chunk_index * EVAL_BATCH + row];
+            sampled.push((rank(&mut negs.iter().map(|&j| j as usize)), head));
+            excluded[0] = false;
+            for &i in before {
+                excluded[i as usize] = false;
+            }
+        }
+    }
+    RetrievalMetrics { full: HitRates::from_ranks(&full), sampled: HitRates::from_ranks(&sampled) }
+}
+
+/// Hit rates of a trained model (on a plain, non-autodiff device).
+pub fn evaluate_model(model: &RetrievalModel, data: &RetrievalData, split: EvalSplit, seq_len: usize, device: &Device) -> RetrievalMetrics {
+    let items = model.all_item_vectors(&data.items, device);
+    evaluate_with(data, split, |chunk| {
+        let contexts: Vec<&[u32]> = chunk.iter().map(|&e| data.sequences.context(e, seq_len)).collect();
+        let batch = HistoryBatch::new(&contexts, seq_len, device);
+        model.score_all(&batch, items.clone()).into_data().try_to_vec::<f32>().unwrap_or_default()
+    })
+}
+
+/// Hit rates of the popularity baseline: every user gets items by training frequency.
+pub fn evaluate_popularity(data: &RetrievalData, split: EvalSplit) -> RetrievalMetrics {
+    let popularity: Vec<f32> = data.sequences.train_counts.iter().map(|&c| c as f32).collect();
+    evaluate_with(data, split, |chunk| popularity.repeat(chunk.len()))
+}

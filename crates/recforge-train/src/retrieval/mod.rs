@@ -1,0 +1,32 @@
+//! Training and evaluating two-tower retrieval models (arXiv 2308.01563): the data they
+//! train on ([`data`]), one training stage with early stopping ([`fit`]), hit rates with
+//! full-corpus ranking and with sampled negatives ([`evaluate`]), the iterative density
+//! weighting loop followed by user-tower calibration ([`idw_loop`]), and run directories
+//! that a [`recforge_models::retrieval::Retriever`] loads ([`run`]).
+
+pub mod config;
+pub mod data;
+pub mod evaluate;
+pub mod fit;
+pub mod idw_loop;
+pub mod run;
+
+pub use config::RetrievalTrainConfig;
+pub use data::RetrievalData;
+pub use evaluate::{EvalSplit, HitRates, KS, RetrievalMetrics, evaluate_model, evaluate_popularity};
+pub use fit::{EpochLog, Selection, Stage, train_stage};
+pub use idw_loop::{IdwOutcome, IdwRound, run_idw};
+pub use run::{RetrievalRun, RetrievalRunInfo};
+
+/// Why retrieval training could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RetrievalError {
+    #[error("no training examples: every kept user has fewer than 4 interactions")]
+    NoExamples,
+    #[error("the training loss became {loss} at step {step}; lower lr or raise the temperature")]
+    Diverged { loss: f64, step: usize },
+    #[error("density weighting failed: {0}")]
+    Kde(#[from] recforge_models::retrieval::kde::KdeError),
+    #[error(transparent)]
+    Data(#[from] recforge_data::DataError),
+}

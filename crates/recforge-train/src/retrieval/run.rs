@@ -1,0 +1,115 @@
+//! Retrieval run directories: `retrieval.json` (what was trained, on what, its model config
+//! and the item vocabulary), `model.bpk` (burn weights of both towers), `item_vectors.json`
+//! (the item tower's output for every item id), `histories.json` (each user's time-ordered
+//! item ids, by the user's original id) and `metrics.json`. [`RetrievalRun::load`] turns one
+//! back into a [`Retriever`] that serves top-K items for any history.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use recforge_models::retrieval::{RetrievalModel, RetrievalModelConfig, Retriever};
+use serde::{Deserialize, Serialize};
+
+use crate::run::RunError;
+
+/// What a retrieval run holds besides the weights.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RetrievalRunInfo {
+    /// The row this model is ("sur", "mur", "mur-idw-cal", ...).
+    pub model: String,
+    pub dataset: String,
+    pub seed: u64,
+    /// History length the user tower reads.
+    pub seq_len: usize,
+    pub model_config: RetrievalModelConfig,
+    /// Original item id of each item id (index 0 is the OOV/padding id).
+    pub items: Vec<String>,
+}
+
+/// Item vectors as saved: row-major `[items, dim]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ItemVectors {
+    pub dim: usize,
+    pub vectors: Vec<f32>,
+}
+
+/// A loaded retrieval run.
+pub struct RetrievalRun {
+    pub path: PathBuf,
+    pub info: RetrievalRunInfo,
+    pub retriever: Retriever,
+    /// Original user id → item ids, oldest first.
+    pub histories: BTreeMap<String, Vec<u32>>,
+    item_index: std::collections::HashMap<String, u32>,
+}
+
+pub const INFO: &str = "retrieval.json";
+pub const MODEL: &str = "model.bpk";
+pub const VECTORS: &str = "item_vectors.json";
+pub const HISTORIES: &str = "histories.json";
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    move |source| RunError::Io { path: path.into(), source }
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), RunError> {
+    let text = serde_json::to_vec(value).map_err(|e| RunError::Config { path: path.into(), message: e.to_string() })?;
+    std::fs::write(path, text).map_err(io(path))
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, RunError> {
+    let text = std::fs::read(path).map_err(io(path))?;
+    serde_json::from_slice(&text).map_err(|e| RunError::Config { path: path.into(), message: e.to_string() })
+}
+
+/// Writes a retrieval run (model on any device).
+pub fn save_run(
+    dir: &Path,
+    info: &RetrievalRunInfo,
+    model: &RetrievalModel,
+    item_vectors: &ItemVectors,
+    histories: &BTreeMap<String, Vec<u32>>,
+) -> Result<(), RunError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    write_json(&dir.join(INFO), info)?;
+    write_json(&dir.join(VECTORS), item_vectors)?;
+    write_json(&dir.join(HISTORIES), histories)?;
+    let path = dir.join(MODEL);
+    model.clone().save_file(&path).map_err(|e| RunError::Weights { path, message: format!("{e:?}") })
+}
+
+impl RetrievalRun {
+    /// Loads a run written by [`save_run`] onto the default (CPU) device, with exact search.
+    pub fn load(dir: &Path) -> Result<Self, RunError> {
+        let info: RetrievalRunInfo = read_json(&dir.join(INFO))?;
+        let vectors: ItemVectors = read_json(&dir.join(VECTORS))?;
+        let histories: BTreeMap<String, Vec<u32>> = read_json(&dir.join(HISTORIES))?;
+        let device = Device::default();
+        let path = dir.join(MODEL);
+        let model = info
+            .model_config
+            .init(&device)
+            .try_load_file(&path)
+            .map_err(|e| RunError::Weights { path: path.clone(), message: format!("{e:?}") })?;
+        if vectors.dim == 0 || vectors.vectors.len() != vectors.dim * info.items.len() {
+            return Err(RunError::Weights {
+                path: dir.join(VECTORS),
+                message: format!("{} values for {} items of dimension {}", vectors.vectors.len(), info.items.len(), vectors.dim),
+            });
+        }
+        let retriever = Retriever::new(model, vectors.vectors, vectors.dim, info.seq_len, device);
+        let item_index = info.items.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+        Ok(RetrievalRun { path: dir.into(), info, retriever, histories, item_index })
+    }
+
+    /// The item id of an original item id, if the run knows it.
+    pub fn item_id(&self, token: &str) -> Option<u32> {
+        self.item_index.get(token).copied().filter(|&i| i > 0)
+    }
+
+    /// The original item id of an item id.
+    pub fn item_token(&self, id: u32) -> &str {
+        self.info.items.get(id as usize).map_or("?", String::as_str)
+    }
+}

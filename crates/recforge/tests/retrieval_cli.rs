@@ -1,0 +1,132 @@
+//! End-to-end runs of the retrieval commands on a tiny generated sequence log: the zoo
+//! trains every row and writes its results, `recforge retrieve` serves a stored user, and
+//! `recforge bench retrieval` measures a small corpus.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use predicates::str::contains;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+
+const SCHEMA: &str = r#"
+name = "tiny-seq"
+timestamp = "ts"
+user = "user_id"
+item = "item_id"
+
+[source]
+path = "interactions.csv"
+format = "csv"
+
+[[joins]]
+path = "items.csv"
+on = "item_id"
+
+[[features]]
+name = "user_id"
+kind = "categorical"
+side = "user"
+
+[[features]]
+name = "item_id"
+kind = "categorical"
+side = "item"
+
+[[features]]
+name = "genre"
+kind = "multi_categorical"
+separator = "|"
+side = "item"
+
+[[features]]
+name = "year"
+kind = "categorical"
+side = "item"
+"#;
+
+/// 60 users × 12 interactions over 40 items in two taste groups; items carry genres.
+fn write_tiny_log(dir: &Path) {
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut items = String::from("item_id,genre,year\n");
+    for i in 0..40 {
+        items += &format!("i{i},{}|g{},{}\n", if i < 20 { "drama" } else { "comedy" }, i % 5, 1990 + i % 7);
+    }
+    let mut log = String::from("user_id,item_id,ts\n");
+    for u in 0..60 {
+        let group = u % 2;
+        let mut seen = Vec::new();
+        while seen.len() < 12 {
+            let item = if rng.random_bool(0.8) { group * 20 + rng.random_range(0..20) } else { rng.random_range(0..40) };
+            if !seen.contains(&item) {
+                seen.push(item);
+            }
+        }
+        for (t, item) in seen.iter().enumerate() {
+            log += &format!("u{u},i{item},{}\n", 1000 + t);
+        }
+    }
+    std::fs::write(dir.join("items.csv"), items).unwrap();
+    std::fs::write(dir.join("interactions.csv"), log).unwrap();
+    std::fs::write(dir.join("schema.toml"), SCHEMA).unwrap();
+}
+
+fn recforge(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("recforge").expect("binary");
+    cmd.current_dir(dir).env("RECFORGE_DATA", dir.join("data")).args(["--log", "warn"]);
+    cmd
+}
+
+#[test]
+fn zoo_trains_every_row_and_retrieve_serves_a_user() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_tiny_log(dir);
+    recforge(dir)
+        .args(["retrieval-zoo", "--dataset", "schema.toml", "--seeds", "1,2", "--epochs", "2", "--stage-epochs", "1"])
+        .args(["--patience", "1", "--quiet", "--out", "zoo"])
+        .assert()
+        .success()
+        .stdout(contains("mur-idw-cal"));
+    let results: Value = serde_json::from_slice(&std::fs::read(dir.join("zoo/results.json")).unwrap()).unwrap();
+    let rows = results["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 12, "6 rows × 2 seeds");
+    for row in rows {
+        let hr = row["test"]["full"]["overall"].as_array().unwrap();
+        let values: Vec<f64> = hr.iter().map(|v| v.as_f64().unwrap()).collect();
+        assert!(values.windows(2).all(|w| w[0] <= w[1]), "HR@K grows with K: {values:?}");
+        // 40 items: every target is within the top 200.
+        assert_eq!(values[3], 1.0);
+    }
+    assert_eq!(results["idw_rounds"].as_object().unwrap().len(), 2);
+    let report = std::fs::read_to_string(dir.join("zoo/report.html")).unwrap();
+    assert!(report.contains("IDW round") && report.contains("<svg"));
+
+    let output = recforge(dir).args(["retrieve", "zoo/mur-idw-cal", "--user", "u1", "-k", "5", "--json"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let items: Vec<&str> = answer["items"].as_array().unwrap().iter().map(|i| i["item"].as_str().unwrap()).collect();
+    assert_eq!(items.len(), 5);
+    let log = std::fs::read_to_string(dir.join("interactions.csv")).unwrap();
+    for item in &items {
+        assert!(!log.lines().any(|l| l.starts_with("u1,") && l.split(',').nth(1) == Some(item)), "{item} is in u1's history");
+    }
+    recforge(dir).args(["retrieve", "zoo/sur", "--history", "i1,i2,i3", "-k", "3"]).assert().success();
+    recforge(dir)
+        .args(["retrieve", "zoo/mur", "--user", "nobody"])
+        .assert()
+        .failure()
+        .stderr(contains("user \"nobody\" is not in"));
+}
+
+#[test]
+fn bench_retrieval_reports_exact_and_hnsw() {
+    let tmp = tempfile::tempdir().unwrap();
+    recforge(tmp.path())
+        .args(["bench", "retrieval", "--items", "3000", "--dim", "8", "--queries", "50", "--ef", "32"])
+        .assert()
+        .success()
+        .stdout(contains("| exact |").and(contains("hnsw ef=32")));
+}
