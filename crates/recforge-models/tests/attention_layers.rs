@@ -179,7 +179,7 @@ fn hiformer_setup(device: &Device) -> (HiformerConfig, Ranker, EmbeddingStore, B
     let config = HiformerConfig { embedding_dim: 4, d_head: 2, d_ff: 8, task_tokens: 2, hidden: vec![8], ..Default::default() };
     let model = ModelConfig::Hiformer(config.clone()).init(&layout, device);
     let store = EmbeddingStore::new(
-        (0..3).map(|i| TableSpec::exact(&format!("f{i}"), 5, 4)).collect(),
+        (0..3).map(|i| TableSpec::exact(format!("f{i}"), 5, 4)).collect(),
         SparseOptimizer::Sgd { lr: 0.1 },
         0.5,
         1,

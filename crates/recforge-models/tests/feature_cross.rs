@@ -70,7 +70,7 @@ fn trained_auc(config: ModelConfig) -> f64 {
     let device = Device::default().autodiff();
     device.seed(1);
     let mut rng = StdRng::seed_from_u64(5);
-    let specs = (0..FIELDS).map(|i| TableSpec::exact(&format!("f{i}"), CARDINALITY, config.embedding_dim())).collect();
+    let specs = (0..FIELDS).map(|i| TableSpec::exact(format!("f{i}"), CARDINALITY, config.embedding_dim())).collect();
     let mut store = EmbeddingStore::new(specs, SparseOptimizer::default(), config.embedding_init_scale(), 3);
     let mut model = config.init(&layout(), &device);
     let mut optimizer = AdamConfig::new().init();
