@@ -12,6 +12,8 @@ pub mod shape;
 
 use std::path::{Path, PathBuf};
 
+use burn::module::Module;
+use burn::prelude::Device;
 use recforge_data::Dataset;
 use recforge_models::{ModelConfig, SparseOptimizer};
 use serde::{Deserialize, Serialize};
@@ -145,14 +147,14 @@ impl RankingBench {
             on_round(&round);
             rounds.push(round);
         }
-        let probe = crate::trainer::TrainedModel::init(&self.model, &train, data, &burn::prelude::Device::default())?;
-        use burn::module::Module;
+        let layout = data.layout();
+        let dim = self.model.embedding_dim();
         Ok(BenchReport {
             model: self.model.name().to_string(),
             shape: shape.to_string(),
             rows: data.len(),
-            embedding_weights: probe.store.num_parameters(),
-            dense_parameters: probe.model.num_params(),
+            embedding_weights: layout.sparse.iter().map(|f| f.cardinality.max(1) * dim).sum(),
+            dense_parameters: self.model.init(&layout, &Device::default()).num_params(),
             work: self.work,
             threads: self.threads,
             machine: machine_description(),
