@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ClusterContext, Policy, Score};
+use crate::{ClusterContext, Score, Scorer};
 
 /// The two additive sums of one cluster–item edge (λ is added at scoring time).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -72,7 +72,7 @@ impl DiagLinUcb {
     }
 }
 
-impl Policy for DiagLinUcb {
+impl Scorer for DiagLinUcb {
     fn score(&self, context: &ClusterContext, item: u32) -> Score {
         let (mut mean, mut variance) = (0.0, 0.0);
         for (cluster, w) in context.iter() {

@@ -3,23 +3,34 @@
 //! The core of Online Matching (arXiv 2307.15893): users are described by sparse weights over
 //! clusters of user embeddings, and [`DiagLinUcb`] keeps two additive sums per cluster–item
 //! edge, so many serving workers can update it without locks and merge by addition.
-//! [`LinUcb`] is the exact (full-covariance) baseline it approximates. Both implement
-//! [`Policy`], the trait exploration strategies stack on.
+//! [`LinUcb`] is the exact (full-covariance) baseline it approximates. Both are [`Scorer`]s;
+//! exploration strategies are [`Policy`]s that wrap a scorer, Vowpal-Wabbit style
+//! ([`policy`]: UCB, ε-greedy, Gaussian and Beta–Bernoulli Thompson sampling, uniform random).
+//!
+//! Around the core: the offline half of Online Matching ([`online_matching`]: matrix
+//! factorisation, k-means++, the cluster→item bipartite graph, user contexts), off-policy
+//! evaluation on logged data ([`ope`]) and the ML-1M simulator ([`simulate`]).
 
 pub mod context;
+pub mod data;
 pub mod diag_linucb;
 pub mod linucb;
+pub mod online_matching;
+pub mod ope;
+pub mod policy;
+pub mod simulate;
 
 pub use context::ClusterContext;
 pub use diag_linucb::{DiagLinUcb, EdgeStats};
 pub use linucb::LinUcb;
+pub use policy::{BetaThompson, Choice, EpsilonGreedy, GaussianThompson, POLICY_NAMES, Policy, PolicyConfig, Ucb, UniformRandom, make_policy};
 
 /// An item's estimated reward and its exploration bonus for one context.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Score {
     /// Estimated expected reward.
     pub mean: f64,
-    /// Upper-confidence bonus (already scaled by the policy's α).
+    /// Upper-confidence bonus (already scaled by the scorer's α).
     pub bonus: f64,
 }
 
@@ -30,9 +41,9 @@ impl Score {
     }
 }
 
-/// A contextual bandit over items: scores candidates for a user context and learns from the
-/// rewards of the items it showed.
-pub trait Policy {
+/// Anything that estimates items' rewards for a context and learns from observed rewards —
+/// the base learner exploration [`Policy`]s wrap.
+pub trait Scorer {
     /// Estimate and exploration bonus of `item` for `context`.
     fn score(&self, context: &ClusterContext, item: u32) -> Score;
 

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::{ClusterContext, Policy, Score};
+use crate::{ClusterContext, Score, Scorer};
 
 /// One item's inverse covariance and reward-weighted context sum.
 #[derive(Debug, Clone)]
@@ -42,16 +42,13 @@ impl LinUcb {
     }
 }
 
-impl Policy for LinUcb {
+impl Scorer for LinUcb {
     fn score(&self, context: &ClusterContext, item: u32) -> Score {
         let x = context.dense(self.dim);
-        let fresh;
-        let model = match self.items.get(&item) {
-            Some(model) => model,
-            None => {
-                fresh = self.fresh();
-                &fresh
-            }
+        let Some(model) = self.items.get(&item) else {
+            // An unseen item: A = λI, b = 0, so the mean is 0 and xᵀA⁻¹x = ‖x‖²/λ.
+            let variance: f64 = x.iter().map(|v| v * v).sum::<f64>() / self.lambda;
+            return Score { mean: 0.0, bonus: self.alpha * variance.sqrt() };
         };
         let a_inv_x = self.a_inv_x(model, &x);
         // θ·x = (A⁻¹ b)·x = b·(A⁻¹ x) since A⁻¹ is symmetric.

@@ -2,7 +2,7 @@
 //! one-hot, and its partial sums merge by addition in any order.
 
 use proptest::prelude::*;
-use recforge_bandit::{ClusterContext, DiagLinUcb, LinUcb, Policy};
+use recforge_bandit::{ClusterContext, DiagLinUcb, LinUcb, Scorer};
 
 const CLUSTERS: u32 = 4;
 const ITEMS: u32 = 5;

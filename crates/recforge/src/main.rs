@@ -49,6 +49,13 @@ enum Command {
     /// Measure speed: prepare throughput and the sparse vs dense training step.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
+    /// Bandits: off-policy evaluation on the Open Bandit Dataset, Online Matching simulation.
+    #[command(subcommand)]
+    Bandit(cmd::bandit::BanditCommand),
+    /// Serve the Online Matching bandit over HTTP (recommend, feedback, healthz, metrics).
+    Serve(cmd::serve::Args),
+    /// Bounded load against a running service: requests/s, p50/p99, merged-state check.
+    Loadgen(cmd::loadgen::Args),
 }
 
 fn main() {
@@ -65,6 +72,10 @@ fn main() {
         Command::RetrievalZoo(args) => cmd::retrieval_zoo::run(args),
         Command::Retrieve(args) => cmd::retrieve::run(args),
         Command::Bench(command) => cmd::bench::run(command),
+        Command::Bandit(cmd::bandit::BanditCommand::Ope(args)) => cmd::bandit::run_ope(args),
+        Command::Bandit(cmd::bandit::BanditCommand::Simulate(args)) => cmd::bandit::run_simulate(args),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Loadgen(args) => cmd::loadgen::run(args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

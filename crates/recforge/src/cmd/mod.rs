@@ -1,13 +1,16 @@
 //! One file per subcommand.
 
+pub mod bandit;
 pub mod bench;
 pub mod bench_retrieval;
 pub mod data;
 pub mod eval;
 pub mod export;
+pub mod loadgen;
 pub mod quickstart;
 pub mod retrieval_zoo;
 pub mod retrieve;
+pub mod serve;
 pub mod table;
 pub mod train;
 pub mod zoo;

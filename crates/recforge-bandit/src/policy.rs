@@ -1,0 +1,419 @@
+//! Exploration policies that wrap a [`Scorer`] (Vowpal Wabbit's reductions): the scorer
+//! estimates rewards, the policy decides what to show and which slots are exploration.
+//!
+//! [`Ucb`] ranks by mean + bonus; [`EpsilonGreedy`] exploits the mean and explores uniformly
+//! with probability ε; [`GaussianThompson`] samples `mean + scale·bonus·z` (with a scorer at
+//! α = 1 the bonus is the posterior sd of `x·θ`, so over Diag-LinUCB or LinUCB this is linear
+//! Thompson sampling, Agrawal & Goyal arXiv 1209.3352); [`BetaThompson`] is the context-free
+//! Beta–Bernoulli sampler per item (the Open Bandit Dataset's logging policy); [`UniformRandom`]
+//! the uniform baseline. All are used through [`Policy`], so callers hold `Box<dyn Policy>`.
+
+use std::collections::HashMap;
+
+use rand::RngCore;
+use rand::seq::SliceRandom;
+use rand::Rng;
+use rand_distr::{Beta, Distribution, StandardNormal};
+
+use crate::{ClusterContext, Score, Scorer};
+
+/// One recommended item.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Choice {
+    pub item: u32,
+    /// The value the policy ranked by (UCB, sampled reward, mean, …).
+    pub score: f64,
+    /// True when the item is there because of exploration: it would not be in the top k by
+    /// the estimated mean alone.
+    pub explored: bool,
+}
+
+/// A contextual bandit policy: ranks candidates for a context and learns from rewards.
+pub trait Policy {
+    /// Short name for tables (`diag_linucb`, `egreedy`, …).
+    fn name(&self) -> String;
+
+    /// The `k` items to show, best first.
+    fn choose(&self, context: &ClusterContext, candidates: &[u32], k: usize, rng: &mut dyn RngCore) -> Vec<Choice>;
+
+    /// Probability of each candidate being shown first: the action distribution off-policy
+    /// estimators need. Stochastic policies without a closed form estimate it by sampling.
+    fn probabilities(&self, context: &ClusterContext, candidates: &[u32], rng: &mut dyn RngCore) -> Vec<f64>;
+
+    /// Record `reward` for showing `item` in `context`.
+    fn update(&mut self, context: &ClusterContext, item: u32, reward: f64);
+}
+
+/// Samples used to estimate a sampling policy's action probabilities.
+pub const PROBABILITY_SAMPLES: usize = 256;
+
+/// Indices of the `k` largest values, best first (ties by lower index).
+fn top_indices(values: &[f64], k: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]).then(a.cmp(&b)));
+    order.truncate(k);
+    order
+}
+
+/// Choices for the top `k` of `ranked_by`, marking those outside the top `k` by `means`.
+fn choices(candidates: &[u32], ranked_by: &[f64], means: &[f64], k: usize) -> Vec<Choice> {
+    let exploit = top_indices(means, k);
+    top_indices(ranked_by, k)
+        .into_iter()
+        .map(|i| Choice { item: candidates[i], score: ranked_by[i], explored: !exploit.contains(&i) })
+        .collect()
+}
+
+/// Monte-Carlo estimate of how often each candidate ranks first under `sample`.
+fn sampled_first(n: usize, rng: &mut dyn RngCore, mut sample: impl FnMut(&mut dyn RngCore) -> Vec<f64>) -> Vec<f64> {
+    let mut counts = vec![0.0; n];
+    if n == 0 {
+        return counts;
+    }
+    for _ in 0..PROBABILITY_SAMPLES {
+        let values = sample(rng);
+        counts[top_indices(&values, 1)[0]] += 1.0;
+    }
+    counts.iter().map(|c| c / PROBABILITY_SAMPLES as f64).collect()
+}
+
+fn one_hot(n: usize, index: Option<usize>) -> Vec<f64> {
+    let mut p = vec![0.0; n];
+    if let Some(i) = index {
+        p[i] = 1.0;
+    }
+    p
+}
+
+fn scores<S: Scorer>(scorer: &S, context: &ClusterContext, candidates: &[u32]) -> Vec<Score> {
+    candidates.iter().map(|&item| scorer.score(context, item)).collect()
+}
+
+/// Upper confidence bound: rank by mean + bonus (the scorer's α sets the exploration).
+#[derive(Debug, Clone)]
+pub struct Ucb<S> {
+    pub scorer: S,
+    pub name: String,
+}
+
+impl<S: Scorer> Ucb<S> {
+    pub fn new(name: &str, scorer: S) -> Self {
+        Ucb { scorer, name: name.to_string() }
+    }
+}
+
+impl<S: Scorer> Policy for Ucb<S> {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn choose(&self, context: &ClusterContext, candidates: &[u32], k: usize, _rng: &mut dyn RngCore) -> Vec<Choice> {
+        let s = scores(&self.scorer, context, candidates);
+        let ucb: Vec<f64> = s.iter().map(Score::ucb).collect();
+        let means: Vec<f64> = s.iter().map(|s| s.mean).collect();
+        choices(candidates, &ucb, &means, k)
+    }
+
+    fn probabilities(&self, context: &ClusterContext, candidates: &[u32], _rng: &mut dyn RngCore) -> Vec<f64> {
+        let ucb: Vec<f64> = scores(&self.scorer, context, candidates).iter().map(Score::ucb).collect();
+        one_hot(candidates.len(), top_indices(&ucb, 1).first().copied())
+    }
+
+    fn update(&mut self, context: &ClusterContext, item: u32, reward: f64) {
+        self.scorer.update(context, item, reward);
+    }
+}
+
+/// ε-greedy: each slot shows the best remaining item by estimated mean, or with probability
+/// ε a uniformly drawn remaining item.
+#[derive(Debug, Clone)]
+pub struct EpsilonGreedy<S> {
+    pub scorer: S,
+    pub epsilon: f64,
+}
+
+impl<S: Scorer> EpsilonGreedy<S> {
+    pub fn new(scorer: S, epsilon: f64) -> Self {
+        EpsilonGreedy { scorer, epsilon: epsilon.clamp(0.0, 1.0) }
+    }
+}
+
+impl<S: Scorer> Policy for EpsilonGreedy<S> {
+    fn name(&self) -> String {
+        "egreedy".to_string()
+    }
+
+    fn choose(&self, context: &ClusterContext, candidates: &[u32], k: usize, rng: &mut dyn RngCore) -> Vec<Choice> {
+        let means: Vec<f64> = scores(&self.scorer, context, candidates).iter().map(|s| s.mean).collect();
+        let mut remaining = top_indices(&means, candidates.len());
+        let mut shown = Vec::with_capacity(k.min(candidates.len()));
+        while shown.len() < k && !remaining.is_empty() {
+            let (slot, explored) = if rng.random::<f64>() < self.epsilon {
+                (rng.random_range(0..remaining.len()), true)
+            } else {
+                (0, false)
+            };
+            let i = remaining.remove(slot);
+            // A random draw that lands on the greedy item is not exploration.
+            let explored = explored && slot != 0;
+            shown.push(Choice { item: candidates[i], score: means[i], explored });
+        }
+        shown
+    }
+
+    fn probabilities(&self, context: &ClusterContext, candidates: &[u32], _rng: &mut dyn RngCore) -> Vec<f64> {
+        let n = candidates.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let means: Vec<f64> = scores(&self.scorer, context, candidates).iter().map(|s| s.mean).collect();
+        let mut p = vec![self.epsilon / n as f64; n];
+        p[top_indices(&means, 1)[0]] += 1.0 - self.epsilon;
+        p
+    }
+
+    fn update(&mut self, context: &ClusterContext, item: u32, reward: f64) {
+        self.scorer.update(context, item, reward);
+    }
+}
+
+/// Gaussian Thompson sampling over any scorer: each candidate's reward is drawn from
+/// `N(mean, (scale·bonus)²)`.
+#[derive(Debug, Clone)]
+pub struct GaussianThompson<S> {
+    pub scorer: S,
+    pub scale: f64,
+}
+
+impl<S: Scorer> GaussianThompson<S> {
+    pub fn new(scorer: S, scale: f64) -> Self {
+        GaussianThompson { scorer, scale }
+    }
+
+    fn sample(&self, s: &[Score], rng: &mut dyn RngCore) -> Vec<f64> {
+        s.iter()
+            .map(|s| {
+                let z: f64 = StandardNormal.sample(rng);
+                s.mean + self.scale * s.bonus * z
+            })
+            .collect()
+    }
+}
+
+impl<S: Scorer> Policy for GaussianThompson<S> {
+    fn name(&self) -> String {
+        "thompson".to_string()
+    }
+
+    fn choose(&self, context: &ClusterContext, candidates: &[u32], k: usize, rng: &mut dyn RngCore) -> Vec<Choice> {
+        let s = scores(&self.scorer, context, candidates);
+        let sampled = self.sample(&s, rng);
+        let means: Vec<f64> = s.iter().map(|s| s.mean).collect();
+        choices(candidates, &sampled, &means, k)
+    }
+
+    fn probabilities(&self, context: &ClusterContext, candidates: &[u32], rng: &mut dyn RngCore) -> Vec<f64> {
+        let s = scores(&self.scorer, context, candidates);
+        sampled_first(candidates.len(), rng, |rng| self.sample(&s, rng))
+    }
+
+    fn update(&mut self, context: &ClusterContext, item: u32, reward: f64) {
+        self.scorer.update(context, item, reward);
+    }
+}
+
+/// Context-free Beta–Bernoulli Thompson sampling: item j's click rate has the posterior
+/// `Beta(α₀ + Σr, β₀ + Σ(1 − r))`; rewards are clamped to [0, 1].
+#[derive(Debug, Clone)]
+pub struct BetaThompson {
+    pub prior_alpha: f64,
+    pub prior_beta: f64,
+    counts: HashMap<u32, (f64, f64)>,
+}
+
+impl BetaThompson {
+    pub fn new(prior_alpha: f64, prior_beta: f64) -> Self {
+        BetaThompson { prior_alpha: prior_alpha.max(f64::MIN_POSITIVE), prior_beta: prior_beta.max(f64::MIN_POSITIVE), counts: HashMap::new() }
+    }
+
+    /// Posterior (α, β) of `item`.
+    pub fn posterior(&self, item: u32) -> (f64, f64) {
+        let (s, f) = self.counts.get(&item).copied().unwrap_or_default();
+        (self.prior_alpha + s, self.prior_beta + f)
+    }
+
+    fn mean(&self, item: u32) -> f64 {
+        let (a, b) = self.posterior(item);
+        a / (a + b)
+    }
+
+    fn sample(&self, candidates: &[u32], rng: &mut dyn RngCore) -> Vec<f64> {
+        candidates
+            .iter()
+            .map(|&item| {
+                let (a, b) = self.posterior(item);
+                // Both parameters are positive by construction, so Beta::new cannot fail;
+                // fall back to the mean rather than panic.
+                Beta::new(a, b).map_or(a / (a + b), |d| d.sample(rng))
+            })
+            .collect()
+    }
+}
+
+impl Policy for BetaThompson {
+    fn name(&self) -> String {
+        "beta_thompson".to_string()
+    }
+
+    fn choose(&self, _context: &ClusterContext, candidates: &[u32], k: usize, rng: &mut dyn RngCore) -> Vec<Choice> {
+        let sampled = self.sample(candidates, rng);
+        let means: Vec<f64> = candidates.iter().map(|&i| self.mean(i)).collect();
+        choices(candidates, &sampled, &means, k)
+    }
+
+    fn probabilities(&self, _context: &ClusterContext, candidates: &[u32], rng: &mut dyn RngCore) -> Vec<f64> {
+        sampled_first(candidates.len(), rng, |rng| self.sample(candidates, rng))
+    }
+
+    fn update(&mut self, _context: &ClusterContext, item: u32, reward: f64) {
+        let r = reward.clamp(0.0, 1.0);
+        let entry = self.counts.entry(item).or_default();
+        entry.0 += r;
+        entry.1 += 1.0 - r;
+    }
+}
+
+/// Shows a uniformly random subset; every slot is exploration.
+#[derive(Debug, Clone, Default)]
+pub struct UniformRandom;
+
+impl Policy for UniformRandom {
+    fn name(&self) -> String {
+        "random".to_string()
+    }
+
+    fn choose(&self, _context: &ClusterContext, candidates: &[u32], k: usize, rng: &mut dyn RngCore) -> Vec<Choice> {
+        let mut shuffled = candidates.to_vec();
+        shuffled.shuffle(rng);
+        shuffled.truncate(k);
+        shuffled.into_iter().map(|item| Choice { item, score: 0.0, explored: true }).collect()
+    }
+
+    fn probabilities(&self, _context: &ClusterContext, candidates: &[u32], _rng: &mut dyn RngCore) -> Vec<f64> {
+        vec![1.0 / candidates.len().max(1) as f64; candidates.len()]
+    }
+
+    fn update(&mut self, _context: &ClusterContext, _item: u32, _reward: f64) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::SmallRng;
+
+    use super::*;
+    use crate::DiagLinUcb;
+
+    fn trained() -> DiagLinUcb {
+        let mut scorer = DiagLinUcb::new(1.0, 1.0);
+        let ctx = ClusterContext::one_hot(0);
+        for _ in 0..50 {
+            scorer.update(&ctx, 1, 1.0);
+            scorer.update(&ctx, 2, 0.0);
+        }
+        scorer
+    }
+
+    #[test]
+    fn ucb_prefers_the_unseen_item_and_marks_it_explored() {
+        let policy = Ucb::new("diag_linucb", trained());
+        let mut rng = SmallRng::seed_from_u64(1);
+        // Item 3 is unseen: mean 0, bonus 1 > item 1's 50/51 + 1/sqrt(51).
+        let shown = policy.choose(&ClusterContext::one_hot(0), &[1, 2, 3], 1, &mut rng);
+        assert_eq!(shown[0].item, 1);
+        let policy = Ucb::new("diag_linucb", { let mut s = trained(); s.alpha = 5.0; s });
+        let shown = policy.choose(&ClusterContext::one_hot(0), &[1, 2, 3], 1, &mut rng);
+        assert_eq!(shown[0].item, 3);
+        assert!(shown[0].explored);
+        assert_eq!(policy.probabilities(&ClusterContext::one_hot(0), &[1, 2, 3], &mut rng), vec![0.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn epsilon_greedy_probabilities_are_closed_form_and_match_its_choices() {
+        let policy = EpsilonGreedy::new(trained(), 0.3);
+        let mut rng = SmallRng::seed_from_u64(2);
+        let p = policy.probabilities(&ClusterContext::one_hot(0), &[2, 1, 3], &mut rng);
+        assert!((p[1] - (0.7 + 0.1)).abs() < 1e-12 && (p[0] - 0.1).abs() < 1e-12);
+        let draws = 20_000;
+        let firsts = (0..draws).filter(|_| policy.choose(&ClusterContext::one_hot(0), &[2, 1, 3], 1, &mut rng)[0].item == 1).count();
+        assert!((firsts as f64 / draws as f64 - 0.8).abs() < 0.02);
+    }
+
+    #[test]
+    fn beta_thompson_concentrates_on_the_better_arm() {
+        let mut policy = BetaThompson::new(1.0, 1.0);
+        let ctx = ClusterContext::one_hot(0);
+        for _ in 0..200 {
+            policy.update(&ctx, 1, 1.0);
+            policy.update(&ctx, 2, 0.0);
+        }
+        assert_eq!(policy.posterior(1), (201.0, 1.0));
+        let mut rng = SmallRng::seed_from_u64(3);
+        let p = policy.probabilities(&ctx, &[1, 2], &mut rng);
+        assert_eq!(p, vec![1.0, 0.0]);
+    }
+
+    #[test]
+    fn uniform_random_shows_distinct_items_all_explored() {
+        let mut rng = SmallRng::seed_from_u64(4);
+        let shown = UniformRandom.choose(&ClusterContext::one_hot(0), &[5, 6, 7, 8], 3, &mut rng);
+        let mut items: Vec<u32> = shown.iter().map(|c| c.item).collect();
+        items.sort();
+        items.dedup();
+        assert_eq!(items.len(), 3);
+        assert!(shown.iter().all(|c| c.explored));
+    }
+
+    #[test]
+    fn gaussian_thompson_with_zero_scale_is_greedy() {
+        let policy = GaussianThompson::new(trained(), 0.0);
+        let mut rng = SmallRng::seed_from_u64(5);
+        assert_eq!(policy.probabilities(&ClusterContext::one_hot(0), &[2, 3, 1], &mut rng), vec![0.0, 0.0, 1.0]);
+    }
+}
+
+/// Hyper-parameters shared by the named policies of [`make_policy`].
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PolicyConfig {
+    /// Ridge prior λ of Diag-LinUCB and LinUCB.
+    pub lambda: f64,
+    /// UCB exploration strength α.
+    pub alpha: f64,
+    /// ε of ε-greedy.
+    pub epsilon: f64,
+    /// Posterior scale of Gaussian Thompson sampling.
+    pub ts_scale: f64,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig { lambda: 1.0, alpha: 0.5, epsilon: 0.05, ts_scale: 0.5 }
+    }
+}
+
+/// Policy names [`make_policy`] knows.
+pub const POLICY_NAMES: [&str; 6] = ["diag_linucb", "linucb", "egreedy", "thompson", "beta_thompson", "random"];
+
+/// A policy by name over contexts of `dim` clusters; `None` for an unknown name.
+pub fn make_policy(name: &str, config: &PolicyConfig, dim: usize) -> Option<Box<dyn Policy + Send>> {
+    use crate::{DiagLinUcb, LinUcb};
+    Some(match name {
+        "diag_linucb" => Box::new(Ucb::new(name, DiagLinUcb::new(config.lambda, config.alpha))),
+        "linucb" => Box::new(Ucb::new(name, LinUcb::new(dim, config.lambda, config.alpha))),
+        "egreedy" => Box::new(EpsilonGreedy::new(DiagLinUcb::new(config.lambda, 0.0), config.epsilon)),
+        "thompson" => Box::new(GaussianThompson::new(DiagLinUcb::new(config.lambda, 1.0), config.ts_scale)),
+        "beta_thompson" => Box::new(BetaThompson::new(1.0, 1.0)),
+        "random" => Box::new(UniformRandom),
+        _ => return None,
+    })
+}

@@ -1,0 +1,142 @@
+//! The service's TOML config (`recforge serve --bandit CONFIG`).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Everything the bandit service reads at start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// `file://DIR` (default `file://./state`) or `redis://HOST:PORT[/DB][?prefix=P]`.
+    #[serde(default = "default_store")]
+    pub store: String,
+    /// Bearer token the write endpoint (`POST /v1/feedback`) requires.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Or: the environment variable holding the token.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// Online Matching artifact (JSON from `recforge bandit simulate --save-model`): users,
+    /// centroids and the cluster→item graph. Without it, requests pass their context
+    /// explicitly and candidates are items `0..items`.
+    #[serde(default)]
+    pub model: Option<PathBuf>,
+    /// Catalogue size when no model is given.
+    #[serde(default)]
+    pub items: Option<u32>,
+    /// Number of clusters explicit contexts may use when no model is given.
+    #[serde(default)]
+    pub clusters: Option<u32>,
+    /// Items per recommendation unless the request asks for another number.
+    #[serde(default = "default_k")]
+    pub k: usize,
+    /// Diag-LinUCB exploration strength α.
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    /// Diag-LinUCB ridge prior λ.
+    #[serde(default = "default_lambda")]
+    pub lambda: f64,
+    /// Seconds a request id accepts feedback.
+    #[serde(default = "default_ttl")]
+    pub request_ttl_s: u64,
+    /// Largest accepted request body.
+    #[serde(default = "default_body")]
+    pub max_body_bytes: usize,
+    /// Rewards outside `[min, max]` are rejected.
+    #[serde(default = "default_reward_range")]
+    pub reward_range: [f64; 2],
+    /// File store: write a snapshot and start a new WAL after this many feedback records.
+    #[serde(default = "default_snapshot_every")]
+    pub snapshot_every: usize,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_store() -> String {
+    "file://./state".into()
+}
+fn default_k() -> usize {
+    10
+}
+fn default_alpha() -> f64 {
+    0.5
+}
+fn default_lambda() -> f64 {
+    1.0
+}
+fn default_ttl() -> u64 {
+    600
+}
+fn default_body() -> usize {
+    64 * 1024
+}
+fn default_reward_range() -> [f64; 2] {
+    [0.0, 1.0]
+}
+fn default_snapshot_every() -> usize {
+    10_000
+}
+
+/// Most items one request may ask for.
+pub const MAX_K: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl ServeConfig {
+    /// Reads and checks a config file.
+    pub fn from_file(path: &Path) -> Result<ServeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
+        let mut config: ServeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        // A relative model path is relative to the config file.
+        if let Some(model) = &config.model {
+            if model.is_relative() {
+                config.model = Some(path.parent().unwrap_or(Path::new(".")).join(model));
+            }
+        }
+        config.check().map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
+        Ok(config)
+    }
+
+    /// Checks ranges and that the candidate source is defined.
+    pub fn check(&self) -> Result<(), String> {
+        if self.model.is_none() && (self.items.is_none() || self.clusters.is_none()) {
+            return Err("set `model` (an Online Matching artifact) or both `items` and `clusters`".into());
+        }
+        if !(self.alpha.is_finite() && self.alpha >= 0.0) || !(self.lambda.is_finite() && self.lambda > 0.0) {
+            return Err("`alpha` must be ≥ 0 and `lambda` > 0".into());
+        }
+        if self.k == 0 || self.k > MAX_K {
+            return Err(format!("`k` must be in 1..={MAX_K}"));
+        }
+        if !(self.reward_range[0] <= self.reward_range[1]) {
+            return Err("`reward_range` must be [min, max] with min ≤ max".into());
+        }
+        Ok(())
+    }
+
+    /// The bearer token, from `token` or the variable `token_env` names.
+    pub fn resolve_token(&self) -> Result<String, String> {
+        let token = match (&self.token, &self.token_env) {
+            (Some(t), _) => t.clone(),
+            (None, Some(var)) => std::env::var(var).map_err(|_| format!("token_env: environment variable {var} is not set"))?,
+            (None, None) => return Err("set `token` or `token_env`: POST /v1/feedback requires a bearer token".into()),
+        };
+        if token.trim().is_empty() {
+            return Err("the bearer token is empty".into());
+        }
+        Ok(token)
+    }
+}

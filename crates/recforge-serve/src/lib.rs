@@ -1,0 +1,101 @@
+//! recforge-serve: the HTTP service. Today it serves the Online Matching bandit —
+//! `POST /v1/recommend`, `POST /v1/feedback`, `GET /healthz`, `GET /metrics` — over a
+//! [`BanditStore`] chosen by URL (file WAL + snapshots by default, Redis for several
+//! replicas). Routes live one group per file under [`routes`]; a new group (retrieval,
+//! ranking) is a new file merged in [`routes::router`].
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod routes;
+pub mod store;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use recforge_bandit::online_matching::OnlineMatching;
+
+pub use config::ServeConfig;
+pub use routes::router;
+pub use store::{BanditStore, FileStore, RedisStore, open_store};
+
+/// Why the service cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("config: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("{path}: {message}")]
+    Model { path: String, message: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+}
+
+/// What every handler shares.
+pub struct AppState {
+    pub config: ServeConfig,
+    pub token: String,
+    pub store: Arc<dyn BanditStore>,
+    /// The Online Matching artifact, when the config names one.
+    pub model: Option<OnlineMatching>,
+    /// External item id → index.
+    pub item_index: HashMap<String, u32>,
+    pub metrics: metrics::Metrics,
+}
+
+impl AppState {
+    /// Loads the model and opens the store the config names.
+    pub fn from_config(config: ServeConfig) -> Result<Arc<AppState>, ServeError> {
+        config.check().map_err(ServeError::Invalid)?;
+        let token = config.resolve_token().map_err(ServeError::Invalid)?;
+        let store: Arc<dyn BanditStore> = Arc::from(open_store(&config.store, config.snapshot_every)?);
+        Self::with_store(config, token, store)
+    }
+
+    /// As [`AppState::from_config`] with an already opened store (tests, several replicas in
+    /// one process).
+    pub fn with_store(config: ServeConfig, token: String, store: Arc<dyn BanditStore>) -> Result<Arc<AppState>, ServeError> {
+        let model = match &config.model {
+            Some(path) => {
+                let bytes = std::fs::read(path).map_err(|e| ServeError::Model { path: path.display().to_string(), message: e.to_string() })?;
+                let model: OnlineMatching = serde_json::from_slice(&bytes).map_err(|e| ServeError::Model { path: path.display().to_string(), message: format!("not an Online Matching artifact: {e}") })?;
+                Some(model)
+            }
+            None => None,
+        };
+        let item_index = match &model {
+            Some(m) => m.items.iter().enumerate().map(|(i, name)| (name.clone(), i as u32)).collect(),
+            None => (0..config.items.unwrap_or(0)).map(|i| (i.to_string(), i)).collect(),
+        };
+        Ok(Arc::new(AppState { config, token, store, model, item_index, metrics: metrics::Metrics::default() }))
+    }
+
+    /// External id of item `index`.
+    pub fn item_name(&self, index: u32) -> String {
+        match &self.model {
+            Some(m) => m.items.get(index as usize).cloned().unwrap_or_else(|| index.to_string()),
+            None => index.to_string(),
+        }
+    }
+
+    /// Number of clusters contexts may refer to.
+    pub fn num_clusters(&self) -> u32 {
+        match &self.model {
+            Some(m) => m.centroids.len() as u32,
+            None => self.config.clusters.unwrap_or(0),
+        }
+    }
+}
+
+/// Serves `state` on its configured address until `shutdown` resolves.
+pub async fn serve(state: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+    let addr = state.config.listen.clone();
+    let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|source| ServeError::Listen { addr: addr.clone(), source })?;
+    tracing::info!("recforge serve: listening on {addr}, store {}", state.store.url());
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await.map_err(|source| ServeError::Listen { addr, source })
+}

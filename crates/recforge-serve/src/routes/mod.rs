@@ -1,0 +1,29 @@
+//! The router: one file per route group, merged here.
+
+pub mod feedback;
+pub mod health;
+pub mod recommend;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
+use tower_http::trace::TraceLayer;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Every route, with metrics, the body-size limit and request tracing.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .merge(recommend::routes())
+        .merge(feedback::routes())
+        .merge(health::routes())
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see /healthz, /metrics, /v1/recommend, /v1/feedback") })
+        .layer(from_fn_with_state(state.clone(), crate::metrics::track))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,139 @@
+//! `POST /v1/recommend`: a user (id, embedding or explicit cluster context) → K items ranked
+//! by Diag-LinUCB's upper confidence bound over the user's candidates, with each item's
+//! mean, bonus and whether it was exploration, and a request id for feedback.
+//!
+//! Request: `{"user_id": "..."}` or `{"embedding": [..]}` (needs the model) or
+//! `{"context": [[cluster, weight], ...]}`; optional `"k"`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use axum::Json;
+use rand::Rng;
+use recforge_bandit::{ClusterContext, DiagLinUcb, Policy, Scorer, Ucb};
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::config::MAX_K;
+use crate::error::{ApiError, ApiJson};
+use crate::store::{IssuedRequest, now_ms};
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new().route("/v1/recommend", post(recommend))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendRequest {
+    pub user_id: Option<String>,
+    pub embedding: Option<Vec<f32>>,
+    pub context: Option<Vec<(u32, f64)>>,
+    pub k: Option<usize>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecommendedItem {
+    /// External item id.
+    pub item: String,
+    /// Item index (what the bandit statistics are keyed by).
+    pub index: u32,
+    /// Upper confidence bound the ranking used: mean + bonus.
+    pub score: f64,
+    pub mean: f64,
+    pub bonus: f64,
+    /// True when the item would not be in the top k by its mean alone.
+    pub explored: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecommendResponse {
+    pub request_id: String,
+    pub items: Vec<RecommendedItem>,
+    /// The context the user was mapped to: (cluster, weight) pairs.
+    pub context: Vec<(u32, f64)>,
+}
+
+/// Builds a request id: issue time (ms, hex) and 64 random bits. The time lets feedback on
+/// an expired id be told apart from an unknown one without remembering it.
+pub fn new_request_id(issued_ms: u64) -> String {
+    format!("{issued_ms:x}-{:016x}", rand::rng().random::<u64>())
+}
+
+/// The issue time encoded in a request id, if it has our shape.
+pub fn issued_ms(request_id: &str) -> Option<u64> {
+    let (time, random) = request_id.split_once('-')?;
+    (random.len() == 16 && random.bytes().all(|b| b.is_ascii_hexdigit())).then_some(())?;
+    u64::from_str_radix(time, 16).ok()
+}
+
+fn context_of(state: &AppState, request: &RecommendRequest) -> Result<ClusterContext, ApiError> {
+    let given = [request.user_id.is_some(), request.embedding.is_some(), request.context.is_some()].iter().filter(|g| **g).count();
+    if given != 1 {
+        return Err(ApiError::unprocessable("give exactly one of \"user_id\", \"embedding\" or \"context\""));
+    }
+    if let Some(pairs) = &request.context {
+        if pairs.is_empty() {
+            return Err(ApiError::unprocessable("\"context\" is empty"));
+        }
+        let clusters = state.num_clusters();
+        for (i, &(cluster, weight)) in pairs.iter().enumerate() {
+            if cluster >= clusters {
+                return Err(ApiError::unprocessable(format!("context[{i}]: cluster {cluster} does not exist (0..{clusters})")));
+            }
+            if !weight.is_finite() || weight < 0.0 {
+                return Err(ApiError::unprocessable(format!("context[{i}]: weight {weight} must be finite and ≥ 0")));
+            }
+        }
+        return Ok(ClusterContext::new(pairs.iter().copied()));
+    }
+    let Some(model) = &state.model else {
+        return Err(ApiError::unprocessable("this server has no Online Matching model; pass \"context\" as [[cluster, weight], ...]"));
+    };
+    let embedding = match (&request.user_id, &request.embedding) {
+        (Some(user), _) => model.users.get(user).ok_or_else(|| ApiError::not_found(format!("unknown user_id \"{user}\"")))?,
+        (_, Some(e)) => e,
+        _ => return Err(ApiError::unprocessable("no user given")),
+    };
+    if embedding.len() != model.dim() || embedding.iter().any(|v| !v.is_finite()) {
+        return Err(ApiError::unprocessable(format!("\"embedding\" must hold {} finite numbers", model.dim())));
+    }
+    Ok(model.context_of(embedding))
+}
+
+async fn recommend(State(state): State<Arc<AppState>>, ApiJson(request): ApiJson<RecommendRequest>) -> Result<Json<RecommendResponse>, ApiError> {
+    let k = request.k.unwrap_or(state.config.k);
+    if k == 0 || k > MAX_K {
+        return Err(ApiError::unprocessable(format!("\"k\" must be in 1..={MAX_K}")));
+    }
+    let context = context_of(&state, &request)?;
+    let candidates: Vec<u32> = match &state.model {
+        Some(model) => model.graph.candidates(&context.clusters),
+        None => (0..state.config.items.unwrap_or(0)).collect(),
+    };
+    let store = state.clone();
+    let clusters = context.clusters.clone();
+    let edges = tokio::task::spawn_blocking(move || store.store.edges(&clusters)).await??;
+    let mut scorer = DiagLinUcb::new(state.config.lambda, state.config.alpha);
+    scorer.apply_deltas(edges);
+    let policy = Ucb::new("diag_linucb", scorer);
+    let chosen = policy.choose(&context, &candidates, k, &mut rand::rng());
+    let items: Vec<RecommendedItem> = chosen
+        .iter()
+        .map(|c| {
+            let s = policy.scorer.score(&context, c.item);
+            RecommendedItem { item: state.item_name(c.item), index: c.item, score: s.ucb(), mean: s.mean, bonus: s.bonus, explored: c.explored }
+        })
+        .collect();
+    let issued = now_ms();
+    let request_id = new_request_id(issued);
+    let issued_request = IssuedRequest { context: context.clone(), items: items.iter().map(|i| i.index).collect(), expires_ms: issued + state.config.request_ttl_s * 1000 };
+    let store = state.clone();
+    let id = request_id.clone();
+    tokio::task::spawn_blocking(move || store.store.put_request(&id, &issued_request)).await??;
+    use std::sync::atomic::Ordering::Relaxed;
+    state.metrics.items_shown.fetch_add(items.len() as u64, Relaxed);
+    state.metrics.items_explored.fetch_add(items.iter().filter(|i| i.explored).count() as u64, Relaxed);
+    Ok(Json(RecommendResponse { request_id, items, context: context.iter().collect() }))
+}
