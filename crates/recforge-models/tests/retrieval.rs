@@ -48,9 +48,9 @@ fn idw_blend_and_stopping_rule() {
     assert!(!update.converged);
     // A change just below the tolerance stops the loop; just above does not.
     let w = [0.5, 0.5];
-    let below = blend(&w, &[0.5 + 4.9 * 1e-4, 0.5 - 4.9 * 1e-4], &config);
+    let below = blend(&w, &[0.5 + 9.9e-4, 0.5 - 9.9e-4], &config); // Δ∞ = 0.2 · 9.9e-4
     assert!(below.delta_inf < 2e-4 && below.converged);
-    let above = blend(&w, &[0.5 + 5.1 * 1e-4, 0.5 - 5.1 * 1e-4], &config);
+    let above = blend(&w, &[0.5 + 1.01e-3, 0.5 - 1.01e-3], &config); // Δ∞ = 0.2 · 1.01e-3
     assert!(above.delta_inf > 2e-4 && !above.converged);
     // Inverse density with the floor: ρ = (1, 3, —) + 1e-4 over the active items.
     let d = inverse_density(&[1.0 - 1e-4, 3.0 - 1e-4, 7.0], &[true, true, false], 1e-4);

@@ -75,6 +75,10 @@ pub struct Args {
     /// Hide progress bars.
     #[arg(long)]
     quiet: bool,
+    /// Train nothing: rewrite table.md and report.html from the results.json already in the
+    /// output folder (e.g. of an interrupted run; rows cover the seeds that finished).
+    #[arg(long)]
+    report_only: bool,
 }
 
 /// One row's test metrics for one seed.
@@ -121,6 +125,13 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--seeds: give at least one seed");
     }
     let (name, schema) = load_schema(&args.dataset)?;
+    if args.report_only {
+        let out = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/retrieval-zoo-{name}")));
+        let path = out.join("results.json");
+        let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let results: ZooResults = serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))?;
+        return write_tables(&out, &results);
+    }
     let (dataset, _) = data::prepare(&schema, &paths::prepared_cache_dir(), false, false)?;
     let config = RetrievalTrainConfig {
         epochs: args.epochs,
@@ -189,9 +200,13 @@ pub fn run(args: Args) -> Result<()> {
             write_results(&out, &results)?;
         }
     }
-    let table = markdown_tables(&results, &args);
+    write_tables(&out, &results)
+}
+
+fn write_tables(out: &Path, results: &ZooResults) -> Result<()> {
+    let table = markdown_tables(results);
     std::fs::write(out.join("table.md"), &table)?;
-    std::fs::write(out.join("report.html"), crate::retrieval_report::render(&results, &table))?;
+    std::fs::write(out.join("report.html"), crate::retrieval_report::render(results, &table))?;
     println!("{table}");
     println!("wrote {}/results.json, table.md, report.html", out.display());
     Ok(())
@@ -286,32 +301,36 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
 }
 
 /// Two markdown tables (full corpus, sampled negatives): rows × HR@K overall/head/tail.
-pub fn markdown_tables(results: &ZooResults, args: &Args) -> String {
+pub fn markdown_tables(results: &ZooResults) -> String {
     let mut md = format!(
         "{}: {} users, {} interactions; seeds {:?}; d = {}, H = {}, τ = {}; mean ± std over seeds\n",
         results.dataset,
         results.users,
         results.interactions,
-        args.seeds,
-        args.dim,
-        args.interests,
-        args.temperature
+        results.idw_rounds.keys().collect::<Vec<_>>(),
+        results.config.dim,
+        results.interests,
+        results.config.temperature
     );
-    for (protocol, title) in [("full", "full-corpus ranking"), ("sampled", "target + 99 popularity-sampled negatives")] {
-        md += &format!("\n**{title}** (test)\n\n| model |");
-        for k in recforge_train::retrieval::KS {
+    // With 100 candidates HR@100 and HR@200 are 1 by construction: the sampled table stops at 50.
+    for (protocol, title, ks) in [
+        ("full", "full-corpus ranking", &recforge_train::retrieval::KS[..]),
+        ("sampled", "target + 99 popularity-sampled negatives", &recforge_train::retrieval::KS[..2]),
+    ] {
+        md += &format!("\n**{title}** (test)\n\n| model | seeds |");
+        for k in ks {
             md += &format!(" HR@{k} | head | tail |");
         }
-        md += "\n|---|";
-        md += &"---|".repeat(12);
+        md += "\n|---|---|";
+        md += &"---|".repeat(3 * ks.len());
         md += "\n";
         for row in ROWS {
             let rows: Vec<&RowResult> = results.results.iter().filter(|r| r.row == row).collect();
             if rows.is_empty() {
                 continue;
             }
-            md += &format!("| {row} |");
-            for k in recforge_train::retrieval::KS {
+            md += &format!("| {row} | {} |", rows.len());
+            for &k in ks {
                 for group in ["overall", "head", "tail"] {
                     let values: Vec<f64> = rows
                         .iter()
