@@ -252,16 +252,19 @@ mod tests {
 
     #[test]
     fn leave_one_out_matches_split_module() {
-        let users = [1, 1, 1, 1, 2, 2, 2, 2];
-        let items = [1, 2, 3, 4, 4, 3, 2, 1];
-        let ts = [10, 40, 20, 30, 5, 6, 7, 8];
+        // Three users, every item seen three times: the 3-core keeps everything.
+        let users = [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3];
+        let items = [1, 2, 3, 4, 4, 3, 2, 1, 3, 1, 2, 4];
+        let ts = [10, 40, 20, 30, 5, 6, 7, 8, 1, 2, 3, 4];
         let seq = Sequences::build(&users, &items, &ts, 5, 3).unwrap();
-        assert_eq!(seq.histories, vec![vec![1, 3, 4, 2], vec![4, 3, 2, 1]]);
+        assert_eq!(seq.histories, vec![vec![1, 3, 4, 2], vec![4, 3, 2, 1], vec![3, 1, 2, 4]]);
         let split = crate::leave_one_out(&users, &ts);
         assert_eq!(seq.target(seq.test_examples()[0]), items[split.test[0]]);
         assert_eq!(seq.target(seq.valid_examples()[0]), items[split.valid[0]]);
-        assert_eq!(seq.train_counts, vec![0, 1, 0, 2, 1]);
-        assert_eq!(seq.train_examples(), vec![Example { user: 0, position: 1 }, Example { user: 1, position: 1 }]);
+        // Training targets exclude each user's last two items.
+        assert_eq!(seq.train_counts, vec![0, 2, 0, 3, 1]);
+        let train = seq.train_examples();
+        assert_eq!(train, vec![Example { user: 0, position: 1 }, Example { user: 1, position: 1 }, Example { user: 2, position: 1 }]);
         assert_eq!(seq.context(seq.test_examples()[0], 2), &[3, 4]);
         assert_eq!(seq.head_mask(0.34), vec![false, false, false, true, false]);
     }
