@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use serde::Serialize;
 
-use super::obd::{CtrTable, FeatureVocab, ObdLog, POSITIONS};
+use super::obd::{CtrTable, FeatureVocab, ObdLog, ObdRow, POSITIONS};
 use super::{Interval, OpeError, OpeRound, all_estimators, bootstrap_interval, validate};
 use crate::ope::bootstrap::mean_interval;
 use crate::Policy;
@@ -78,16 +78,7 @@ pub fn bts_validation(random: &ObdLog, bts: &ObdLog, options: BootstrapOptions) 
     let rounds: Vec<OpeRound> = random
         .rows
         .iter()
-        .map(|r| {
-            let dist = &freq[r.position];
-            OpeRound {
-                reward: r.click,
-                pscore: r.pscore,
-                target: dist[r.item as usize],
-                model_value: dist.iter().enumerate().map(|(a, p)| p * model.rate(a as u32, r.position)).sum(),
-                model_logged: model.rate(r.item, r.position),
-            }
-        })
+        .map(|r| scored_round(r, &freq[r.position], &model))
         .collect();
     let clicks: Vec<f64> = bts.rows.iter().map(|r| r.click).collect();
     Ok(BtsValidation {
@@ -96,6 +87,18 @@ pub fn bts_validation(random: &ObdLog, bts: &ObdLog, options: BootstrapOptions) 
         random_rows: random.rows.len(),
         estimates: estimate_all(&rounds, options)?,
     })
+}
+
+/// One logged round seen by a target policy with action distribution `target` (indexed by
+/// item), with the reward model's value of that distribution and of the logged item.
+fn scored_round(row: &ObdRow, target: &[f64], model: &CtrTable) -> OpeRound {
+    OpeRound {
+        reward: row.click,
+        pscore: row.pscore,
+        target: target[row.item as usize],
+        model_value: target.iter().enumerate().map(|(a, p)| p * model.rate(a as u32, row.position)).sum(),
+        model_logged: model.rate(row.item, row.position),
+    }
 }
 
 /// Experiment 2: train each policy on the first half of `random`, evaluate on the second.
@@ -115,16 +118,7 @@ pub fn evaluate_trained(random: &ObdLog, vocab: &FeatureVocab, policies: Vec<Box
         }
         let rounds: Vec<OpeRound> = eval
             .iter()
-            .map(|r| {
-                let p = policy.probabilities(&vocab.context(r), &items, &mut rng);
-                OpeRound {
-                    reward: r.click,
-                    pscore: r.pscore,
-                    target: p[r.item as usize],
-                    model_value: p.iter().enumerate().map(|(a, pa)| pa * model.rate(a as u32, r.position)).sum(),
-                    model_logged: model.rate(r.item, r.position),
-                }
-            })
+            .map(|r| scored_round(r, &policy.probabilities(&vocab.context(r), &items, &mut rng), &model))
             .collect();
         results.push(PolicyEstimates { policy: policy.name(), train_rows: train.len(), eval_rows: eval.len(), estimates: estimate_all(&rounds, options)? });
     }
