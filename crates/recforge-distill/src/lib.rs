@@ -1,0 +1,10 @@
+//! recforge-distill: everything about teachers.
+//!
+//! Teacher labels are produced once, from a continuous event stream, and stored in a
+//! [`LabelStore`] keyed by example id and tagged with the teacher version, so that many
+//! students of different architectures train against the same labels without running the
+//! teacher again (arXiv 2301.00890 describes the production system this follows).
+
+pub mod label_store;
+
+pub use label_store::{LabelStore, MemoryLabelStore, StoreError, TeacherVersion, open_label_store};
