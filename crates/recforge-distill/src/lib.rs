@@ -3,7 +3,7 @@
 //! Teacher labels are produced once, from a continuous event stream, and stored in a
 //! [`LabelStore`] keyed by example id and tagged with the teacher version, so that many
 //! students of different architectures train against the same labels without running the
-//! teacher again (arXiv 2301.00890 describes the production system this follows).
+//! teacher again (arXiv 2408.14678 describes the production system this follows).
 
 pub mod label_store;
 
