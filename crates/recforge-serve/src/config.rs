@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// Everything the bandit service reads at start.
+/// Everything the service reads at start: the bandit (`model`, or `items` + `clusters`) and/or
+/// retrieval (`[retrieval]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServeConfig {
@@ -52,6 +53,52 @@ pub struct ServeConfig {
     /// File store: write a snapshot and start a new WAL after this many feedback records.
     #[serde(default = "default_snapshot_every")]
     pub snapshot_every: usize,
+    /// `POST /v1/retrieve` from a retrieval run directory.
+    #[serde(default)]
+    pub retrieval: Option<RetrievalServeConfig>,
+}
+
+/// The `[retrieval]` table: which run serves `POST /v1/retrieve`, over which index.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrievalServeConfig {
+    /// A retrieval run directory (`recforge retrieval-zoo` writes one per model).
+    pub run: PathBuf,
+    /// `exact` (every item scored) or `hnsw` (approximate, for large catalogues).
+    #[serde(default)]
+    pub index: SearchIndex,
+    /// HNSW search candidate list size (recall grows with it, speed falls).
+    #[serde(default = "default_ef")]
+    pub ef: usize,
+}
+
+impl RetrievalServeConfig {
+    /// Exact search over `run`'s items.
+    pub fn new(run: PathBuf) -> Self {
+        RetrievalServeConfig { run, index: SearchIndex::default(), ef: default_ef() }
+    }
+}
+
+/// The top-K search behind `POST /v1/retrieve`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchIndex {
+    #[default]
+    Exact,
+    Hnsw,
+}
+
+impl SearchIndex {
+    pub fn name(self) -> &'static str {
+        match self {
+            SearchIndex::Exact => "exact",
+            SearchIndex::Hnsw => "hnsw",
+        }
+    }
+}
+
+fn default_ef() -> usize {
+    64
 }
 
 fn default_listen() -> String {
@@ -100,20 +147,43 @@ impl ServeConfig {
     pub fn from_file(path: &Path) -> Result<ServeConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
         let mut config: ServeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
-        // A relative model path is relative to the config file.
+        // Relative model and run paths are relative to the config file.
+        let base = path.parent().unwrap_or(Path::new("."));
         if let Some(model) = &config.model {
             if model.is_relative() {
-                config.model = Some(path.parent().unwrap_or(Path::new(".")).join(model));
+                config.model = Some(base.join(model));
+            }
+        }
+        if let Some(retrieval) = &mut config.retrieval {
+            if retrieval.run.is_relative() {
+                retrieval.run = base.join(&retrieval.run);
             }
         }
         config.check().map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
         Ok(config)
     }
 
-    /// Checks ranges and that the candidate source is defined.
+    /// A config that serves only retrieval from `run`, everything else at its default.
+    pub fn retrieval_only(run: PathBuf) -> ServeConfig {
+        let mut config: ServeConfig = toml::from_str("").expect("every field has a default");
+        config.retrieval = Some(RetrievalServeConfig::new(run));
+        config
+    }
+
+    /// True when the config defines a bandit (its candidate source).
+    pub fn bandit_enabled(&self) -> bool {
+        self.model.is_some() || (self.items.is_some() && self.clusters.is_some())
+    }
+
+    /// Checks ranges and that something is served.
     pub fn check(&self) -> Result<(), String> {
-        if self.model.is_none() && (self.items.is_none() || self.clusters.is_none()) {
-            return Err("set `model` (an Online Matching artifact) or both `items` and `clusters`".into());
+        if !self.bandit_enabled() && self.retrieval.is_none() {
+            return Err("set `model` (an Online Matching artifact) or both `items` and `clusters` for the bandit, and/or a `[retrieval]` table with `run = \"RUN_DIR\"`".into());
+        }
+        if let Some(retrieval) = &self.retrieval {
+            if retrieval.ef == 0 {
+                return Err("`retrieval.ef` must be ≥ 1".into());
+            }
         }
         if !(self.alpha.is_finite() && self.alpha >= 0.0) || !(self.lambda.is_finite() && self.lambda > 0.0) {
             return Err("`alpha` must be ≥ 0 and `lambda` > 0".into());

@@ -1,13 +1,15 @@
-//! recforge-serve: the HTTP service. Today it serves the Online Matching bandit —
-//! `POST /v1/recommend`, `POST /v1/feedback`, `GET /healthz`, `GET /metrics` — over a
-//! [`BanditStore`] chosen by URL (file WAL + snapshots by default, Redis for several
-//! replicas). Routes live one group per file under [`routes`]; a new group (retrieval,
-//! ranking) is a new file merged in [`routes::router`].
+//! recforge-serve: the HTTP service. It serves the Online Matching bandit —
+//! `POST /v1/recommend`, `POST /v1/feedback` over a [`BanditStore`] chosen by URL (file WAL +
+//! snapshots by default, Redis for several replicas) — and/or multi-interest retrieval —
+//! `POST /v1/retrieve` over exact or HNSW top-K search — with `GET /healthz` and
+//! `GET /metrics`. Routes live one group per file under [`routes`]; a new group is a new
+//! file merged in [`routes::router`].
 
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod retrieval;
 pub mod routes;
 pub mod store;
 
@@ -17,9 +19,10 @@ use std::sync::Arc;
 
 use recforge_bandit::online_matching::OnlineMatching;
 
-pub use config::ServeConfig;
+pub use config::{RetrievalServeConfig, SearchIndex, ServeConfig};
+pub use retrieval::RetrievalService;
 pub use routes::router;
-pub use store::{BanditStore, FileStore, RedisStore, open_store};
+pub use store::{BanditStore, DisabledStore, FileStore, RedisStore, open_store};
 
 /// Why the service cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +48,8 @@ pub struct AppState {
     pub model: Option<OnlineMatching>,
     /// External item id → index.
     pub item_index: HashMap<String, u32>,
+    /// The retrieval run behind `POST /v1/retrieve`, when the config names one.
+    pub retrieval: Option<RetrievalService>,
     pub metrics: metrics::Metrics,
 }
 
@@ -52,6 +57,9 @@ impl AppState {
     /// Loads the model and opens the store the config names.
     pub fn from_config(config: ServeConfig) -> Result<Arc<AppState>, ServeError> {
         config.check().map_err(ServeError::Invalid)?;
+        if !config.bandit_enabled() {
+            return Self::with_store(config, String::new(), Arc::new(DisabledStore));
+        }
         let token = config.resolve_token().map_err(ServeError::Invalid)?;
         let store: Arc<dyn BanditStore> = Arc::from(open_store(&config.store, config.snapshot_every)?);
         Self::with_store(config, token, store)
@@ -72,7 +80,17 @@ impl AppState {
             Some(m) => m.items.iter().enumerate().map(|(i, name)| (name.clone(), i as u32)).collect(),
             None => (0..config.items.unwrap_or(0)).map(|i| (i.to_string(), i)).collect(),
         };
-        Ok(Arc::new(AppState { config, token, store, model, item_index, metrics: metrics::Metrics::default() }))
+        let retrieval = config.retrieval.as_ref().map(RetrievalService::load).transpose()?;
+        Ok(Arc::new(AppState { config, token, store, model, item_index, retrieval, metrics: metrics::Metrics::default() }))
+    }
+
+    /// The bandit routes' guard: 404 when this server serves no bandit.
+    pub fn require_bandit(&self) -> Result<(), error::ApiError> {
+        if self.config.bandit_enabled() {
+            Ok(())
+        } else {
+            Err(error::ApiError::not_found("this server serves no bandit; start it with --bandit CONFIG"))
+        }
     }
 
     /// External id of item `index`.
@@ -96,6 +114,7 @@ impl AppState {
 pub async fn serve(state: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
     let addr = state.config.listen.clone();
     let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|source| ServeError::Listen { addr: addr.clone(), source })?;
-    tracing::info!("recforge serve: listening on {addr}, store {}", state.store.url());
+    let retrieval = state.retrieval.as_ref().map_or_else(|| "none".to_string(), |r| format!("{} ({} search)", r.run.path.display(), r.index.name()));
+    tracing::info!("recforge serve: listening on {addr}, bandit store {}, retrieval {retrieval}", state.store.url());
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await.map_err(|source| ServeError::Listen { addr, source })
 }

@@ -52,7 +52,8 @@ enum Command {
     /// Bandits: off-policy evaluation on the Open Bandit Dataset, Online Matching simulation.
     #[command(subcommand)]
     Bandit(cmd::bandit::BanditCommand),
-    /// Serve the Online Matching bandit over HTTP (recommend, feedback, healthz, metrics).
+    /// Serve the Online Matching bandit (recommend, feedback) and/or retrieval (retrieve) over
+    /// HTTP, with healthz and metrics.
     Serve(cmd::serve::Args),
     /// Bounded load against a running service: requests/s, p50/p99, merged-state check.
     Loadgen(cmd::loadgen::Args),

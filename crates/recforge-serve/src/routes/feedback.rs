@@ -43,6 +43,7 @@ pub struct FeedbackResponse {
 /// The token is checked before the body is parsed, so an unauthenticated caller learns
 /// nothing about the payload's validity.
 async fn feedback(State(state): State<Arc<AppState>>, headers: HeaderMap, bytes: Result<Bytes, BytesRejection>) -> Result<Json<FeedbackResponse>, ApiError> {
+    state.require_bandit()?;
     require_bearer(&headers, &state.token)?;
     let bytes = bytes.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
     let Json(body) = Json::<FeedbackRequest>::from_bytes(&bytes).map_err(|r| ApiError::new(r.status(), r.body_text()))?;

@@ -20,7 +20,8 @@ pub fn routes() -> Router<Arc<AppState>> {
 async fn healthz(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
     let store = state.clone();
     tokio::task::spawn_blocking(move || store.store.ping()).await??;
-    Ok(axum::Json(json!({ "status": "ok", "store": state.store.url(), "model": state.model.is_some() })))
+    let retrieval = state.retrieval.as_ref().map(|r| json!({ "model": r.run.info.model, "dataset": r.run.info.dataset, "items": r.run.retriever.num_items(), "index": r.index.name() }));
+    Ok(axum::Json(json!({ "status": "ok", "store": state.store.url(), "model": state.model.is_some(), "retrieval": retrieval })))
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {

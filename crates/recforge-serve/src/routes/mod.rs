@@ -3,6 +3,7 @@
 pub mod feedback;
 pub mod health;
 pub mod recommend;
+pub mod retrieve;
 
 use std::sync::Arc;
 
@@ -20,8 +21,9 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(recommend::routes())
         .merge(feedback::routes())
+        .merge(retrieve::routes())
         .merge(health::routes())
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see /healthz, /metrics, /v1/recommend, /v1/feedback") })
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see /healthz, /metrics, /v1/recommend, /v1/feedback, /v1/retrieve") })
         .layer(from_fn_with_state(state.clone(), crate::metrics::track))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(TraceLayer::new_for_http())

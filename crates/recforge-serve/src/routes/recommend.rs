@@ -103,6 +103,7 @@ fn context_of(state: &AppState, request: &RecommendRequest) -> Result<ClusterCon
 }
 
 async fn recommend(State(state): State<Arc<AppState>>, ApiJson(request): ApiJson<RecommendRequest>) -> Result<Json<RecommendResponse>, ApiError> {
+    state.require_bandit()?;
     let k = request.k.unwrap_or(state.config.k);
     if k == 0 || k > MAX_K {
         return Err(ApiError::unprocessable(format!("\"k\" must be in 1..={MAX_K}")));

@@ -6,6 +6,7 @@
 //! with HINCRBYFLOAT by any number of serving replicas — the additive, lock-free merge of
 //! Online Matching. The server never knows which one it holds.
 
+pub mod disabled;
 pub mod file;
 pub mod redis;
 
@@ -14,6 +15,7 @@ use std::collections::HashMap;
 use recforge_bandit::{ClusterContext, EdgeStats};
 use serde::{Deserialize, Serialize};
 
+pub use disabled::DisabledStore;
 pub use file::FileStore;
 pub use redis::RedisStore;
 

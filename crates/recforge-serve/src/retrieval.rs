@@ -1,0 +1,33 @@
+//! The retrieval half of the service: a retrieval run (user tower + item vectors) loaded once
+//! behind exact or HNSW top-K search, answering `POST /v1/retrieve`.
+
+use recforge_models::retrieval::{HnswIndex, HnswParams};
+use recforge_train::retrieval::RetrievalRun;
+use recforge_train::retrieval::run::{ItemVectors, VECTORS};
+
+use crate::ServeError;
+use crate::config::{RetrievalServeConfig, SearchIndex};
+
+/// A loaded retrieval run and the index it searches.
+pub struct RetrievalService {
+    pub run: RetrievalRun,
+    pub index: SearchIndex,
+}
+
+impl RetrievalService {
+    /// Loads the run the config names and, for `hnsw`, builds the graph over its item vectors.
+    pub fn load(config: &RetrievalServeConfig) -> Result<RetrievalService, ServeError> {
+        let dir = &config.run;
+        let model_error = |message: String| ServeError::Model { path: dir.display().to_string(), message };
+        let mut run = RetrievalRun::load(dir).map_err(|e| model_error(format!("not a retrieval run (written by recforge retrieval-zoo): {e}")))?;
+        if config.index == SearchIndex::Hnsw {
+            let path = dir.join(VECTORS);
+            let bytes = std::fs::read(&path).map_err(|e| model_error(format!("{}: {e}", path.display())))?;
+            let vectors: ItemVectors = serde_json::from_slice(&bytes).map_err(|e| model_error(format!("{}: {e}", path.display())))?;
+            let params = HnswParams { ef_search: config.ef, ..HnswParams::default() };
+            let index = HnswIndex::build(vectors.vectors, vectors.dim, params);
+            run.retriever = run.retriever.with_index(Box::new(index));
+        }
+        Ok(RetrievalService { run, index: config.index })
+    }
+}

@@ -1,0 +1,82 @@
+//! `POST /v1/retrieve`: a user's history → the top-K items of the multi-interest retrieval
+//! model (max over the user's interest vectors of the inner product with each item vector),
+//! never an item already in the history.
+//!
+//! Request: `{"user_id": "..."}` (a user the run stored) or `{"history": ["item", ...]}`
+//! (original item ids, oldest first); optional `"k"`. Items the model does not know are
+//! ignored and listed under `"ignored"`, since new items appear in logs before a retrain.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::config::MAX_K;
+use crate::error::{ApiError, ApiJson};
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new().route("/v1/retrieve", post(retrieve))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrieveRequest {
+    pub user_id: Option<String>,
+    pub history: Option<Vec<String>>,
+    pub k: Option<usize>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RetrievedItem {
+    /// Original item id.
+    pub item: String,
+    /// Max over the user's interest vectors of the inner product.
+    pub score: f32,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RetrieveResponse {
+    pub items: Vec<RetrievedItem>,
+    /// The run's model row (e.g. "mur-idw-cal") and the search index.
+    pub model: String,
+    pub index: String,
+    /// Known history items the query used.
+    pub history_len: usize,
+    /// History items the model does not know.
+    pub ignored: Vec<String>,
+}
+
+async fn retrieve(State(state): State<Arc<AppState>>, ApiJson(request): ApiJson<RetrieveRequest>) -> Result<Json<RetrieveResponse>, ApiError> {
+    let Some(service) = &state.retrieval else {
+        return Err(ApiError::not_found("this server serves no retrieval model; start it with --retrieval RUN_DIR or a [retrieval] table in the config"));
+    };
+    let k = request.k.unwrap_or(state.config.k);
+    if k == 0 || k > MAX_K {
+        return Err(ApiError::unprocessable(format!("\"k\" must be in 1..={MAX_K}")));
+    }
+    let run = &service.run;
+    let mut ignored = Vec::new();
+    let history: Vec<u32> = match (&request.user_id, &request.history) {
+        (Some(user), None) => run.histories.get(user).cloned().ok_or_else(|| ApiError::not_found(format!("unknown user_id \"{user}\"; send \"history\" instead")))?,
+        (None, Some(items)) => items
+            .iter()
+            .filter_map(|token| {
+                let id = run.item_id(token);
+                if id.is_none() {
+                    ignored.push(token.clone());
+                }
+                id
+            })
+            .collect(),
+        _ => return Err(ApiError::unprocessable("give exactly one of \"user_id\" or \"history\"")),
+    };
+    let worker = state.clone();
+    let query = history.clone();
+    let hits = tokio::task::spawn_blocking(move || worker.retrieval.as_ref().map(|s| s.run.retriever.retrieve(&query, k)).unwrap_or_default()).await?;
+    let items = hits.iter().map(|hit| RetrievedItem { item: run.item_token(hit.item).to_string(), score: hit.score }).collect();
+    Ok(Json(RetrieveResponse { items, model: run.info.model.clone(), index: service.index.name().into(), history_len: history.len(), ignored }))
+}
