@@ -5,6 +5,7 @@ mod cmd;
 mod paths;
 mod report;
 mod zoo_report;
+mod distill_report;
 mod retrieval_report;
 
 use clap::{Parser, Subcommand};
@@ -56,6 +57,10 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Bounded load against a running service: requests/s, p50/p99, merged-state check.
     Loadgen(cmd::loadgen::Args),
+    /// Knowledge distillation: train or load a teacher, label the student window once into a
+    /// label store, train students (no KD / direct / auxiliary head) against the stored labels,
+    /// optionally search teachers under a budget; writes runs/<name>/{results.json,report.html}.
+    Distill(cmd::distill::Args),
 }
 
 fn main() {
@@ -76,6 +81,7 @@ fn main() {
         Command::Bandit(cmd::bandit::BanditCommand::Simulate(args)) => cmd::bandit::run_simulate(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Loadgen(args) => cmd::loadgen::run(args),
+        Command::Distill(args) => cmd::distill::run(args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

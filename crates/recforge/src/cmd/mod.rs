@@ -4,6 +4,7 @@ pub mod bandit;
 pub mod bench;
 pub mod bench_retrieval;
 pub mod data;
+pub mod distill;
 pub mod eval;
 pub mod export;
 pub mod loadgen;
