@@ -279,6 +279,31 @@ mod tests {
     }
 
     #[test]
+    fn labels_are_written_once_per_version_and_read_back() {
+        let data = recforge_train::bench::synthetic_dataset(300, 2, 10, 0, 1);
+        let model = ModelConfig::Mlp(recforge_models::ranking::MlpRankerConfig { embedding_dim: 4, hidden: vec![8], dropout: 0.0 });
+        let trained = TrainedModel::init(&model, &TrainConfig::default(), &data, &Device::default()).unwrap();
+        let mut teacher = CountingTeacher::new(trained);
+        let store = MemoryLabelStore::new();
+        let rows: Vec<usize> = (100..300).collect();
+        let first = label_once(&store, 4, &mut teacher, &data, &rows, 64, &|_| {}).unwrap();
+        assert!(!first.skipped);
+        assert_eq!(first.teacher_forward_passes, 200);
+        // Same version again: the store holds every label, the teacher does not run.
+        let again = label_once(&store, 4, &mut teacher, &data, &rows, 64, &|_| {}).unwrap();
+        assert!(again.skipped);
+        assert_eq!(again.teacher_forward_passes, 0);
+        assert_eq!(teacher.forward_passes, 200);
+        // Stored logits are the teacher's: sigmoid(logit) equals its predicted probability.
+        let labels = read_labels(&store, 4, &data, &rows).unwrap();
+        let p = predict(&teacher.model.model, &teacher.model.store, &data, &rows[..5], 64, &Device::default());
+        for (k, &r) in rows[..5].iter().enumerate() {
+            let logit = labels[&data.example_ids[r]];
+            assert!((1.0 / (1.0 + (-logit).exp()) - p[k]).abs() < 1e-5);
+        }
+    }
+
+    #[test]
     fn read_labels_names_the_missing_id() {
         let store = MemoryLabelStore::new();
         store.put(3, &[(0, 1.0)]).unwrap();
