@@ -88,7 +88,8 @@ impl Refresh {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TeacherSection {
-    /// A run directory written by `recforge train` on the same schema; loaded, not retrained.
+    /// A run directory written by `recforge train` (or `runs/<name>/teacher` written by an earlier
+    /// `recforge distill`) on the same schema, relative to the working directory; loaded, not retrained.
     #[serde(default)]
     pub run: Option<PathBuf>,
     #[serde(default)]

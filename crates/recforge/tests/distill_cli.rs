@@ -90,6 +90,14 @@ fn distill_labels_once_per_version_and_trains_every_student() {
     assert_eq!(points.len(), 3);
     let report = std::fs::read_to_string(ws.path("runs/kd/report.html")).unwrap();
     assert!(report.contains("Teacher search frontier") && report.contains("<svg"));
+
+    // The saved teacher loads back (no retraining) and labels identically.
+    let loaded = config(false).replace("[teacher]\n", "[teacher]\nrun = \"runs/kd/teacher\"\n").replace("seeds = [1, 2]", "seeds = [1]");
+    std::fs::write(ws.path("loaded.toml"), loaded).unwrap();
+    ws.recforge().args(["distill", "loaded.toml", "--out", "runs/loaded"]).assert().success();
+    let again: Value = serde_json::from_slice(&std::fs::read(ws.path("runs/loaded/results.json")).unwrap()).unwrap();
+    assert_eq!(again["teacher"]["train_seconds"].as_f64(), Some(0.0));
+    assert_eq!(again["teacher"]["variants"][0]["valid"], results["teacher"]["variants"][0]["valid"]);
 }
 
 #[test]

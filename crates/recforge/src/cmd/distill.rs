@@ -91,6 +91,9 @@ pub fn run(args: Args) -> Result<()> {
     let store = open_label_store(&config.labels).with_context(|| format!("opening the label store {}", config.labels))?;
 
     let (teacher, teacher_seconds, teacher_model) = teacher(&config, dataset, &windows.teacher)?;
+    if config.teacher.run.is_none() {
+        save_teacher(&config, &teacher, &out.join("teacher"))?;
+    }
     let eval_batch = config.teacher.train.eval_batch_size;
     let mut variants = Vec::new();
     let mut labels: HashMap<Refresh, (TeacherVersion, HashMap<u64, f32>)> = HashMap::new();
@@ -199,6 +202,20 @@ fn teacher(config: &DistillConfig, dataset: &Dataset, split: &Split) -> Result<(
     eprintln!("training the teacher ({}) on {} rows", model.name(), split.train.len());
     let (trained, seconds) = pipeline::train_teacher(model, &config.teacher.train, dataset, split, true)?;
     Ok((trained, seconds, model.name().to_string()))
+}
+
+/// Write the trained (frozen) teacher as a run directory, so later configs can load it with
+/// `[teacher] run = "runs/<name>/teacher"` and `recforge eval` can score it.
+fn save_teacher(config: &DistillConfig, teacher: &TrainedModel, dir: &std::path::Path) -> Result<()> {
+    let run = RunDir::create(dir)?;
+    run.save_config(&RunConfig {
+        name: Some(format!("{}-teacher", config.name())),
+        data: recforge_train::run::DataSection { schema: config.data.schema.clone() },
+        model: teacher.config.clone(),
+        train: config.teacher.train.clone(),
+    })?;
+    run.save_model(teacher)?;
+    Ok(())
 }
 
 /// Successive halving over teachers, each scored by a student distilled from it.
