@@ -56,6 +56,11 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Bounded load against a running service: requests/s, p50/p99, merged-state check.
     Loadgen(cmd::loadgen::Args),
+    /// Teacher-label service: consume events, score them with a teacher, store the labels.
+    Labeler(cmd::labeler::Args),
+    /// Event streams: replay a dataset into an event log.
+    #[command(subcommand)]
+    Events(cmd::events::EventsCommand),
 }
 
 fn main() {
@@ -76,6 +81,8 @@ fn main() {
         Command::Bandit(cmd::bandit::BanditCommand::Simulate(args)) => cmd::bandit::run_simulate(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Loadgen(args) => cmd::loadgen::run(args),
+        Command::Labeler(args) => cmd::labeler::run(args),
+        Command::Events(command) => cmd::events::run(command),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");
