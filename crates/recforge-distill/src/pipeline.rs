@@ -3,18 +3,21 @@
 //! train students against the stored labels without running the teacher again.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::Instant;
 
 use burn::prelude::*;
 use recforge_data::{Dataset, Split};
 use recforge_models::{EmbeddedBatch, ModelConfig};
-use recforge_train::{EvalMetrics, TrainConfig, TrainError, TrainedModel, fine_tune, fit_with, labels_of, predict};
+use recforge_train::run::RunError;
+use recforge_train::{EvalMetrics, RunConfig, RunDir, TrainConfig, TrainError, TrainedModel, fine_tune, fit_with, labels_of, predict};
 use serde::Serialize;
 
 use crate::aux_head::{AuxHeadConfig, DistillError, DistillObjective, KdMode, shared_bottom_width};
 use crate::config::DataWindows;
 use crate::kd::KdConfig;
 use crate::label_store::{LabelStore, StoreError, TeacherVersion};
+use crate::teacher::{Teacher, TeacherError};
 
 /// Labels are written and read in chunks of this many examples.
 const STORE_CHUNK: usize = 8192;
@@ -30,6 +33,12 @@ pub enum PipelineError {
     Distill(#[from] DistillError),
     #[error("window {what} holds no rows; widen it in [data]")]
     EmptyWindow { what: &'static str },
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Teacher(#[from] TeacherError),
+    #[error("the dataset has no fitted encoder (not a prepared dataset), so a teacher cannot be saved and reloaded")]
+    NoEncoder,
 }
 
 /// The rows each party trains on, plus the shared validation and test rows.
@@ -61,35 +70,21 @@ pub fn windows(split: &Split, config: &DataWindows) -> Result<Windows, PipelineE
     Ok(Windows { teacher: with_train(teacher), student: with_train(student) })
 }
 
-/// A teacher with a count of the examples it has scored.
-pub struct CountingTeacher {
-    pub model: TrainedModel,
-    pub forward_passes: u64,
-}
-
-impl CountingTeacher {
-    pub fn new(model: TrainedModel) -> Self {
-        CountingTeacher { model, forward_passes: 0 }
-    }
-
-    /// Teacher logits for `rows`, in order (one forward pass per example, counted).
-    pub fn logits(&mut self, data: &Dataset, rows: &[usize], batch_size: usize) -> Vec<f32> {
-        self.forward_passes += rows.len() as u64;
-        teacher_logits(&self.model, data, rows, batch_size)
-    }
-}
-
-/// Batch inference through the trainer's `predict`, turned back into logits (clamped so that
-/// saturated probabilities stay finite). Replaced by `teacher.rs` once the label pipeline lands.
-fn teacher_logits(model: &TrainedModel, data: &Dataset, rows: &[usize], batch_size: usize) -> Vec<f32> {
-    const EPS: f32 = 1e-7;
-    predict(&model.model, &model.store, data, rows, batch_size, &Device::default())
-        .into_iter()
-        .map(|p| {
-            let p = p.clamp(EPS, 1.0 - EPS);
-            (p / (1.0 - p)).ln()
-        })
-        .collect()
+/// Save `trained` as a run directory in `dir` (config, weights) and load it back as the label
+/// pipeline's [`Teacher`] of `version`: batch inference with forward-pass counters, the same
+/// teacher `recforge labeler` serves.
+pub fn save_as_teacher(
+    dir: &Path,
+    run: &RunConfig,
+    trained: &TrainedModel,
+    version: TeacherVersion,
+    data: &Dataset,
+) -> Result<Teacher, PipelineError> {
+    let encoder = data.encoder.clone().ok_or(PipelineError::NoEncoder)?;
+    let run_dir = RunDir::create(dir)?;
+    run_dir.save_config(run)?;
+    run_dir.save_model(trained)?;
+    Ok(Teacher::load(dir, version, encoder)?)
 }
 
 /// What labeling one version cost.
@@ -99,6 +94,7 @@ pub struct Labeling {
     pub examples: usize,
     /// True when the store already held every label and the teacher did not run.
     pub skipped: bool,
+    /// Examples the teacher scored (one forward pass each).
     pub teacher_forward_passes: u64,
     pub seconds: f64,
 }
@@ -107,10 +103,9 @@ pub struct Labeling {
 pub fn label_once(
     store: &dyn LabelStore,
     version: TeacherVersion,
-    teacher: &mut CountingTeacher,
+    teacher: &Teacher,
     data: &Dataset,
     rows: &[usize],
-    batch_size: usize,
     progress: &dyn Fn(usize),
 ) -> Result<Labeling, PipelineError> {
     let started = Instant::now();
@@ -120,9 +115,9 @@ pub fn label_once(
         let got = store.get(version, chunk_ids)?;
         missing.extend(chunk_rows.iter().zip(got).filter(|(_, l)| l.is_none()).map(|(&r, _)| r));
     }
-    let before = teacher.forward_passes;
+    let before = teacher.examples_labeled();
     for chunk in missing.chunks(STORE_CHUNK) {
-        let logits = teacher.logits(data, chunk, batch_size);
+        let logits = teacher.logits(data, chunk);
         let labels: Vec<(u64, f32)> = chunk.iter().map(|&r| data.example_ids[r]).zip(logits).collect();
         store.put(version, &labels)?;
         progress(chunk.len());
@@ -131,7 +126,7 @@ pub fn label_once(
         version,
         examples: rows.len(),
         skipped: missing.is_empty(),
-        teacher_forward_passes: teacher.forward_passes - before,
+        teacher_forward_passes: teacher.examples_labeled() - before,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -278,25 +273,46 @@ mod tests {
         assert!(windows(&split(10), &config).unwrap_err().to_string().contains("teacher_window"));
     }
 
+    /// A small prepared (encoded) dataset: the synthetic CTR log through the real pipeline.
+    fn prepared(dir: &Path) -> Dataset {
+        let schema_path = recforge_data::write_synthetic_ctr(&dir.join("synth"), 400, 3).unwrap();
+        let schema = recforge_data::Schema::from_toml_file(&schema_path).unwrap();
+        let options = recforge_data::PrepareOptions {
+            cache_dir: dir.join("cache"),
+            skip_bad_rows: false,
+            force: false,
+            progress: None,
+        };
+        recforge_data::prepare(&schema, &options).unwrap().0
+    }
+
     #[test]
     fn labels_are_written_once_per_version_and_read_back() {
-        let data = recforge_train::bench::synthetic_dataset(300, 2, 10, 0, 1);
+        let dir = tempfile::tempdir().unwrap();
+        let data = prepared(dir.path());
         let model = ModelConfig::Mlp(recforge_models::ranking::MlpRankerConfig { embedding_dim: 4, hidden: vec![8], dropout: 0.0 });
-        let trained = TrainedModel::init(&model, &TrainConfig::default(), &data, &Device::default()).unwrap();
-        let mut teacher = CountingTeacher::new(trained);
+        let train = TrainConfig { eval_batch_size: 64, ..TrainConfig::default() };
+        let trained = TrainedModel::init(&model, &train, &data, &Device::default()).unwrap();
+        let run = RunConfig {
+            name: Some("t".into()),
+            data: recforge_train::run::DataSection { schema: "unused.toml".into() },
+            model,
+            train,
+        };
+        let teacher = save_as_teacher(&dir.path().join("teacher"), &run, &trained, 4, &data).unwrap();
         let store = MemoryLabelStore::new();
         let rows: Vec<usize> = (100..300).collect();
-        let first = label_once(&store, 4, &mut teacher, &data, &rows, 64, &|_| {}).unwrap();
+        let first = label_once(&store, 4, &teacher, &data, &rows, &|_| {}).unwrap();
         assert!(!first.skipped);
         assert_eq!(first.teacher_forward_passes, 200);
         // Same version again: the store holds every label, the teacher does not run.
-        let again = label_once(&store, 4, &mut teacher, &data, &rows, 64, &|_| {}).unwrap();
+        let again = label_once(&store, 4, &teacher, &data, &rows, &|_| {}).unwrap();
         assert!(again.skipped);
         assert_eq!(again.teacher_forward_passes, 0);
-        assert_eq!(teacher.forward_passes, 200);
-        // Stored logits are the teacher's: sigmoid(logit) equals its predicted probability.
+        assert_eq!(teacher.examples_labeled(), 200);
+        // Stored logits are the saved teacher's: sigmoid(logit) equals its predicted probability.
         let labels = read_labels(&store, 4, &data, &rows).unwrap();
-        let p = predict(&teacher.model.model, &teacher.model.store, &data, &rows[..5], 64, &Device::default());
+        let p = predict(&trained.model, &trained.store, &data, &rows[..5], 64, &Device::default());
         for (k, &r) in rows[..5].iter().enumerate() {
             let logit = labels[&data.example_ids[r]];
             assert!((1.0 / (1.0 + (-logit).exp()) - p[k]).abs() < 1e-5);

@@ -61,6 +61,11 @@ enum Command {
     /// label store, train students (no KD / direct / auxiliary head) against the stored labels,
     /// optionally search teachers under a budget; writes runs/<name>/{results.json,report.html}.
     Distill(cmd::distill::Args),
+    /// Teacher-label service: consume events, score them with a teacher, store the labels.
+    Labeler(cmd::labeler::Args),
+    /// Event streams: replay a dataset into an event log.
+    #[command(subcommand)]
+    Events(cmd::events::EventsCommand),
 }
 
 fn main() {
@@ -82,6 +87,8 @@ fn main() {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Loadgen(args) => cmd::loadgen::run(args),
         Command::Distill(args) => cmd::distill::run(args),
+        Command::Labeler(args) => cmd::labeler::run(args),
+        Command::Events(command) => cmd::events::run(command),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

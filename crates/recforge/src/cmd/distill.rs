@@ -11,7 +11,7 @@ use burn::prelude::*;
 use clap::Args as ClapArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 use recforge_data::{Dataset, Split};
-use recforge_distill::pipeline::{self, CountingTeacher, Labeling, StudentResult};
+use recforge_distill::pipeline::{self, Labeling, StudentResult};
 use recforge_distill::teacher_search::{self, SearchOutcome, SearchPoint};
 use recforge_distill::{DistillConfig, KdMode, MemoryLabelStore, Refresh, StudentSection, TeacherVersion, open_label_store};
 use recforge_train::{EvalMetrics, RunDir, RunConfig, TrainedModel, evaluate};
@@ -91,9 +91,6 @@ pub fn run(args: Args) -> Result<()> {
     let store = open_label_store(&config.labels).with_context(|| format!("opening the label store {}", config.labels))?;
 
     let (teacher, teacher_seconds, teacher_model) = teacher(&config, dataset, &windows.teacher)?;
-    if config.teacher.run.is_none() {
-        save_teacher(&config, &teacher, &out.join("teacher"))?;
-    }
     let eval_batch = config.teacher.train.eval_batch_size;
     let mut variants = Vec::new();
     let mut labels: HashMap<Refresh, (TeacherVersion, HashMap<u64, f32>)> = HashMap::new();
@@ -107,11 +104,22 @@ pub fn run(args: Args) -> Result<()> {
             }
         };
         let version = config.teacher.version + u64::from(refresh == Refresh::Refreshed);
-        let mut counting = CountingTeacher::new(model);
+        // Every teacher version is a run directory (`runs/<name>/teacher` for the trained frozen
+        // one, `teacher-v<N>` for a refresh), served through the label pipeline's `Teacher`.
+        let dir = match (&config.teacher.run, refresh) {
+            (Some(dir), Refresh::Frozen) => dir.clone(),
+            (None, Refresh::Frozen) => out.join("teacher"),
+            (_, Refresh::Refreshed) => out.join(format!("teacher-v{version}")),
+        };
+        let served = if config.teacher.run.is_some() && refresh == Refresh::Frozen {
+            recforge_distill::Teacher::load(&dir, version, dataset.encoder.clone().context("the dataset has no fitted encoder")?)?
+        } else {
+            pipeline::save_as_teacher(&dir, &teacher_run_config(&config, &model), &model, version, dataset)?
+        };
         let bar = bar(windows.student.train.len(), &format!("labeling v{version} ({})", refresh.name()));
-        let labeling = pipeline::label_once(store.as_ref(), version, &mut counting, dataset, &windows.student.train, eval_batch, &|n| bar.inc(n as u64))?;
+        let labeling = pipeline::label_once(store.as_ref(), version, &served, dataset, &windows.student.train, &|n| bar.inc(n as u64))?;
         bar.finish_and_clear();
-        forward_passes += counting.forward_passes;
+        forward_passes += labeling.teacher_forward_passes;
         eprintln!(
             "teacher v{version} ({}): {} labels {} in {:.1}s",
             refresh.name(),
@@ -120,7 +128,7 @@ pub fn run(args: Args) -> Result<()> {
             labeling.seconds
         );
         let device = Device::default();
-        let m = &counting.model;
+        let m = &model;
         variants.push(VariantResult {
             refresh: refresh.name(),
             version,
@@ -155,7 +163,7 @@ pub fn run(args: Args) -> Result<()> {
     }
 
     let search = match (&config.search, args.no_search) {
-        (Some(search), false) => Some(run_search(&config, search, dataset, &windows)?),
+        (Some(search), false) => Some(run_search(&out, &config, search, dataset, &windows)?),
         _ => None,
     };
 
@@ -204,22 +212,20 @@ fn teacher(config: &DistillConfig, dataset: &Dataset, split: &Split) -> Result<(
     Ok((trained, seconds, model.name().to_string()))
 }
 
-/// Write the trained (frozen) teacher as a run directory, so later configs can load it with
-/// `[teacher] run = "runs/<name>/teacher"` and `recforge eval` can score it.
-fn save_teacher(config: &DistillConfig, teacher: &TrainedModel, dir: &std::path::Path) -> Result<()> {
-    let run = RunDir::create(dir)?;
-    run.save_config(&RunConfig {
+/// The run config a teacher is saved under, so `[teacher] run = "runs/<name>/teacher"`,
+/// `recforge eval` and `recforge labeler` can load it.
+fn teacher_run_config(config: &DistillConfig, teacher: &TrainedModel) -> RunConfig {
+    RunConfig {
         name: Some(format!("{}-teacher", config.name())),
         data: recforge_train::run::DataSection { schema: config.data.schema.clone() },
         model: teacher.config.clone(),
         train: config.teacher.train.clone(),
-    })?;
-    run.save_model(teacher)?;
-    Ok(())
+    }
 }
 
 /// Successive halving over teachers, each scored by a student distilled from it.
 fn run_search(
+    out: &std::path::Path,
     config: &DistillConfig,
     search: &teacher_search::SearchConfig,
     dataset: &Dataset,
@@ -239,11 +245,12 @@ fn run_search(
     let store = MemoryLabelStore::new();
     let mut version: TeacherVersion = 0;
     let eval_batch = search.train.eval_batch_size;
+    let run = |teacher: &TrainedModel| RunConfig { train: search.train.clone(), ..teacher_run_config(config, teacher) };
     let mut student_auc = |teacher: &TrainedModel| {
         version += 1;
         let started = std::time::Instant::now();
-        let mut counting = CountingTeacher::new(teacher.clone());
-        pipeline::label_once(&store, version, &mut counting, dataset, &windows.student.train, eval_batch, &|_| {})?;
+        let served = pipeline::save_as_teacher(&out.join("search").join(format!("teacher-{version}")), &run(teacher), teacher, version, dataset)?;
+        pipeline::label_once(&store, version, &served, dataset, &windows.student.train, &|_| {})?;
         let labels = pipeline::read_labels(&store, version, dataset, &windows.student.train)?;
         let (result, _) = pipeline::train_student(
             &student.model, &train, mode, &student.kd, &student.aux_hidden, &labels, version, dataset, &windows.student, false,
