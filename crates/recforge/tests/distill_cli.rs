@@ -94,10 +94,19 @@ fn distill_labels_once_per_version_and_trains_every_student() {
     // The saved teacher loads back (no retraining) and labels identically.
     let loaded = config(false).replace("[teacher]\n", "[teacher]\nrun = \"runs/kd/teacher\"\n").replace("seeds = [1, 2]", "seeds = [1]");
     std::fs::write(ws.path("loaded.toml"), loaded).unwrap();
-    ws.recforge().args(["distill", "loaded.toml", "--out", "runs/loaded"]).assert().success();
-    let again: Value = serde_json::from_slice(&std::fs::read(ws.path("runs/loaded/results.json")).unwrap()).unwrap();
-    assert_eq!(again["teacher"]["train_seconds"].as_f64(), Some(0.0));
-    assert_eq!(again["teacher"]["variants"][0]["valid"], results["teacher"]["variants"][0]["valid"]);
+    let run = |out: &str| {
+        ws.recforge().args(["distill", "loaded.toml", "--labels", "file://labels.redb", "--out", out]).assert().success();
+        serde_json::from_slice::<Value>(&std::fs::read(ws.path(&format!("{out}/results.json"))).unwrap()).unwrap()
+    };
+    let first = run("runs/loaded");
+    assert_eq!(first["teacher"]["train_seconds"].as_f64(), Some(0.0));
+    assert_eq!(first["teacher"]["variants"][0]["valid"], results["teacher"]["variants"][0]["valid"]);
+    assert_eq!(first["teacher_forward_passes"].as_u64().unwrap(), 2 * student_rows);
+    // A durable store already holds both versions: the teacher does not run again.
+    let second = run("runs/loaded-again");
+    assert_eq!(second["teacher_forward_passes"].as_u64(), Some(0));
+    assert_eq!(second["teacher"]["variants"][1]["labeling"]["skipped"].as_bool(), Some(true));
+    assert_eq!(second["runs"][0]["test"], first["runs"][0]["test"]);
 }
 
 #[test]
