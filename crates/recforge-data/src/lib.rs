@@ -10,6 +10,9 @@
 //! the training vocabularies ([`encode_file`]). [`inspect`] profiles an unknown file and
 //! [`write_synthetic_ctr`] writes a log with a planted signal for tests and benchmarks.
 //!
+//! Events stream through an [`EventLog`] (an embedded segmented file log or Redis Streams,
+//! picked by URL) for labelers and other online consumers.
+//!
 //! Errors name the file, line and field ([`DataError`]); malformed rows are fatal unless the
 //! caller asks to skip them, and then they are counted and reported.
 
@@ -19,6 +22,7 @@ mod decode;
 pub mod encode;
 pub mod encoder;
 pub mod error;
+pub mod event_log;
 mod fit;
 pub mod inspect;
 mod join;
@@ -26,6 +30,7 @@ pub mod negatives;
 pub mod numeric;
 pub mod prepare;
 pub mod reader;
+pub mod redis_conn;
 pub mod rows;
 pub mod schema;
 pub mod sequences;
@@ -42,6 +47,7 @@ pub use decode::{DEFAULT_SEPARATOR, RECBOLE_SEQ_SEPARATOR};
 pub use encode::encode_file;
 pub use encoder::{Encoder, FittedFeature};
 pub use error::{DataError, Result};
+pub use event_log::{Consumer, Delivery, Event, EventLog, EventLogError, FeatureValue, encode_events, open_event_log};
 pub use inspect::{ColumnProfile, InferredType, InspectReport, inspect};
 pub use negatives::{sample_negatives, sample_negatives_into_split};
 pub use numeric::NumericStats;

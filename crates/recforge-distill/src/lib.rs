@@ -3,8 +3,27 @@
 //! Teacher labels are produced once, from a continuous event stream, and stored in a
 //! [`LabelStore`] keyed by example id and tagged with the teacher version, so that many
 //! students of different architectures train against the same labels without running the
-//! teacher again (arXiv 2408.14678 describes the production system this follows).
+//! teacher again (arXiv 2408.14678 describes the production system this follows). The
+//! [`labeler`] consumes an event log with a [`Teacher`] and keeps the teacher fresh.
+//!
+//! Training side: KD losses ([`kd`]), no / direct / auxiliary-head distillation
+//! ([`aux_head`]), the `recforge distill` steps ([`pipeline`], configured by [`config`]) and
+//! teacher search under a budget ([`teacher_search`]).
 
+pub mod aux_head;
+pub mod config;
+pub mod kd;
 pub mod label_store;
+pub mod labeler;
+pub mod pipeline;
+pub mod teacher;
+pub mod teacher_search;
 
-pub use label_store::{LabelStore, MemoryLabelStore, StoreError, TeacherVersion, open_label_store};
+pub use aux_head::{AuxHead, AuxHeadConfig, DistillError, DistillObjective, KdMode, shared_bottom_width};
+pub use config::{DistillConfig, Refresh, StudentSection};
+pub use kd::{KdConfig, SoftLabelForm, kd_loss};
+pub use label_store::{LabelStore, MemoryLabelStore, RedbLabelStore, RedisLabelStore, StoreError, TeacherVersion, open_label_store};
+pub use labeler::{LabelerError, LabelerOptions, LabelerStats, RefreshOptions, run_labeler};
+pub use pipeline::{Labeling, PipelineError, StudentResult, Windows};
+pub use teacher::{Teacher, TeacherError, TeacherPointer};
+pub use teacher_search::{SearchConfig, SearchOutcome, SearchPoint};

@@ -16,4 +16,6 @@ pub use config::{DenseOptimizer, TrainConfig};
 pub use latency::{Latency, serving_latency};
 pub use evaluate::{EvalMetrics, evaluate, labels_of, predict};
 pub use run::{RunConfig, RunDir};
-pub use trainer::{EpochRecord, FitOutcome, TrainError, TrainedModel, bce_with_logits, fine_tune, fit};
+pub use trainer::{
+    EpochRecord, FitOutcome, HardLabels, Objective, TrainError, TrainedModel, bce_with_logits, fine_tune, fit, fit_with,
+};

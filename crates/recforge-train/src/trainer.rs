@@ -1,20 +1,22 @@
 //! The training loop shared by every ranking model: shuffled mini-batches, dense Adam/AdamW on
 //! the burn parameters, row-wise sparse updates on the EmbeddingStore, validation AUC after
-//! each epoch and early stopping that restores the best epoch.
+//! each epoch and early stopping that restores the best epoch. The loss is an [`Objective`]:
+//! BCE on the hard labels by default ([`HardLabels`]); distillation plugs in its own.
 
 use std::time::Instant;
 
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::optim::decay::WeightDecayConfig;
 use burn::prelude::*;
+use burn::tensor::Gradients;
 use burn::tensor::activation::relu;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use recforge_data::{Dataset, Split};
+use recforge_data::{Batch, Dataset, Split};
 use recforge_models::layers::seed_dropout;
-use recforge_models::{EmbeddedBatch, EmbeddingStore, ModelConfig, Ranker, RankingModel, TableSpec};
+use recforge_models::{EmbeddedBatch, EmbeddingStore, ModelConfig, ModelInput, Ranker, RankingModel, TableSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{DenseOptimizer, TrainConfig};
@@ -84,6 +86,28 @@ pub fn bce_with_logits(logits: Tensor<1>, labels: Tensor<1>) -> Tensor<1> {
     stable.mean()
 }
 
+/// What a training step minimises. An objective may own trainable modules of its own (e.g. an
+/// auxiliary head beside the served model); it updates them in [`Objective::update`] from the
+/// step's gradients, before the trainer updates the model.
+pub trait Objective {
+    /// The mean loss `[1]` of `model` on one embedded batch (`batch` gives labels and ids).
+    fn loss(&mut self, model: &Ranker, input: &ModelInput, batch: &Batch, device: &Device) -> Tensor<1>;
+
+    /// Take the gradients of the objective's own parameters out of `grads` and step them.
+    fn update(&mut self, _grads: &mut Gradients, _lr: f64) {}
+}
+
+/// The plain objective: BCE of the model's logits against the hard labels.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HardLabels;
+
+impl Objective for HardLabels {
+    fn loss(&mut self, model: &Ranker, input: &ModelInput, batch: &Batch, device: &Device) -> Tensor<1> {
+        let labels = Tensor::<1>::from_data(TensorData::new(batch.labels.clone(), [batch.len]), device);
+        bce_with_logits(model.forward(input), labels)
+    }
+}
+
 /// Why training could not start or could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -109,6 +133,19 @@ pub fn fit(
     split: &Split,
     show_progress: bool,
 ) -> Result<FitOutcome, TrainError> {
+    fit_with(config, train, data, split, show_progress, &mut HardLabels)
+}
+
+/// [`fit`] minimising `objective` instead of the hard-label BCE; early stopping still uses the
+/// served model's validation AUC against the hard labels.
+pub fn fit_with(
+    config: &ModelConfig,
+    train: &TrainConfig,
+    data: &Dataset,
+    split: &Split,
+    show_progress: bool,
+    objective: &mut dyn Objective,
+) -> Result<FitOutcome, TrainError> {
     if split.train.is_empty() || split.valid.is_empty() {
         return Err(TrainError::EmptySplit { train: split.train.len(), valid: split.valid.len() });
     }
@@ -129,7 +166,8 @@ pub fn fit(
         let started = Instant::now();
         let (mut loss_sum, mut loss_examples) = (0f64, 0usize);
         for (step, rows) in order.chunks(train.batch_size.max(1)).enumerate() {
-            let (next, loss_value, examples) = train_step(current, &mut optimizer, data, rows, train.lr, &device);
+            let (next, loss_value, examples) =
+                train_step(current, &mut optimizer, objective, data, rows, train.lr, &device);
             current = next;
             if !loss_value.is_finite() {
                 bar.abandon();
@@ -206,6 +244,7 @@ fn dense_optimizer(train: &TrainConfig) -> ModuleOptimizer {
 fn train_step(
     mut current: TrainedModel,
     optimizer: &mut ModuleOptimizer,
+    objective: &mut dyn Objective,
     data: &Dataset,
     rows: &[usize],
     lr: f64,
@@ -213,15 +252,14 @@ fn train_step(
 ) -> (TrainedModel, f64, usize) {
     let batch = data.batch(rows);
     let embedded = EmbeddedBatch::new(&current.store, &batch, device, true);
-    let logits = current.model.forward(&embedded.input);
-    let labels = Tensor::<1>::from_data(TensorData::new(batch.labels.clone(), [batch.len]), device);
-    let loss = bce_with_logits(logits, labels);
-    let grads = loss.backward();
+    let loss = objective.loss(&current.model, &embedded.input, &batch, device);
+    let mut grads = loss.backward();
     let loss_value = loss.into_scalar::<f32>() as f64;
     if !loss_value.is_finite() {
         return (current, loss_value, batch.len);
     }
     embedded.apply_gradients(&mut current.store, &grads);
+    objective.update(&mut grads, lr);
     let grads = GradientsParams::from_grads(grads, &current.model);
     current.model = optimizer.step(lr, current.model, grads);
     (current, loss_value, batch.len)
@@ -256,7 +294,8 @@ pub fn fine_tune(
     for step in 0..steps {
         let start = (step * batch_size) % order.len();
         let end = (start + batch_size).min(order.len());
-        let (next, loss, examples) = train_step(current, &mut optimizer, data, &order[start..end], train.lr, &device);
+        let (next, loss, examples) =
+            train_step(current, &mut optimizer, &mut HardLabels, data, &order[start..end], train.lr, &device);
         current = next;
         if !loss.is_finite() {
             bar.abandon();

@@ -5,6 +5,7 @@ mod cmd;
 mod paths;
 mod report;
 mod zoo_report;
+mod distill_report;
 mod retrieval_report;
 
 use clap::{Parser, Subcommand};
@@ -57,6 +58,15 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Bounded load against a running service: requests/s, p50/p99, merged-state check.
     Loadgen(cmd::loadgen::Args),
+    /// Knowledge distillation: train or load a teacher, label the student window once into a
+    /// label store, train students (no KD / direct / auxiliary head) against the stored labels,
+    /// optionally search teachers under a budget; writes runs/<name>/{results.json,report.html}.
+    Distill(cmd::distill::Args),
+    /// Teacher-label service: consume events, score them with a teacher, store the labels.
+    Labeler(cmd::labeler::Args),
+    /// Event streams: replay a dataset into an event log.
+    #[command(subcommand)]
+    Events(cmd::events::EventsCommand),
 }
 
 fn main() {
@@ -77,6 +87,9 @@ fn main() {
         Command::Bandit(cmd::bandit::BanditCommand::Simulate(args)) => cmd::bandit::run_simulate(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Loadgen(args) => cmd::loadgen::run(args),
+        Command::Distill(args) => cmd::distill::run(args),
+        Command::Labeler(args) => cmd::labeler::run(args),
+        Command::Events(command) => cmd::events::run(command),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

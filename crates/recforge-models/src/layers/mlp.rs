@@ -46,10 +46,21 @@ impl MlpConfig {
 
 impl Mlp {
     /// `[batch, d_input]` → `[batch, d_output]`.
-    pub fn forward(&self, mut x: Tensor<2>) -> Tensor<2> {
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.head(self.forward_hidden(x))
+    }
+
+    /// The hidden layers only: `[batch, d_input]` → `[batch, last hidden width]` (the input
+    /// itself when there is no hidden layer). A distillation hook: heads can share this bottom.
+    pub fn forward_hidden(&self, mut x: Tensor<2>) -> Tensor<2> {
         for layer in &self.hidden {
             x = self.dropout.forward(relu(layer.forward(x)));
         }
-        self.output.forward(x)
+        x
+    }
+
+    /// The output projection alone: `[batch, last hidden width]` → `[batch, d_output]`.
+    pub fn head(&self, hidden: Tensor<2>) -> Tensor<2> {
+        self.output.forward(hidden)
     }
 }

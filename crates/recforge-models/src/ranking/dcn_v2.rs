@@ -63,14 +63,30 @@ impl DcnV2Config {
     }
 }
 
-impl RankingModel for DcnV2 {
-    fn forward(&self, input: &ModelInput) -> Tensor<1> {
+impl DcnV2 {
+    /// Logits `[batch]` and the shared bottom the output layers read: parallel
+    /// `[batch, d_input + last hidden]` (cross output beside the deep tower's last hidden
+    /// layer), stacked `[batch, last hidden]`.
+    pub fn forward_with_hidden(&self, input: &ModelInput) -> (Tensor<1>, Tensor<2>) {
         let x0 = flat_features(input);
         let size = x0.dims()[0];
-        let logits = match &self.cross_head {
-            Some(head) => head.forward(self.cross.forward(x0.clone())) + self.deep.forward(x0),
-            None => self.deep.forward(self.cross.forward(x0)),
-        };
-        logits.reshape([size])
+        match &self.cross_head {
+            Some(head) => {
+                let crossed = self.cross.forward(x0.clone());
+                let deep = self.deep.forward_hidden(x0);
+                let logits = head.forward(crossed.clone()) + self.deep.head(deep.clone());
+                (logits.reshape([size]), Tensor::cat(vec![crossed, deep], 1))
+            }
+            None => {
+                let hidden = self.deep.forward_hidden(self.cross.forward(x0));
+                (self.deep.head(hidden.clone()).reshape([size]), hidden)
+            }
+        }
+    }
+}
+
+impl RankingModel for DcnV2 {
+    fn forward(&self, input: &ModelInput) -> Tensor<1> {
+        self.forward_with_hidden(input).0
     }
 }

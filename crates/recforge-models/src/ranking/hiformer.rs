@@ -96,8 +96,10 @@ impl Hiformer {
     }
 }
 
-impl RankingModel for Hiformer {
-    fn forward(&self, input: &ModelInput) -> Tensor<1> {
+impl Hiformer {
+    /// Logits `[batch]` and the shared bottom `[batch, last head hidden width]`: the task
+    /// tokens' outputs through the head MLP's hidden layers.
+    pub fn forward_with_hidden(&self, input: &ModelInput) -> (Tensor<1>, Tensor<2>) {
         let features = feature_tokens(input, self.numeric.as_ref());
         let [size, _, dim] = features.dims();
         let t = self.task_tokens();
@@ -107,6 +109,13 @@ impl RankingModel for Hiformer {
         for (i, layer) in self.layers.iter().enumerate() {
             x = if i == last && self.prune_last_layer { layer.forward_queries(x, None, 0..t) } else { layer.forward(x, None) };
         }
-        self.head.forward(x.narrow(1, 0, t).reshape([size, t * dim])).reshape([size])
+        let hidden = self.head.forward_hidden(x.narrow(1, 0, t).reshape([size, t * dim]));
+        (self.head.head(hidden.clone()).reshape([size]), hidden)
+    }
+}
+
+impl RankingModel for Hiformer {
+    fn forward(&self, input: &ModelInput) -> Tensor<1> {
+        self.forward_with_hidden(input).0
     }
 }

@@ -44,13 +44,21 @@ impl MlpRankerConfig {
     }
 }
 
-impl RankingModel for MlpRanker {
-    fn forward(&self, input: &ModelInput) -> Tensor<1> {
+impl MlpRanker {
+    /// Logits `[batch]` and the shared bottom `[batch, last hidden width]` the head reads.
+    pub fn forward_with_hidden(&self, input: &ModelInput) -> (Tensor<1>, Tensor<2>) {
         let [size, fields, dim] = input.fields.dims();
         let mut x = input.fields.clone().reshape([size, fields * dim]);
         if let Some(dense) = &input.dense {
             x = Tensor::cat(vec![x, dense.clone()], 1);
         }
-        self.mlp.forward(x).reshape([size])
+        let hidden = self.mlp.forward_hidden(x);
+        (self.mlp.head(hidden.clone()).reshape([size]), hidden)
+    }
+}
+
+impl RankingModel for MlpRanker {
+    fn forward(&self, input: &ModelInput) -> Tensor<1> {
+        self.forward_with_hidden(input).0
     }
 }

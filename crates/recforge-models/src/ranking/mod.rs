@@ -114,6 +114,20 @@ pub enum Ranker {
     Hiformer(Hiformer),
 }
 
+impl Ranker {
+    /// Logits `[batch]` and the shared bottom `[batch, width]` (what the output layer reads),
+    /// for the models that have one: MLP, DCN-v2 and Hiformer; `None` for the others. Heads
+    /// beside the served one (auxiliary distillation) attach here.
+    pub fn forward_with_hidden(&self, input: &ModelInput) -> Option<(Tensor<1>, Tensor<2>)> {
+        match self {
+            Ranker::Mlp(m) => Some(m.forward_with_hidden(input)),
+            Ranker::DcnV2(m) => Some(m.forward_with_hidden(input)),
+            Ranker::Hiformer(m) => Some(m.forward_with_hidden(input)),
+            Ranker::Lr(_) | Ranker::AutoInt(_) | Ranker::Transformer(_) | Ranker::HeteroAttention(_) => None,
+        }
+    }
+}
+
 impl RankingModel for Ranker {
     fn forward(&self, input: &ModelInput) -> Tensor<1> {
         match self {

@@ -3,7 +3,14 @@
 //! Writes are idempotent: a key holds exactly one label, and writing it again replaces it with
 //! the (deterministic) same value, so a labeler that crashes after writing and before
 //! committing its stream offset can safely label the same events again. Backends are chosen
-//! by URL ([`open_label_store`]).
+//! by URL ([`open_label_store`]): `mem://` (in process), `file://PATH` (redb, [`RedbLabelStore`])
+//! and `redis://HOST:PORT[/NAME]` (Redis hashes, [`RedisLabelStore`]).
+
+mod redb;
+mod redis;
+
+pub use self::redb::RedbLabelStore;
+pub use self::redis::RedisLabelStore;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
@@ -76,12 +83,14 @@ impl LabelStore for MemoryLabelStore {
     }
 }
 
-/// Opens a label store by URL: `mem://` here; the file (redb) and Redis backends register in
-/// this function as they are added.
+/// Opens a label store by URL: `mem://`, `file://PATH` (a redb file, created if missing) or
+/// `redis://HOST:PORT[/NAME]`.
 pub fn open_label_store(url: &str) -> Result<Box<dyn LabelStore>, StoreError> {
     match url.split_once("://") {
         Some(("mem", _)) => Ok(Box::new(MemoryLabelStore::new())),
-        _ => Err(StoreError::BadUrl { url: url.into(), reason: "expected mem://".into() }),
+        Some(("file", path)) if !path.is_empty() => Ok(Box::new(RedbLabelStore::open(std::path::Path::new(path))?)),
+        Some(("redis", _)) => Ok(Box::new(RedisLabelStore::open(url)?)),
+        _ => Err(StoreError::BadUrl { url: url.into(), reason: "expected mem://, file://PATH or redis://HOST:PORT[/NAME]".into() }),
     }
 }
 

@@ -1,0 +1,203 @@
+//! The `recforge distill CONFIG.toml` file: data windows, the teacher (trained or loaded, frozen
+//! and/or refreshed), the label store URL, the students and an optional teacher search.
+
+use std::path::{Path, PathBuf};
+
+use recforge_models::ModelConfig;
+use recforge_train::TrainConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::aux_head::KdMode;
+use crate::kd::KdConfig;
+use crate::teacher_search::SearchConfig;
+
+/// A whole distillation config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistillConfig {
+    /// Run name (default: the config file's stem); output goes to `runs/<name>/`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Label store URL (`mem://` keeps labels for this process only).
+    #[serde(default = "default_labels")]
+    pub labels: String,
+    /// Student seeds; every student × mode × teacher variant trains once per seed.
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    pub data: DataWindows,
+    pub teacher: TeacherSection,
+    #[serde(default)]
+    pub students: Vec<StudentSection>,
+    #[serde(default)]
+    pub search: Option<SearchConfig>,
+}
+
+fn default_labels() -> String {
+    "mem://".into()
+}
+fn default_seeds() -> Vec<u64> {
+    vec![42]
+}
+
+/// `[data]`: the schema and the two windows of its (time-ordered) training rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataWindows {
+    /// A data schema TOML (relative to the config file); use a temporal split for shift.
+    pub schema: PathBuf,
+    /// `[from, to)` fractions of the training rows (in split order) the teacher trains on.
+    #[serde(default = "default_teacher_window")]
+    pub teacher_window: [f64; 2],
+    /// `[from, to)` fractions of the training rows the students train on (and get labels for).
+    #[serde(default = "default_student_window")]
+    pub student_window: [f64; 2],
+    /// Keep only the newest this-many rows of the teacher window (sizes runs for the machine).
+    #[serde(default)]
+    pub max_teacher_rows: Option<usize>,
+    /// Keep only the newest this-many rows of the student window.
+    #[serde(default)]
+    pub max_student_rows: Option<usize>,
+}
+
+fn default_teacher_window() -> [f64; 2] {
+    [0.0, 0.5]
+}
+fn default_student_window() -> [f64; 2] {
+    [0.5, 1.0]
+}
+
+/// Teacher variants: `frozen` is the teacher as trained on its window; `refreshed` continues
+/// training it on the student window (the streaming teacher), under the next version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refresh {
+    Frozen,
+    Refreshed,
+}
+
+impl Refresh {
+    pub fn name(self) -> &'static str {
+        match self {
+            Refresh::Frozen => "frozen",
+            Refresh::Refreshed => "refreshed",
+        }
+    }
+}
+
+/// `[teacher]`: train one (`model` + `train`) or load a run directory (`run`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeacherSection {
+    /// A run directory written by `recforge train` (or `runs/<name>/teacher` written by an earlier
+    /// `recforge distill`) on the same schema, relative to the working directory; loaded, not retrained.
+    #[serde(default)]
+    pub run: Option<PathBuf>,
+    #[serde(default)]
+    pub model: Option<ModelConfig>,
+    #[serde(default)]
+    pub train: TrainConfig,
+    /// Label version of the frozen teacher; the refreshed one is `version + 1`.
+    #[serde(default = "default_version")]
+    pub version: u64,
+    /// Which variants label the student window.
+    #[serde(default = "default_refresh")]
+    pub refresh: Vec<Refresh>,
+    /// Passes over the student window when refreshing.
+    #[serde(default = "default_refresh_epochs")]
+    pub refresh_epochs: usize,
+}
+
+fn default_version() -> u64 {
+    1
+}
+fn default_refresh() -> Vec<Refresh> {
+    vec![Refresh::Frozen]
+}
+fn default_refresh_epochs() -> usize {
+    1
+}
+
+/// `[[students]]`: one student architecture and the KD modes to train it under.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudentSection {
+    pub name: String,
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub train: TrainConfig,
+    #[serde(default = "default_modes")]
+    pub modes: Vec<KdMode>,
+    #[serde(default)]
+    pub kd: KdConfig,
+    /// Hidden widths of the auxiliary head (empty: linear).
+    #[serde(default)]
+    pub aux_hidden: Vec<usize>,
+}
+
+fn default_modes() -> Vec<KdMode> {
+    vec![KdMode::Aux]
+}
+
+/// Why a config cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl DistillConfig {
+    /// Read and check a config, resolving relative paths against the config's folder.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
+        let invalid = |message: String| ConfigError::Invalid { path: path.into(), message };
+        let mut config: DistillConfig = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        if config.data.schema.is_relative() {
+            config.data.schema = base.join(&config.data.schema);
+        }
+        if config.name.is_none() {
+            config.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        }
+        config.validate().map_err(invalid)?;
+        Ok(config)
+    }
+
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("distill")
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for (what, [from, to]) in [("teacher_window", self.data.teacher_window), ("student_window", self.data.student_window)] {
+            if !(0.0..=1.0).contains(&from) || !(0.0..=1.0).contains(&to) || from >= to {
+                return Err(format!("[data] {what} = [{from}, {to}]: expected 0 <= from < to <= 1"));
+            }
+        }
+        if self.teacher.run.is_none() && self.teacher.model.is_none() {
+            return Err("[teacher] needs `run` (a trained run directory) or a `[teacher.model]` table".into());
+        }
+        if self.teacher.refresh.is_empty() {
+            return Err("[teacher] refresh is empty; list \"frozen\" and/or \"refreshed\"".into());
+        }
+        if self.seeds.is_empty() {
+            return Err("seeds is empty".into());
+        }
+        if self.students.is_empty() && self.search.is_none() {
+            return Err("no [[students]] and no [search]: nothing to train".into());
+        }
+        for s in &self.students {
+            s.kd.validate().map_err(|e| format!("student {:?}: {e}", s.name))?;
+            if s.modes.is_empty() {
+                return Err(format!("student {:?}: modes is empty", s.name));
+            }
+        }
+        if let Some(search) = &self.search {
+            if !self.students.iter().any(|s| s.name == search.student) {
+                return Err(format!("[search] student = {:?} is not one of the [[students]]", search.student));
+            }
+            search.validate()?;
+        }
+        Ok(())
+    }
+}
