@@ -29,7 +29,6 @@ pub struct HfLlamaConfig {
     pub max_position_embeddings: usize,
     #[serde(default)]
     pub tie_word_embeddings: bool,
-    pub bos_token_id: Option<u32>,
     pub eos_token_id: Option<serde_json::Value>,
 }
 
