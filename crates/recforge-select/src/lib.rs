@@ -9,10 +9,13 @@
 
 pub mod ask_llm;
 
+pub mod corpus;
 pub mod density;
 pub mod error;
+pub mod experiment;
 pub mod input;
 pub mod kmeans;
+pub mod lm;
 
 pub mod perplexity;
 pub mod pipeline;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SelectError};
 use crate::sampler::Scoring;
+use crate::selection::Selection;
 
 /// Which documents one machine scores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +57,8 @@ pub struct ShardHeader {
     pub sampler: String,
     pub cache_id: String,
     pub scoring: Scoring,
+    /// The sampler's own selection mode (used when the merge is not told another).
+    pub default_selection: Selection,
     pub shard: ShardSpec,
     /// Documents in the whole input.
     pub total: usize,

@@ -56,6 +56,9 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Bounded load against a running service: requests/s, p50/p99, merged-state check.
     Loadgen(cmd::loadgen::Args),
+    /// Training-data selection: score a text file (Ask-LLM, Density, perplexity, SemDeDup,
+    /// random) and keep a fraction; sharded, resumable; plus the selection experiment.
+    Select(cmd::select::Args),
 }
 
 fn main() {
@@ -76,6 +79,7 @@ fn main() {
         Command::Bandit(cmd::bandit::BanditCommand::Simulate(args)) => cmd::bandit::run_simulate(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Loadgen(args) => cmd::loadgen::run(args),
+        Command::Select(args) => cmd::select::run(args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");
