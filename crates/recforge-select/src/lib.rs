@@ -13,8 +13,10 @@ pub mod corpus;
 pub mod density;
 pub mod error;
 pub mod experiment;
+pub mod hashed;
 pub mod input;
 pub mod kmeans;
+pub mod llm;
 pub mod lm;
 
 pub mod perplexity;

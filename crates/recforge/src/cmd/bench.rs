@@ -29,6 +29,9 @@ pub enum BenchCommand {
     Ranking(RankingArgs),
     /// Top-K search: queries/s, p99 latency and HNSW recall vs exact, on ML-1M-sized and 1M-item corpora.
     Retrieval(crate::cmd::bench_retrieval::Args),
+    /// LLM runtime: prompt tokens/s when scoring, generation tokens/s, embeddings/s, peak RSS;
+    /// `--peers` adds llama.cpp and sentence-transformers on the same workload.
+    Llm(crate::cmd::bench_llm::Args),
 }
 
 #[derive(Args)]
@@ -129,6 +132,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::TrainStep(args) => train_step(args),
         BenchCommand::Ranking(args) => ranking(args),
         BenchCommand::Retrieval(args) => crate::cmd::bench_retrieval::run(args),
+        BenchCommand::Llm(args) => crate::cmd::bench_llm::run(args),
     }
 }
 
@@ -240,7 +244,7 @@ fn time_steps(batches: &[Vec<usize>], mut step: impl FnMut(&[usize])) -> f64 {
 }
 
 /// Peak resident set size of this process (Linux `VmHWM`), in bytes.
-fn peak_rss_bytes() -> u64 {
+pub(crate) fn peak_rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -2,6 +2,7 @@
 
 pub mod bandit;
 pub mod bench;
+pub mod bench_llm;
 pub mod bench_retrieval;
 pub mod data;
 pub mod eval;

@@ -3,8 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use recforge_llm::{CausalLm, ScoreCache, SentenceEncoder};
+use recforge_select::ask_llm::AskLlm;
+use recforge_select::perplexity::Perplexity;
 use recforge_select::density::{DensitySampler, LshConfig};
+use recforge_select::hashed::HashedEmbedder;
 use recforge_select::random::RandomSampler;
 use recforge_select::semdedup::{SemDedup, SemDedupConfig};
 use recforge_select::{FeatureCache, MemoryCache, Sampler};
@@ -17,7 +21,8 @@ pub struct ModelArgs {
     /// GGUF causal LM for askllm and perplexity (default: DATA/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf).
     #[arg(long)]
     pub llm: Option<PathBuf>,
-    /// Sentence-encoder folder for density and semdedup (default: DATA/models/all-minilm-l6-v2).
+    /// Sentence-encoder folder for density and semdedup (default: DATA/models/all-minilm-l6-v2),
+    /// or `hashed` for the model-free hashed word n-gram embedder.
     #[arg(long)]
     pub encoder: Option<PathBuf>,
     /// Tokens of each document the LLM sees (askllm: inside the prompt; perplexity: scored).
@@ -54,37 +59,49 @@ pub fn build_sampler(kind: SamplerKind, args: &ModelArgs, seed: u64) -> Result<B
     Ok(match kind {
         SamplerKind::Random => Box::new(RandomSampler { seed }),
         SamplerKind::Askllm | SamplerKind::Perplexity => llm_sampler(kind, &args.llm_path(), args.max_doc_tokens)?,
-        SamplerKind::Density => Box::new(DensitySampler { embedder: encoder(&args.encoder_path())?, config: args.lsh(seed) }),
-        SamplerKind::Semdedup => Box::new(SemDedup { embedder: encoder(&args.encoder_path())?, config: SemDedupConfig { clusters: args.clusters, seed, ..SemDedupConfig::default() } }),
+        SamplerKind::Density => {
+            let config = args.lsh(seed);
+            match encoder(args)? {
+                Encoder::Hashed(embedder) => Box::new(DensitySampler { embedder, config }),
+                Encoder::Neural(embedder) => Box::new(DensitySampler { embedder, config }),
+            }
+        }
+        SamplerKind::Semdedup => {
+            let config = SemDedupConfig { clusters: args.clusters, seed, ..SemDedupConfig::default() };
+            match encoder(args)? {
+                Encoder::Hashed(embedder) => Box::new(SemDedup { embedder, config }),
+                Encoder::Neural(embedder) => Box::new(SemDedup { embedder, config }),
+            }
+        }
     })
 }
 
-fn llm_sampler(_kind: SamplerKind, _path: &Path, _max_doc_tokens: usize) -> Result<Box<dyn Sampler>> {
-    anyhow::bail!("this build has no LLM runtime (recforge-llm) yet")
+fn llm_sampler(kind: SamplerKind, path: &Path, max_doc_tokens: usize) -> Result<Box<dyn Sampler>> {
+    let model = CausalLm::load(path).with_context(|| format!("loading the LLM {} (run scripts/fetch-data.sh or pass --llm)", path.display()))?;
+    Ok(match kind {
+        SamplerKind::Perplexity => Box::new(Perplexity { model, max_tokens: max_doc_tokens }),
+        _ => Box::new(AskLlm { model, max_doc_tokens }),
+    })
 }
 
-fn encoder(_path: &Path) -> Result<NoEncoder> {
-    anyhow::bail!("this build has no sentence encoder (recforge-llm) yet")
+enum Encoder {
+    Hashed(HashedEmbedder),
+    Neural(SentenceEncoder),
 }
 
-struct NoEncoder;
-
-impl recforge_select::Embedder for NoEncoder {
-    fn model_id(&self) -> String {
-        String::new()
+fn encoder(args: &ModelArgs) -> Result<Encoder> {
+    if args.encoder.as_deref() == Some(Path::new("hashed")) {
+        return Ok(Encoder::Hashed(HashedEmbedder::default()));
     }
-    fn dim(&self) -> usize {
-        0
-    }
-    fn embed(&self, _: &[String]) -> recforge_select::Result<Vec<Vec<f32>>> {
-        Ok(Vec::new())
-    }
+    let dir = args.encoder_path();
+    let model = SentenceEncoder::load(&dir).with_context(|| format!("loading the sentence encoder {} (or pass --encoder hashed)", dir.display()))?;
+    Ok(Encoder::Neural(model))
 }
 
-/// The feature cache at `path`, or an in-memory one.
+/// The redb feature cache at `path`, or an in-memory one.
 pub fn open_cache(path: Option<&Path>) -> Result<Box<dyn FeatureCache>> {
     match path {
         None => Ok(Box::new(MemoryCache::default())),
-        Some(p) => anyhow::bail!("{}: the persistent cache needs recforge-llm's ScoreCache (not in this build yet)", p.display()),
+        Some(p) => Ok(Box::new(ScoreCache::open(p).with_context(|| format!("opening the cache {}", p.display()))?)),
     }
 }

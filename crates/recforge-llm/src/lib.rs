@@ -1,0 +1,27 @@
+//! recforge's LLM runtime, on candle (CPU inference).
+//!
+//! - [`CausalLm`]: a GGUF llama-family model (SmolLM2) with the tokenizer rebuilt from the GGUF
+//!   metadata, or a Hugging Face directory (llama/mistral, T5): answer probabilities for
+//!   Ask-LLM, log-likelihoods for perplexity, and sampled generation.
+//! - [`SentenceEncoder`]: BERT sentence embeddings (all-MiniLM-L6-v2), mean-pooled, L2-normalised.
+//! - [`ScoreCache`]: a redb cache keyed by a hash of (model id, kind, input).
+//!
+//! Everything takes `&self`: models keep no state between calls (KV caches are per call), so one
+//! loaded model can serve several threads.
+
+mod cache;
+mod causal_lm;
+mod error;
+mod generation;
+pub mod gguf_tokenizer;
+mod hf;
+pub mod llama;
+mod model_id;
+mod sentence;
+
+pub use cache::{ScoreCache, cache_key};
+pub use causal_lm::{CausalLm, LoadOptions};
+pub use error::LlmError;
+pub use generation::GenerationParams;
+pub use llama::WeightFormat;
+pub use sentence::SentenceEncoder;

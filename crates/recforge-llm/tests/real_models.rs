@@ -1,0 +1,94 @@
+//! The runtime on the real models of DATA.md (SmolLM2-135M-Instruct Q4_1 GGUF and
+//! all-MiniLM-L6-v2). `.ci/run` does not fetch models, so these tests are `#[ignore]`d; run them
+//! with `cargo test --workspace --test real_models -- --ignored` after
+//! `scripts/fetch-data.sh --only smollm2,minilm` (each skips with a message if its file is absent).
+
+use std::path::PathBuf;
+
+use recforge_llm::{CausalLm, GenerationParams, SentenceEncoder};
+
+fn data(rel: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data").join(rel);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!("skipped: {} is missing (scripts/fetch-data.sh fetches it)", path.display());
+        None
+    }
+}
+
+fn smollm() -> Option<CausalLm> {
+    data("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf").map(|p| CausalLm::load(&p).unwrap())
+}
+
+/// A yes/no quality prompt in the spirit of Ask-LLM (the exact prompt lives in recforge-select).
+fn quality_prompt(lm: &CausalLm, doc: &str) -> String {
+    lm.chat_prompt(&format!(
+        "###\n{doc}\n###\n\nDoes the previous paragraph demarcated within ### and ### contain informative signal for pre-training a large-language model? An informative datapoint should be well-formatted, contain some usable knowledge of the world, and strictly NOT have any harmful, racist, sexist, etc. content.\n\nOPTIONS:\n- yes\n- no"
+    ))
+}
+
+const CLEAN: &str = "The Amazon River in South America is the largest river by discharge volume of water in the world. It flows for about 6,400 kilometres from the Andes mountains of Peru to the Atlantic Ocean, and its basin covers about seven million square kilometres across nine countries.";
+const SPAM: &str = "CONGRATULATIONS!!! U have WON a FREE entry 2 our £1000 prize draw!!! txt WIN to 80086 NOW to claim ur cash prize, limited time only, click http://win-now.biz, unsubscribe STOP";
+
+#[test]
+#[ignore = "needs data/models (not fetched by CI)"]
+fn smollm_tokenizer_round_trips_and_chatml_tokens_are_single() {
+    let Some(lm) = smollm() else { return };
+    assert_eq!(lm.tokenizer().get_vocab_size(true), 49_152);
+    for text in [CLEAN, SPAM, "naïve café, 2024-11-29: 3.14159 ∑ 日本"] {
+        assert_eq!(lm.decode(&lm.encode(text).unwrap()).unwrap(), text);
+    }
+    for special in ["<|im_start|>", "<|im_end|>", "<|endoftext|>"] {
+        assert_eq!(lm.encode(special).unwrap().len(), 1, "{special}");
+    }
+    // Known ids of SmolLM2's vocabulary.
+    assert_eq!(lm.encode("<|im_start|>").unwrap(), vec![1]);
+    assert_eq!(lm.encode("<|im_end|>").unwrap(), vec![2]);
+}
+
+#[test]
+#[ignore = "needs data/models (not fetched by CI)"]
+fn smollm_prefers_the_encyclopedic_paragraph_over_spam() {
+    let Some(lm) = smollm() else { return };
+    let prompts = vec![quality_prompt(&lm, CLEAN), quality_prompt(&lm, SPAM)];
+    let p = lm.first_token_probability(&prompts, &["yes", "Yes", " yes", " Yes"]).unwrap();
+    eprintln!("P(yes | clean) = {:.4}, P(yes | spam) = {:.4}", p[0], p[1]);
+    assert!(p[0] > p[1], "clean {} <= spam {}", p[0], p[1]);
+    // Batched equals one at a time on the real model too.
+    for (i, prompt) in prompts.iter().enumerate() {
+        let single = lm.first_token_probability(std::slice::from_ref(prompt), &["yes", "Yes", " yes", " Yes"]).unwrap()[0];
+        assert!((single - p[i]).abs() < 1e-4, "{single} vs {}", p[i]);
+    }
+    // Perplexity: clean text is likelier per token than spam.
+    let ll = lm.log_likelihood(&[CLEAN.to_string(), SPAM.to_string()]).unwrap();
+    let (clean, spam) = (ll[0].0 / ll[0].1 as f64, ll[1].0 / ll[1].1 as f64);
+    eprintln!("mean log p: clean {clean:.3}, spam {spam:.3}");
+    assert!(clean > spam);
+    let answer = lm
+        .generate(&lm.chat_prompt("What is the capital of France?"), &GenerationParams { max_tokens: 12, ..Default::default() })
+        .unwrap();
+    eprintln!("generated: {answer:?}");
+    assert!(answer.contains("Paris"), "{answer}");
+}
+
+#[test]
+#[ignore = "needs data/models (not fetched by CI)"]
+fn minilm_paraphrases_are_closer_than_unrelated_sentences() {
+    let Some(dir) = data("models/all-minilm-l6-v2") else { return };
+    let enc = SentenceEncoder::load(&dir).unwrap();
+    assert_eq!(enc.dim(), 384);
+    let texts: Vec<String> = [
+        "A man is playing a guitar on stage.",
+        "Someone performs music with a guitar in front of an audience.",
+        "The stock market fell sharply after the interest rate announcement.",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let e = enc.embed(&texts).unwrap();
+    let cos = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    let (para, unrelated) = (cos(&e[0], &e[1]), cos(&e[0], &e[2]));
+    eprintln!("cosine paraphrase {para:.3}, unrelated {unrelated:.3}");
+    assert!(para > unrelated + 0.3);
+}
