@@ -56,31 +56,32 @@ impl ModelArgs {
 
 /// The sampler `kind` over the models `args` name.
 pub fn build_sampler(kind: SamplerKind, args: &ModelArgs, seed: u64) -> Result<Box<dyn Sampler>> {
-    Ok(match kind {
+    let sampler: Box<dyn Sampler> = match kind {
         SamplerKind::Random => Box::new(RandomSampler { seed }),
         SamplerKind::Askllm | SamplerKind::Perplexity => llm_sampler(kind, &args.llm_path(), args.max_doc_tokens)?,
         SamplerKind::Density => {
             let config = args.lsh(seed);
             match encoder(args)? {
-                Encoder::Hashed(embedder) => Box::new(DensitySampler { embedder, config }),
-                Encoder::Neural(embedder) => Box::new(DensitySampler { embedder, config }),
+                Encoder::Hashed(embedder) => Box::new(DensitySampler { embedder, config }) as Box<dyn Sampler>,
+                Encoder::Neural(embedder) => Box::new(DensitySampler { embedder, config }) as Box<dyn Sampler>,
             }
         }
         SamplerKind::Semdedup => {
             let config = SemDedupConfig { clusters: args.clusters, seed, ..SemDedupConfig::default() };
             match encoder(args)? {
-                Encoder::Hashed(embedder) => Box::new(SemDedup { embedder, config }),
-                Encoder::Neural(embedder) => Box::new(SemDedup { embedder, config }),
+                Encoder::Hashed(embedder) => Box::new(SemDedup { embedder, config }) as Box<dyn Sampler>,
+                Encoder::Neural(embedder) => Box::new(SemDedup { embedder, config }) as Box<dyn Sampler>,
             }
         }
-    })
+    };
+    Ok(sampler)
 }
 
 fn llm_sampler(kind: SamplerKind, path: &Path, max_doc_tokens: usize) -> Result<Box<dyn Sampler>> {
     let model = CausalLm::load(path).with_context(|| format!("loading the LLM {} (run scripts/fetch-data.sh or pass --llm)", path.display()))?;
     Ok(match kind {
-        SamplerKind::Perplexity => Box::new(Perplexity { model, max_tokens: max_doc_tokens }),
-        _ => Box::new(AskLlm { model, max_doc_tokens }),
+        SamplerKind::Perplexity => Box::new(Perplexity { model, max_tokens: max_doc_tokens }) as Box<dyn Sampler>,
+        _ => Box::new(AskLlm { model, max_doc_tokens }) as Box<dyn Sampler>,
     })
 }
 
@@ -101,7 +102,7 @@ fn encoder(args: &ModelArgs) -> Result<Encoder> {
 /// The redb feature cache at `path`, or an in-memory one.
 pub fn open_cache(path: Option<&Path>) -> Result<Box<dyn FeatureCache>> {
     match path {
-        None => Ok(Box::new(MemoryCache::default())),
-        Some(p) => Ok(Box::new(ScoreCache::open(p).with_context(|| format!("opening the cache {}", p.display()))?)),
+        None => Ok(Box::new(MemoryCache::default()) as Box<dyn FeatureCache>),
+        Some(p) => Ok(Box::new(ScoreCache::open(p).with_context(|| format!("opening the cache {}", p.display()))?) as Box<dyn FeatureCache>),
     }
 }
