@@ -67,6 +67,9 @@ enum Command {
     /// Event streams: replay a dataset into an event log.
     #[command(subcommand)]
     Events(cmd::events::EventsCommand),
+    /// Training-data selection: score a text file (Ask-LLM, Density, perplexity, SemDeDup,
+    /// random) and keep a fraction; sharded, resumable; plus the selection experiment.
+    Select(cmd::select::Args),
 }
 
 fn main() {
@@ -90,6 +93,7 @@ fn main() {
         Command::Distill(args) => cmd::distill::run(args),
         Command::Labeler(args) => cmd::labeler::run(args),
         Command::Events(command) => cmd::events::run(command),
+        Command::Select(args) => cmd::select::run(args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

@@ -14,6 +14,7 @@ pub mod loadgen;
 pub mod quickstart;
 pub mod retrieval_zoo;
 pub mod retrieve;
+pub mod select;
 pub mod serve;
 pub mod table;
 pub mod train;

@@ -1,0 +1,33 @@
+//! The real SmolLM2-135M-Instruct, through Ask-LLM, scores a clean encyclopedic paragraph
+//! above a spam email. Skips (and says why) when the model file is absent; set
+//! RECFORGE_REQUIRE_MODELS=1 to make that a failure.
+
+use std::path::PathBuf;
+
+use recforge_llm::CausalLm;
+use recforge_select::Sampler;
+use recforge_select::ask_llm::AskLlm;
+
+fn model_path() -> PathBuf {
+    let data = std::env::var("RECFORGE_DATA").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("../../data"));
+    data.join("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
+#[test]
+fn smollm2_prefers_an_encyclopedic_paragraph_to_spam() {
+    let path = model_path();
+    if !path.exists() {
+        assert!(std::env::var("RECFORGE_REQUIRE_MODELS").is_err(), "{} is missing", path.display());
+        eprintln!("skipped: {} is missing (run scripts/fetch-data.sh)", path.display());
+        return;
+    }
+    let sampler = AskLlm::new(CausalLm::load(&path).unwrap());
+    let clean = "The Amazon River in South America is the largest river by discharge volume of water in the world. \
+                 It flows through Peru, Colombia and Brazil before reaching the Atlantic Ocean, and its basin covers \
+                 about seven million square kilometres, much of it tropical rainforest.";
+    let spam = "CONGRATULATIONS!!! You have been SELECTED to receive a FREE $1000 gift card!!! Click here NOW to claim \
+                your prize before it expires!!! Limited time offer, act now, no purchase necessary, unsubscribe below.";
+    let scores = sampler.features(&[clean.to_string(), spam.to_string()]).unwrap();
+    eprintln!("P(yes): clean {:.4}, spam {:.4}", scores[0][0], scores[1][0]);
+    assert!(scores[0][0] > scores[1][0], "clean {} <= spam {}", scores[0][0], scores[1][0]);
+}
