@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
 use recforge_select::corpus::{CorpusConfig, CorpusDoc, build_corpus};
-use recforge_select::experiment::{ExperimentConfig, ExperimentRow, ScoredSampler, run_experiment};
+use recforge_select::experiment::{ExperimentConfig, ExperimentRow, ScoredSampler, run_experiment as run_grid};
 use recforge_select::input::write_jsonl;
 use recforge_select::lm::{ByteLmConfig, LmTrainConfig};
 use recforge_select::shard::merge_scores;
@@ -111,7 +111,7 @@ pub fn run_experiment(args: ExperimentArgs) -> Result<()> {
     };
     let bar = ProgressBar::new_spinner();
     let started = std::time::Instant::now();
-    let rows = run_experiment(&pool, &heldout, &samplers, &lm, &config, &mut |m| bar.set_message(m.to_string()))?;
+    let rows = run_grid(&pool, &heldout, &samplers, &lm, &config, &mut |m| bar.set_message(m.to_string()))?;
     bar.finish_and_clear();
     let out = args.dir.join("experiment");
     std::fs::create_dir_all(&out).with_context(|| out.display().to_string())?;
