@@ -3,40 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use predicates::str::contains;
 use serde_json::Value;
-use tempfile::TempDir;
 
-/// A temp workspace with its own data folder (so prepared caches never leak between tests).
-struct Workspace {
-    dir: TempDir,
-}
+mod common;
+use common::Workspace;
 
 impl Workspace {
-    fn new() -> Self {
-        Workspace { dir: tempfile::tempdir().expect("temp dir") }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn recforge(&self) -> Command {
-        let mut cmd = Command::cargo_bin("recforge").expect("binary");
-        cmd.current_dir(self.dir.path()).env("RECFORGE_DATA", self.path("data")).args(["--log", "warn"]);
-        cmd
-    }
-
-    /// Write a synthetic log of `rows` rows and its schema into `synth/`.
-    fn synth(&self, rows: u64) {
-        self.recforge()
-            .args(["data", "synth", "--rows", &rows.to_string(), "--seed", "7", "--out"])
-            .arg(self.path("synth"))
-            .assert()
-            .success();
-    }
-
     /// Write a synthetic log and a small training config for `model` (a `[model]` TOML body).
     fn synthetic_run_config(&self, rows: u64, model: &str) -> PathBuf {
         self.synth(rows);

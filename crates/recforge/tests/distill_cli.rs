@@ -2,40 +2,12 @@
 //! written once per version, students under no / direct / auxiliary-head KD, a tiny teacher
 //! search; checks the results file, the forward-pass accounting and the report.
 
-use std::path::PathBuf;
 
-use assert_cmd::Command;
 use predicates::str::contains;
 use serde_json::Value;
-use tempfile::TempDir;
 
-struct Workspace {
-    dir: TempDir,
-}
-
-impl Workspace {
-    fn new() -> Self {
-        Workspace { dir: tempfile::tempdir().expect("temp dir") }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn recforge(&self) -> Command {
-        let mut cmd = Command::cargo_bin("recforge").expect("binary");
-        cmd.current_dir(self.dir.path()).env("RECFORGE_DATA", self.path("data")).args(["--log", "warn"]);
-        cmd
-    }
-
-    fn synth(&self, rows: u64) {
-        self.recforge()
-            .args(["data", "synth", "--rows", &rows.to_string(), "--seed", "7", "--out"])
-            .arg(self.path("synth"))
-            .assert()
-            .success();
-    }
-}
+mod common;
+use common::Workspace;
 
 const TRAIN: &str = "epochs = 2\nbatch_size = 256\nlr = 0.01\npatience = 0\n";
 

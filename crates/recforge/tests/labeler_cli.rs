@@ -5,29 +5,26 @@
 //! `RECFORGE_REQUIRE_REDIS=1`). Also: Redis unreachable is a clear error after retries, and a
 //! refreshing labeler swaps teacher versions without losing or doubling a label.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use assert_cmd::cargo::cargo_bin;
 use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 use recforge_data::{EventLog, open_event_log};
 use recforge_distill::{LabelStore, RedbLabelStore, open_label_store};
-use tempfile::TempDir;
 
 const EVENTS: u64 = 4000;
 
-struct Workspace {
-    dir: TempDir,
-}
+mod common;
+use common::Workspace;
 
 impl Workspace {
-    /// Synthesises a log, trains a small teacher on it and replays it into `events_url`.
-    fn new() -> Self {
-        let ws = Workspace { dir: tempfile::tempdir().expect("temp dir") };
-        ws.recforge().args(["data", "synth", "--rows", &EVENTS.to_string(), "--seed", "5", "--out"]).arg(ws.path("synth")).assert().success();
+    /// Synthesises a log and trains a small teacher on it.
+    fn with_teacher() -> Self {
+        let ws = Workspace::new();
+        ws.synth_with_seed(EVENTS, 5);
         std::fs::write(
             ws.path("teacher.toml"),
             "[data]\nschema = \"synth/schema.toml\"\n\n[model]\nkind = \"mlp\"\nembedding_dim = 8\nhidden = [16]\n\n[train]\nepochs = 1\nbatch_size = 256\nlr = 0.003\npatience = 0\neval_batch_size = 64\n",
@@ -35,16 +32,6 @@ impl Workspace {
         .expect("write config");
         ws.recforge().arg("train").arg(ws.path("teacher.toml")).arg("--out").arg(ws.path("teacher")).assert().success();
         ws
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn recforge(&self) -> Command {
-        let mut cmd = Command::cargo_bin("recforge").expect("binary");
-        cmd.current_dir(self.dir.path()).env("RECFORGE_DATA", self.path("data")).args(["--log", "warn"]);
-        cmd
     }
 
     fn replay(&self, to: &str) {
@@ -106,7 +93,7 @@ fn committed(path: &Path) -> u64 {
 
 #[test]
 fn file_backends_survive_kill_9_with_exactly_one_label_per_event() {
-    let ws = Workspace::new();
+    let ws = Workspace::with_teacher();
     let events = format!("file://{}", ws.path("log").display());
     let labels = format!("file://{}", ws.path("labels.redb").display());
     ws.replay(&events);
@@ -126,7 +113,7 @@ fn file_backends_survive_kill_9_with_exactly_one_label_per_event() {
 
 #[test]
 fn a_refreshing_labeler_swaps_versions_and_labels_each_event_once() {
-    let ws = Workspace::new();
+    let ws = Workspace::with_teacher();
     let events = format!("file://{}", ws.path("log").display());
     let labels = format!("file://{}", ws.path("labels.redb").display());
     ws.replay(&events);
@@ -157,7 +144,7 @@ fn a_refreshing_labeler_swaps_versions_and_labels_each_event_once() {
 
 #[test]
 fn unreachable_redis_fails_with_a_clear_error_after_backoff() {
-    let ws = Workspace::new();
+    let ws = Workspace::with_teacher();
     ws.recforge()
         .args(["labeler", "--events", "redis://127.0.0.1:1/ev?retries=3&backoff_ms=20", "--labels", "mem://", "--teacher"])
         .arg(ws.path("teacher"))
@@ -180,7 +167,7 @@ fn redis_base() -> Option<String> {
 #[test]
 fn redis_labelers_share_a_group_and_survive_kill_9() {
     let Some(base) = redis_base() else { return };
-    let ws = Workspace::new();
+    let ws = Workspace::with_teacher();
     let tag = format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()));
     let events = format!("{base}/test-ev-{tag}?claim_idle_ms=300");
     let labels = format!("{base}/test-lb-{tag}");

@@ -55,18 +55,6 @@ pub enum SamplerKind {
     Random,
 }
 
-impl SamplerKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            SamplerKind::Askllm => "askllm",
-            SamplerKind::Density => "density",
-            SamplerKind::Perplexity => "perplexity",
-            SamplerKind::Semdedup => "semdedup",
-            SamplerKind::Random => "random",
-        }
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
     /// The highest scores.
