@@ -70,6 +70,10 @@ enum Command {
     /// Training-data selection: score a text file (Ask-LLM, Density, perplexity, SemDeDup,
     /// random) and keep a fraction; sharded, resumable; plus the selection experiment.
     Select(cmd::select::Args),
+    /// LLM recommendation: task data in natural language, LoRA fine-tuning, evaluation,
+    /// reasoning and Rec-SAVER.
+    #[command(subcommand)]
+    Llm(cmd::llm::LlmCommand),
 }
 
 fn main() {
@@ -94,6 +98,7 @@ fn main() {
         Command::Labeler(args) => cmd::labeler::run(args),
         Command::Events(command) => cmd::events::run(command),
         Command::Select(args) => cmd::select::run(args),
+        Command::Llm(command) => cmd::llm::run(command),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

@@ -10,6 +10,7 @@ pub mod eval;
 pub mod events;
 pub mod export;
 pub mod labeler;
+pub mod llm;
 pub mod loadgen;
 pub mod quickstart;
 pub mod retrieval_zoo;
