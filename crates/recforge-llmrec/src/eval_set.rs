@@ -40,6 +40,8 @@ pub struct EvalUser {
     /// Item ids, oldest first: the last `EVAL_HISTORY` items before the held-out one.
     pub history: Vec<u32>,
     pub history_titles: Vec<String>,
+    /// The user's rating (1-5) of each history item.
+    pub history_ratings: Vec<f32>,
     /// The held-out (last) item.
     pub target: u32,
     pub target_title: String,
@@ -106,8 +108,10 @@ pub fn sample_eval_set(data: &RecData, config: &EvalSetConfig) -> Result<Vec<Eva
         let rating = data.ratings.get(user_id, target).ok_or_else(|| {
             LlmRecError::Invalid(format!("user {} has no rating for its held-out item {:?}", data.user_tokens[user], catalog.title(target)))
         })?;
+        let history_ratings = history.iter().map(|&i| data.ratings.get(user_id, i).unwrap_or(0.0)).collect();
         out.push(EvalUser {
             user_index: user as u32,
+            history_ratings,
             user: data.user_tokens[user].clone(),
             history_titles: titles(&history),
             history,
