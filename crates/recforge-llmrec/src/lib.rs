@@ -8,4 +8,15 @@
 //! - LLM reasoning for rating prediction and Rec-SAVER scoring of that reasoning (arXiv 2408.00802).
 
 // Owned by the `llmrec` workstream: task data, fine-tuning, evaluation.
+pub mod catalog;
+pub mod error;
+pub mod eval_set;
+pub mod jsonl;
+pub mod rec_data;
+
+pub use catalog::{Catalog, Ratings};
+pub use error::{LlmRecError, Result};
+pub use eval_set::{EvalSetConfig, EvalUser, read_eval_set, sample_eval_set, write_eval_set};
+pub use rec_data::RecData;
+
 // Owned by the `recsaver` workstream: reasoning, Rec-SAVER, text metrics.
