@@ -20,3 +20,11 @@ pub use eval_set::{EvalSetConfig, EvalUser, read_eval_set, sample_eval_set, writ
 pub use rec_data::RecData;
 
 // Owned by the `recsaver` workstream: reasoning, Rec-SAVER, text metrics.
+pub mod chat_model;
+pub mod generation_cache;
+pub mod rec_saver;
+pub mod reasoning;
+pub mod text_metrics;
+
+pub use chat_model::ChatModel;
+pub use generation_cache::GenerationCache;
