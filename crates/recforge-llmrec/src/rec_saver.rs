@@ -121,7 +121,7 @@ pub fn leaks_rating(text: &str, rating: f32) -> bool {
 pub fn generate_references(model: &dyn ChatModel, prediction: &Prediction, config: &RecSaverConfig, cache: Option<&GenerationCache>) -> Result<Vec<String>> {
     let prompt = reference_prompt(prediction);
     (0..config.references)
-        .map(|j| {
+        .map(|j| -> Result<String> {
             let params = GenerationParams {
                 temperature: config.temperature,
                 top_p: config.top_p,
@@ -145,7 +145,7 @@ pub fn generate_references(model: &dyn ChatModel, prediction: &Prediction, confi
 pub fn verify_references(model: &dyn ChatModel, item: &str, true_rating: f32, texts: Vec<String>, config: &RecSaverConfig, cache: Option<&GenerationCache>) -> Result<Vec<Reference>> {
     texts
         .into_iter()
-        .map(|text| {
+        .map(|text| -> Result<Reference> {
             let leaks = leaks_rating(&text, true_rating);
             if text.is_empty() || (leaks && config.drop_leaking) {
                 return Ok(Reference { text, leaks_rating: leaks, verified_rating: 0.0, probabilities: Vec::new(), kept: false });

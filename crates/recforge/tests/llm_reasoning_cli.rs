@@ -4,6 +4,7 @@
 mod common;
 
 use common::Workspace;
+use predicates::prelude::*;
 use predicates::str::contains;
 
 fn prediction(true_rating: f32, reasoning: &str) -> String {

@@ -146,13 +146,14 @@ impl SasRec {
         self.max_len
     }
 
-    /// Hidden states `[batch, len, dim]`, one per position (padding positions are zeros). Position
+    /// Hidden states `[batch, len, dim]` (`len ≤ max_len`), one per position (padding positions
+    /// are zeros). Position
     /// embeddings count from the end: the last item always gets the last position row.
     pub fn forward(&self, batch: &SequenceBatch) -> Tensor<3> {
         let [rows, len] = batch.ids.dims();
         let [_, dim] = self.items.weight.dims();
         let keep = batch.padding.clone().bool_not().float().unsqueeze_dim::<3>(2); // [rows, len, 1]
-        let positions = self.positions.val().slice([self.max_len - len..self.max_len]).unsqueeze_dim::<3>(0);
+        let positions = self.positions.val().slice([self.max_len - len..self.max_len, 0..dim]).unsqueeze_dim::<3>(0);
         let embedded = self.items.forward(batch.ids.clone()) * (dim as f64).sqrt() + positions;
         let mut x = self.dropout.forward(embedded) * keep.clone();
         for block in &self.blocks {

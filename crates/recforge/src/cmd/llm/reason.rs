@@ -22,9 +22,10 @@ use super::baselines::{load_eval_users, load_ml1m};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The model: a .gguf file or a Hugging Face directory (llama-family or T5).
-    #[arg(long, default_value = "data/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")]
-    model: PathBuf,
+    /// The model: a .gguf file or a Hugging Face directory (llama-family or T5); default
+    /// SmolLM2-135M-Instruct under $RECFORGE_DATA/models.
+    #[arg(long)]
+    model: Option<PathBuf>,
     /// The evaluation sample (JSONL of EvalUser); default: the fixed ML-1M sample.
     #[arg(long)]
     eval_set: Option<PathBuf>,
@@ -59,6 +60,11 @@ pub struct Args {
     quiet: bool,
 }
 
+/// SmolLM2-135M-Instruct as `recforge data fetch --only smollm2` places it.
+pub fn default_model() -> PathBuf {
+    crate::paths::data_dir().join("models").join("smollm2-135m-instruct").join("SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
 fn bar(len: usize, prefix: &str, quiet: bool) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
@@ -83,7 +89,8 @@ pub fn run(args: Args) -> Result<()> {
         users.iter().take(args.limit.unwrap_or(usize::MAX)).map(|u| RatingCase::from_eval_user(u, args.history)).collect();
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let cache = GenerationCache::open(&args.out.join("cache.jsonl"))?;
-    let model = CausalLm::load(&args.model).with_context(|| format!("loading the model {}", args.model.display()))?;
+    let model_path = args.model.clone().unwrap_or_else(default_model);
+    let model = CausalLm::load(&model_path).with_context(|| format!("loading the model {}", model_path.display()))?;
     let config = ReasoningConfig { max_reasoning_tokens: args.max_reasoning_tokens, temperature: args.temperature, seed: args.seed };
     println!("{} evaluation users with {} history items each; model {}", cases.len(), args.history, model.model_id());
     let mut metrics = serde_json::Map::new();
@@ -133,7 +140,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let summary = json!({
         "model": model.model_id(),
-        "model_path": args.model,
+        "model_path": model_path,
         "users": cases.len(),
         "history": args.history,
         "modes": metrics,

@@ -30,12 +30,14 @@ pub struct Args {
     /// Output folder.
     #[arg(long)]
     out: PathBuf,
-    /// The model that writes and verifies references (.gguf or Hugging Face directory).
-    #[arg(long, default_value = "data/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")]
-    model: PathBuf,
-    /// The sentence encoder of the embedding similarity (Hugging Face BERT directory).
-    #[arg(long, default_value = "data/models/all-minilm-l6-v2")]
-    encoder: PathBuf,
+    /// The model that writes and verifies references (.gguf or Hugging Face directory); default
+    /// SmolLM2-135M-Instruct under $RECFORGE_DATA/models.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// The sentence encoder of the embedding similarity (Hugging Face BERT directory); default
+    /// all-MiniLM-L6-v2 under $RECFORGE_DATA/models.
+    #[arg(long)]
+    encoder: Option<PathBuf>,
     /// Reference explanations generated per example.
     #[arg(long, default_value_t = 3)]
     references: usize,
@@ -77,8 +79,10 @@ pub fn run(args: Args) -> Result<()> {
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let cache = GenerationCache::open(&args.out.join("cache.jsonl"))?;
-    let model = CausalLm::load(&args.model).with_context(|| format!("loading the model {}", args.model.display()))?;
-    let encoder = SentenceEncoder::load(&args.encoder).with_context(|| format!("loading the sentence encoder {}", args.encoder.display()))?;
+    let model_path = args.model.clone().unwrap_or_else(super::reason::default_model);
+    let encoder_path = args.encoder.clone().unwrap_or_else(|| crate::paths::data_dir().join("models").join("all-minilm-l6-v2"));
+    let model = CausalLm::load(&model_path).with_context(|| format!("loading the model {}", model_path.display()))?;
+    let encoder = SentenceEncoder::load(&encoder_path).with_context(|| format!("loading the sentence encoder {}", encoder_path.display()))?;
     let config = RecSaverConfig {
         references: args.references,
         temperature: args.temperature,
