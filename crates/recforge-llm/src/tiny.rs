@@ -19,7 +19,7 @@ const HEADS: usize = 4;
 const KV_HEADS: usize = 2;
 const INTER: usize = 64;
 const LAYERS: usize = 2;
-const CONTEXT: usize = 512;
+const CONTEXT: usize = 1024;
 const SPECIALS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
 
 fn random(rng: &mut StdRng, shape: &[usize], scale: f32, offset: f32) -> candle_core::Result<Tensor> {
