@@ -87,7 +87,7 @@ impl Ratings {
             if line.is_empty() {
                 continue;
             }
-            let fields: Vec<&str> = line.split('\t').collect();
+            let fields: Vec<&str> = line.trim_end_matches('\r').split('\t').collect();
             let get = |c: usize, name: &str| {
                 fields.get(c).copied().ok_or_else(|| LlmRecError::parse(path, n + 2, format!("field `{name}` is missing")))
             };

@@ -11,14 +11,13 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use rand::SeedableRng;
-use rand::distr::Distribution;
-use rand::distr::weighted::WeightedIndex;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{LlmRecError, Result};
 use crate::jsonl::{read_jsonl, write_jsonl};
+use crate::negatives::PopularitySampler;
 use crate::rec_data::RecData;
 
 /// Items of history shown per evaluated user.
@@ -83,9 +82,7 @@ pub fn sample_eval_set(data: &RecData, config: &EvalSetConfig) -> Result<Vec<Eva
     order.shuffle(&mut rng);
     order.truncate(config.users);
     order.sort_unstable();
-    let weights: Vec<f64> = seq.train_counts.iter().map(|&c| c as f64).collect();
-    let sampler = WeightedIndex::new(&weights).map_err(|e| LlmRecError::Invalid(format!("no training popularity to sample negatives from: {e}")))?;
-    let candidates = weights.iter().filter(|&&w| w > 0.0).count();
+    let sampler = PopularitySampler::new(&seq.train_counts)?;
     let catalog = &data.catalog;
     let titles = |ids: &[u32]| ids.iter().map(|&i| catalog.title(i).to_string()).collect::<Vec<_>>();
     let mut out = Vec::with_capacity(order.len());
@@ -94,16 +91,7 @@ pub fn sample_eval_set(data: &RecData, config: &EvalSetConfig) -> Result<Vec<Eva
         let Some((&target, before)) = full.split_last() else { continue };
         let history = before[before.len().saturating_sub(config.history)..].to_vec();
         let seen: HashSet<u32> = full.iter().copied().collect();
-        let want = config.negatives.min(candidates.saturating_sub(seen.len()));
-        let mut negatives: Vec<u32> = Vec::with_capacity(want);
-        let mut attempts = 0;
-        while negatives.len() < want && attempts < 1000 * config.negatives.max(1) {
-            attempts += 1;
-            let item = sampler.sample(&mut rng) as u32;
-            if !seen.contains(&item) && !negatives.contains(&item) {
-                negatives.push(item);
-            }
-        }
+        let negatives = sampler.sample(&mut rng, &seen, config.negatives);
         let user_id = seq.users[user];
         let rating = data.ratings.get(user_id, target).ok_or_else(|| {
             LlmRecError::Invalid(format!("user {} has no rating for its held-out item {:?}", data.user_tokens[user], catalog.title(target)))

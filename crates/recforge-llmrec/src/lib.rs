@@ -11,13 +11,22 @@
 pub mod catalog;
 pub mod error;
 pub mod eval_set;
+pub mod evaluate;
+pub mod finetune;
 pub mod jsonl;
+pub mod negatives;
+pub mod optim;
 pub mod rec_data;
+pub mod tasks;
+pub mod templates;
+pub mod trie;
 
 pub use catalog::{Catalog, Ratings};
 pub use error::{LlmRecError, Result};
 pub use eval_set::{EvalSetConfig, EvalUser, read_eval_set, sample_eval_set, write_eval_set};
 pub use rec_data::RecData;
+pub use tasks::{MakeDataConfig, TaskExample, make_examples, read_task_jsonl};
+pub use templates::{Task, TemplateSet};
 
 // Owned by the `recsaver` workstream: reasoning, Rec-SAVER, text metrics.
 pub mod chat_model;
