@@ -123,7 +123,10 @@ pub fn run(args: Args) -> Result<()> {
             m.examples,
             path.display()
         );
-        metrics.insert(mode.name().to_string(), json!({ "metrics": m, "seconds": seconds, "reasoning_tokens": reasoning_tokens }));
+        metrics.insert(
+            mode.name().to_string(),
+            json!({ "metrics": m, "seconds": seconds, "reasoning_tokens": reasoning_tokens, "reasoning_tokens_per_sec": reasoning_tokens as f64 / seconds.max(1e-9) }),
+        );
     }
     if let Some(teacher_path) = &args.reasoning_model {
         let teacher = CausalLm::load(teacher_path).with_context(|| format!("loading the reasoning model {}", teacher_path.display()))?;
