@@ -36,7 +36,7 @@ impl ChatModel for CausalLm {
 
     fn rating_distribution(&self, user_message: &str, answer_prefix: &str) -> Result<[f64; RATING_LEVELS], LlmError> {
         let prompt = format!("{}{answer_prefix}", self.chat_prompt(user_message));
-        let ids = self.encode(&prompt)?;
+        let ids = self.prompt_ids(&prompt)?;
         let logits = self.next_token_logits(&ids)?;
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let total: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
