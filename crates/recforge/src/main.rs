@@ -71,8 +71,8 @@ enum Command {
     /// random) and keep a fraction; sharded, resumable; plus the selection experiment.
     Select(cmd::select::Args),
     /// LLM recommendation: task data in natural language, LoRA fine-tuning, evaluation,
-    /// reasoning and Rec-SAVER.
-    #[command(subcommand)]
+    /// reasoning and Rec-SAVER (issue 8; hidden until its branches land).
+    #[command(subcommand, hide = true)]
     Llm(cmd::llm::LlmCommand),
 }
 
