@@ -7,5 +7,5 @@
 //!   likelihood ranking for evaluation.
 //! - LLM reasoning for rating prediction and Rec-SAVER scoring of that reasoning (arXiv 2408.00802).
 
-// Owned by the `llmrec` workstream: task data, fine-tuning, evaluation.
-// Owned by the `recsaver` workstream: reasoning, Rec-SAVER, text metrics.
+// Empty on main until issue 8's modules land (task data, fine-tuning and evaluation on branch
+// `llmrec`; reasoning, Rec-SAVER and text metrics on branch `recsaver`).
