@@ -29,7 +29,7 @@ pub mod teacher;
 pub mod teacher_search;
 
 pub use aux_head::{AuxHead, AuxHeadConfig, DistillError, DistillObjective, KdMode, shared_bottom_width};
-pub use config::{DistillConfig, Refresh, StudentSection};
+pub use config::{DistillConfig, DistillMode, Refresh, StudentSection, TeacherSpec};
 pub use kd::{KdConfig, SoftLabelForm, kd_loss};
 pub use label_store::{LabelStore, MemoryLabelStore, RedbLabelStore, RedisLabelStore, StoreError, TeacherVersion, open_label_store};
 pub use labeler::{LabelerError, LabelerOptions, LabelerStats, RefreshOptions, run_labeler};
