@@ -33,7 +33,7 @@ use recforge_models::{ModelInput, Ranker, RankingModel};
 use recforge_train::{Objective, bce_with_logits};
 use serde::{Deserialize, Serialize};
 
-use crate::frozen::{FrozenTeacher, answer_tensors};
+use crate::frozen::FrozenTeacher;
 
 /// `[committee]` options.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -23,7 +23,7 @@ pub struct TeacherAnswer {
 }
 
 /// A frozen teacher queried inside a training loop.
-pub trait FrozenTeacher: Send + Sync {
+pub trait FrozenTeacher {
     fn name(&self) -> &str;
     /// Width of [`TeacherAnswer::hidden`].
     fn hidden_dim(&self) -> usize;

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use burn::module::Initializer;
+use burn::nn::Initializer;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
