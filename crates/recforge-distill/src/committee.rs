@@ -407,4 +407,72 @@ mod tests {
         let keep = filter_pairs(&[0.1, 0.9, 0.8, 0.2], 2, 2, 0.5);
         assert_eq!(keep, vec![vec![false, true], vec![true, false]]);
     }
+
+    /// A teacher that answers constants and counts the rows it is asked about.
+    struct CountingTeacher {
+        dim: usize,
+        answered: std::sync::atomic::AtomicU64,
+    }
+
+    impl FrozenTeacher for CountingTeacher {
+        fn name(&self) -> &str {
+            "counting"
+        }
+        fn hidden_dim(&self) -> usize {
+            self.dim
+        }
+        fn parameters(&self) -> usize {
+            0
+        }
+        fn answer(&self, _data: &Dataset, rows: &[usize]) -> crate::frozen::TeacherAnswer {
+            self.answered.fetch_add(rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            crate::frozen::TeacherAnswer {
+                hidden: rows.iter().flat_map(|&r| (0..self.dim).map(move |j| ((r + j) % 5) as f32 / 5.0)).collect(),
+                logits: rows.iter().map(|&r| (r % 3) as f32 - 1.0).collect(),
+            }
+        }
+        fn examples_answered(&self) -> u64 {
+            self.answered.load(std::sync::atomic::Ordering::Relaxed)
+        }
+        fn upper(&self, hidden: Tensor<2>) -> Tensor<1> {
+            let n = hidden.dims()[0];
+            hidden.sum_dim(1).reshape([n])
+        }
+    }
+
+    #[test]
+    fn filtering_reduces_teacher_calls_by_the_configured_share_and_qa_learns() {
+        use recforge_models::EmbeddedBatch;
+        use recforge_models::ranking::MlpRankerConfig;
+        use recforge_train::{TrainConfig, TrainedModel};
+
+        let device = Device::default().autodiff();
+        let data = recforge_train::bench::synthetic_dataset(200, 3, 10, 0, 3);
+        let config = recforge_models::ModelConfig::Mlp(MlpRankerConfig { embedding_dim: 4, hidden: vec![6], dropout: 0.0 });
+        let student = TrainedModel::init(&config, &TrainConfig::default(), &data, &device).unwrap();
+        let teachers: Vec<CountingTeacher> = [3, 5, 2].iter().map(|&dim| CountingTeacher { dim, answered: Default::default() }).collect();
+        let refs: Vec<&dyn FrozenTeacher> = teachers.iter().map(|t| t as &dyn FrozenTeacher).collect();
+        let rows: Vec<usize> = (0..200).collect();
+        let row_of: HashMap<u64, usize> = rows.iter().map(|&r| (data.example_ids[r], r)).collect();
+        let options = CommitteeOptions { filter_share: 0.4, warmup_steps: 1, ..CommitteeOptions::default() };
+        let mut objective = CommitteeObjective::new(refs, &data, &row_of, 6, options, &device);
+        let before = objective.qa().unwrap().question.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        for (step, chunk) in rows.chunks(50).enumerate() {
+            let batch = data.batch(chunk);
+            let embedded = EmbeddedBatch::new(&student.store, &batch, &device, true);
+            let loss = objective.loss(&student.model, &embedded.input, &batch, &device);
+            assert!(loss.clone().into_scalar::<f32>().is_finite());
+            let mut grads = loss.backward();
+            objective.update(&mut grads, 0.01);
+            let run: u64 = teachers.iter().map(|t| t.examples_answered()).sum();
+            // Step 0 is warm-up (every teacher); then 40% of 150 pairs are skipped per batch.
+            assert_eq!(run, 150 + step as u64 * 90, "step {step}");
+        }
+        assert_eq!(objective.stats.pairs_total, 600);
+        assert_eq!(objective.stats.pairs_run, 150 + 3 * 90);
+        assert!((objective.stats.saved_share() - 180.0 / 600.0).abs() < 1e-9);
+        // The QA module trained.
+        let after = objective.qa().unwrap().question.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        assert_ne!(before, after);
+    }
 }
