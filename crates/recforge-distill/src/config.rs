@@ -51,7 +51,7 @@ pub struct DistillConfig {
     #[serde(default)]
     pub talking: TalkingOptions,
     #[serde(default)]
-    pub levi: LeviSection,
+    pub levi: LeviOptions,
 }
 
 /// What `recforge distill` runs.
@@ -94,27 +94,6 @@ pub struct TeacherSpec {
     pub train: TrainConfig,
 }
 
-/// `[levi]`: the LEVI options and the in-distribution hold-out.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LeviSection {
-    /// The newest this share of the student window is held out: its first half validates, its
-    /// second half is the in-distribution test; the schema's test rows (later) are out of distribution.
-    #[serde(default = "default_id_holdout")]
-    pub id_holdout: f64,
-    #[serde(flatten)]
-    pub options: LeviOptions,
-}
-
-fn default_id_holdout() -> f64 {
-    0.2
-}
-
-impl Default for LeviSection {
-    fn default() -> Self {
-        LeviSection { id_holdout: default_id_holdout(), options: LeviOptions::default() }
-    }
-}
 
 fn default_labels() -> String {
     "mem://".into()

@@ -28,6 +28,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LeviOptions {
+    /// The newest this share of the task window is held out: its first half validates, its
+    /// second half is the in-distribution test (the schema's later test rows are out of distribution).
+    pub id_holdout: f64,
     /// How many of the frozen model's top intermediate layers the adapters read.
     pub layers: usize,
     /// Hidden width of each adapter (0: linear).
@@ -40,7 +43,7 @@ pub struct LeviOptions {
 
 impl Default for LeviOptions {
     fn default() -> Self {
-        LeviOptions { layers: 2, adapter_hidden: 32, small_weight: 1.0, lr: 0.002 }
+        LeviOptions { id_holdout: 0.2, layers: 2, adapter_hidden: 32, small_weight: 1.0, lr: 0.002 }
     }
 }
 

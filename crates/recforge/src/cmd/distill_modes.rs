@@ -127,11 +127,15 @@ fn committee_teachers(
         let started = Instant::now();
         let (encoder, cache) = foundation::open(fc).with_context(|| format!("loading the text model {} / cache {}", fc.model_dir.display(), fc.cache.display()))?;
         let scored: Vec<usize> = split.train.iter().chain(&split.valid).chain(&split.test).copied().collect();
-        let rendered = foundation::render(dataset, &scored, &windows.teacher.train, fc.recent_titles)?;
+        // Liked titles come from the older half of the teacher window and the head trains on the
+        // newer half, so no scored row's own label is in its user's text.
+        let (profile, head_rows) = windows.teacher.train.split_at(windows.teacher.train.len() / 2);
+        let with_head: Vec<usize> = scored.iter().chain(head_rows).copied().collect();
+        let rendered = foundation::render(dataset, &with_head, profile, fc.recent_titles)?;
         let texts = rendered.users.len() + rendered.items.len();
         let embedder = CachedEmbedder::new(&encoder, &cache);
         let b = bar(texts, "embedding user and item texts");
-        let teacher = FoundationTeacher::build(dataset, &rendered, &embedder, fc, &windows.teacher.train, config.seeds[0], &|n| b.inc(n as u64))?;
+        let teacher = FoundationTeacher::build(dataset, &rendered, &embedder, fc, head_rows, config.seeds[0], &|n| b.inc(n as u64))?;
         b.finish_and_clear();
         let calls = embedder.model_calls.load(std::sync::atomic::Ordering::Relaxed);
         let hits = embedder.cache_hits.load(std::sync::atomic::Ordering::Relaxed);
@@ -345,7 +349,7 @@ fn levi(config: &DistillConfig, out: &Path, dataset: &Dataset, windows: &Windows
     let mut runs: Vec<(String, u64, EvalMetrics, EvalMetrics, usize, f64)> = Vec::new();
     let (id, od) = eval_model(&pretrained);
     runs.push(("pre-trained, no fine-tuning".into(), 0, id, od, 0, 0.0));
-    let frozen = FrozenModel::new(pretrained.clone(), dataset, config.levi.options.layers)?;
+    let frozen = FrozenModel::new(pretrained.clone(), dataset, config.levi.layers)?;
     let width = pipeline::student_width(&student.model, &student.train, dataset, &task)?;
     for &seed in &config.seeds {
         let train = TrainConfig { seed, ..student.train.clone() };
@@ -358,7 +362,7 @@ fn levi(config: &DistillConfig, out: &Path, dataset: &Dataset, windows: &Windows
         for head_only in [true, false] {
             let started = Instant::now();
             let device = Device::default().autodiff();
-            let mut objective = LeviObjective::new(&frozen, dataset, width, head_only, config.levi.options.clone(), &device);
+            let mut objective = LeviObjective::new(&frozen, dataset, width, head_only, config.levi.clone(), &device);
             let (_, g) = pipeline::fit_and_evaluate(&student.model, &train, dataset, &task, true, &mut objective)?;
             let id = metrics(&objective.predict(&g, &task.test, eval_batch), &task.test);
             let od = metrics(&objective.predict(&g, ood, eval_batch), ood);
@@ -397,7 +401,7 @@ fn levi(config: &DistillConfig, out: &Path, dataset: &Dataset, windows: &Windows
         })
         .collect();
     Ok(json!({
-        "pretrained": {"name": spec.name, "model": spec.model.name(), "parameters": pretrained.num_parameters(), "train_seconds": seconds, "layers_read": config.levi.options.layers},
+        "pretrained": {"name": spec.name, "model": spec.model.name(), "parameters": pretrained.num_parameters(), "train_seconds": seconds, "layers_read": config.levi.layers},
         "student": {"name": student.name, "model": student.model.name()},
         "task_rows": task.train.len(), "id_valid_rows": task.valid.len(), "id_test_rows": task.test.len(), "ood_test_rows": ood.len(),
         "levi": config.levi,
