@@ -34,24 +34,24 @@ pub struct LoadOptions {
     pub weights: WeightFormat,
 }
 
-struct T5Engine {
+pub(crate) struct T5Engine {
     model: Mutex<t5::T5ForConditionalGeneration>,
     decoder_start: u32,
 }
 
-enum Engine {
+pub(crate) enum Engine {
     Llama(Llama),
     T5(T5Engine),
 }
 
 /// A causal (or encoder-decoder) language model with its tokenizer.
 pub struct CausalLm {
-    engine: Engine,
+    pub(crate) engine: Engine,
     tokenizer: Tokenizer,
-    model_id: String,
+    pub(crate) model_id: String,
     /// Prepended to every sequence when the model expects it.
-    bos: Option<u32>,
-    eos: Vec<u32>,
+    pub(crate) bos: Option<u32>,
+    pub(crate) eos: Vec<u32>,
     chatml: bool,
     context_length: usize,
 }
@@ -213,7 +213,7 @@ impl CausalLm {
         self.context_length
     }
 
-    fn sequence(&self, text: &str) -> Result<Vec<u32>, LlmError> {
+    pub(crate) fn sequence(&self, text: &str) -> Result<Vec<u32>, LlmError> {
         let mut ids: Vec<u32> = self.bos.into_iter().collect();
         ids.extend(self.encode(text)?);
         Ok(ids)

@@ -4,6 +4,9 @@
 //!   metadata, or a Hugging Face directory (llama/mistral, T5): answer probabilities for
 //!   Ask-LLM, log-likelihoods for perplexity, and sampled generation.
 //! - [`SentenceEncoder`]: BERT sentence embeddings (all-MiniLM-L6-v2), mean-pooled, L2-normalised.
+//! - LoRA adapters ([`LoraAdapters`]) trained through a differentiable forward written from
+//!   basic ops, folded into the model for inference; prompt-cached continuation scoring and a
+//!   step decoder for constrained beam search.
 //! - [`ScoreCache`]: a redb cache keyed by a hash of (model id, kind, input).
 //!
 //! Everything takes `&self`: models keep no state between calls (KV caches are per call), so one
@@ -16,12 +19,18 @@ mod generation;
 pub mod gguf_tokenizer;
 mod hf;
 pub mod llama;
+pub mod lora;
 mod model_id;
+mod scoring;
+mod train_forward;
 mod sentence;
+pub mod tiny;
 
 pub use cache::{ScoreCache, cache_key};
 pub use causal_lm::{CausalLm, LoadOptions};
 pub use error::LlmError;
 pub use generation::GenerationParams;
 pub use llama::WeightFormat;
+pub use lora::{LoraAdapter, LoraAdapters, LoraConfig, Projection};
+pub use scoring::Decoder;
 pub use sentence::SentenceEncoder;

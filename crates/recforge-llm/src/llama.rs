@@ -52,7 +52,7 @@ pub enum WeightFormat {
 
 /// A linear map `y = x Wᵀ` over `x: [n, in]`, `W: [out, in]`, quantized or dense.
 #[derive(Debug, Clone)]
-struct Linear(QMatMul);
+pub(crate) struct Linear(pub(crate) QMatMul);
 
 impl Linear {
     fn from_qtensor(q: QTensor, format: WeightFormat) -> Result<Self, LlmError> {
@@ -62,8 +62,17 @@ impl Linear {
         }))
     }
 
-    fn dense(w: Tensor) -> Self {
+    pub(crate) fn dense(w: Tensor) -> Self {
         Self(QMatMul::Tensor(w))
+    }
+
+    /// The weight `[out, in]` as a dense f32 tensor (dequantized when held quantized).
+    pub(crate) fn dense_weight(&self) -> candle_core::Result<Tensor> {
+        match &self.0 {
+            QMatMul::Tensor(w) => Ok(w.clone()),
+            QMatMul::TensorF16(w) => w.to_dtype(DType::F32),
+            QMatMul::QTensor(q) => q.dequantize(&Device::Cpu),
+        }
     }
 
     /// `x: [n, in]` → `[n, out]`.
@@ -74,9 +83,9 @@ impl Linear {
 
 /// RMSNorm with a learned scale (candle's fused kernel).
 #[derive(Debug, Clone)]
-struct RmsNorm {
-    weight: Tensor,
-    eps: f32,
+pub(crate) struct RmsNorm {
+    pub(crate) weight: Tensor,
+    pub(crate) eps: f32,
 }
 
 impl RmsNorm {
@@ -86,16 +95,45 @@ impl RmsNorm {
 }
 
 #[derive(Debug, Clone)]
-struct Block {
-    attn_norm: RmsNorm,
-    wq: Linear,
-    wk: Linear,
-    wv: Linear,
-    wo: Linear,
-    ffn_norm: RmsNorm,
-    w_gate: Linear,
-    w_up: Linear,
-    w_down: Linear,
+pub(crate) struct Block {
+    pub(crate) attn_norm: RmsNorm,
+    pub(crate) wq: Linear,
+    pub(crate) wk: Linear,
+    pub(crate) wv: Linear,
+    pub(crate) wo: Linear,
+    pub(crate) ffn_norm: RmsNorm,
+    pub(crate) w_gate: Linear,
+    pub(crate) w_up: Linear,
+    pub(crate) w_down: Linear,
+}
+
+impl Block {
+    /// The linear map behind `projection`.
+    pub(crate) fn projection(&self, projection: crate::lora::Projection) -> &Linear {
+        use crate::lora::Projection as P;
+        match projection {
+            P::Q => &self.wq,
+            P::K => &self.wk,
+            P::V => &self.wv,
+            P::O => &self.wo,
+            P::Gate => &self.w_gate,
+            P::Up => &self.w_up,
+            P::Down => &self.w_down,
+        }
+    }
+
+    pub(crate) fn projection_mut(&mut self, projection: crate::lora::Projection) -> &mut Linear {
+        use crate::lora::Projection as P;
+        match projection {
+            P::Q => &mut self.wq,
+            P::K => &mut self.wk,
+            P::V => &mut self.wv,
+            P::O => &mut self.wo,
+            P::Gate => &mut self.w_gate,
+            P::Up => &mut self.w_up,
+            P::Down => &mut self.w_down,
+        }
+    }
 }
 
 /// Keys and values of the positions already run, per layer: `[batch, kv_heads, len, head_dim]`.
@@ -116,18 +154,34 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The cache with its batch rows picked by `rows` (repeats allowed): row `i` of the result
+    /// is row `rows[i]` of this cache. Beam search reorders beams with it; a one-row prompt
+    /// cache repeated `n` times serves `n` continuations.
+    pub fn select_rows(&self, rows: &[u32]) -> candle_core::Result<KvCache> {
+        let index = Tensor::new(rows, &Device::Cpu)?;
+        let layers = self
+            .layers
+            .iter()
+            .map(|layer| match layer {
+                Some((k, v)) => Ok(Some((k.index_select(&index, 0)?, v.index_select(&index, 0)?))),
+                None => Ok(None),
+            })
+            .collect::<candle_core::Result<_>>()?;
+        Ok(KvCache { layers })
+    }
 }
 
 /// The decoder: token embeddings, blocks, final norm and the output projection.
 #[derive(Debug, Clone)]
 pub struct Llama {
-    config: LlamaConfig,
-    embeddings: Tensor,
-    blocks: Vec<Block>,
-    norm: RmsNorm,
-    output: Linear,
-    cos: Tensor,
-    sin: Tensor,
+    pub(crate) config: LlamaConfig,
+    pub(crate) embeddings: Tensor,
+    pub(crate) blocks: Vec<Block>,
+    pub(crate) norm: RmsNorm,
+    pub(crate) output: Linear,
+    pub(crate) cos: Tensor,
+    pub(crate) sin: Tensor,
 }
 
 fn rope_tables(config: &LlamaConfig) -> candle_core::Result<(Tensor, Tensor)> {
@@ -146,7 +200,7 @@ fn rope_tables(config: &LlamaConfig) -> candle_core::Result<(Tensor, Tensor)> {
 }
 
 /// Additive causal mask `[q_len, past + q_len]`: 0 where key ≤ query, -inf after.
-fn causal_mask(q_len: usize, past: usize) -> candle_core::Result<Tensor> {
+pub(crate) fn causal_mask(q_len: usize, past: usize) -> candle_core::Result<Tensor> {
     let kv_len = past + q_len;
     let values: Vec<f32> = (0..q_len)
         .flat_map(|i| (0..kv_len).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }))

@@ -72,9 +72,8 @@ enum Command {
     /// Training-data selection: score a text file (Ask-LLM, Density, perplexity, SemDeDup,
     /// random) and keep a fraction; sharded, resumable; plus the selection experiment.
     Select(cmd::select::Args),
-    /// LLM recommendation: task data in natural language, LoRA fine-tuning, evaluation,
-    /// reasoning and Rec-SAVER (issue 8; hidden until its branches land).
-    #[command(subcommand, hide = true)]
+    /// LLM recommendation: task data in natural language, LoRA fine-tuning, evaluation.
+    #[command(subcommand)]
     Llm(cmd::llm::LlmCommand),
 }
 

@@ -104,7 +104,7 @@ pub struct ZooResults {
     pub idw_rounds: BTreeMap<u64, Vec<IdwRound>>,
 }
 
-fn load_schema(dataset: &str) -> Result<(String, Schema)> {
+pub(crate) fn load_schema(dataset: &str) -> Result<(String, Schema)> {
     let base = Path::new(".");
     match dataset {
         "ml1m" => Ok(("ml1m".into(), Schema::from_toml_str(ML1M, base)?)),

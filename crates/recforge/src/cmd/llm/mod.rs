@@ -18,9 +18,12 @@ pub enum LlmCommand {
     Finetune(finetune::Args),
     /// Evaluate a backbone (optionally with LoRA adapters) on retrieval, ranking and rating.
     Evaluate(evaluate::Args),
-    /// Rating prediction with and without zero-shot chain-of-thought reasoning.
+    /// Rating prediction with and without zero-shot chain-of-thought reasoning (not built yet).
+    #[command(hide = true)]
     Reason(reason::Args),
-    /// Rec-SAVER: reference reasoning, self-verification, and BLEU/ROUGE/embedding scores.
+    /// Rec-SAVER: reference reasoning, self-verification, and BLEU/ROUGE/embedding scores
+    /// (not built yet).
+    #[command(hide = true)]
     RecSaver(rec_saver::Args),
 }
 
