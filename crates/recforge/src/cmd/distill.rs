@@ -325,7 +325,8 @@ fn cost(runs: &[StudentRun], variants: &[VariantResult], forward_passes: u64, st
     })
 }
 
-fn bar(len: usize, prefix: &str) -> ProgressBar {
+/// A progress bar with rate and ETA, labelled `prefix` (shared by the distill modes).
+pub(crate) fn bar(len: usize, prefix: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} · {per_sec} · ETA {eta}")

@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
-use indicatif::{ProgressBar, ProgressStyle};
 use recforge_data::{Dataset, Split};
 use recforge_distill::committee::CommitteeObjective;
 use recforge_distill::foundation::{self, CachedEmbedder, FoundationTeacher};
@@ -22,6 +21,7 @@ use recforge_distill::{DistillConfig, DistillMode, KdMode, StudentSection, Teach
 use recforge_train::{EvalMetrics, RunConfig, RunDir, TrainConfig, TrainedModel, evaluate, fine_tune, labels_of, serving_latency};
 use serde_json::{Value, json};
 
+use crate::cmd::distill::bar;
 use crate::cmd::retrieval_zoo::mean_std;
 use crate::distill_report;
 
@@ -91,17 +91,6 @@ fn zoo_teacher(spec: &TeacherSpec, config: &DistillConfig, out: &Path, dataset: 
 fn metrics_of_logits(logits: &[f32], dataset: &Dataset, rows: &[usize]) -> EvalMetrics {
     let p: Vec<f32> = logits.iter().map(|&t| 1.0 / (1.0 + (-t).exp())).collect();
     EvalMetrics::of(&p, &labels_of(dataset, rows))
-}
-
-fn bar(len: usize, prefix: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} · {per_sec} · ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(prefix.to_string());
-    bar
 }
 
 /// Every frozen teacher of the committee, with its summary row.
