@@ -18,6 +18,7 @@ use recforge_distill::levi::{FrozenModel, LeviObjective, row_index};
 use recforge_distill::pipeline::{self, StudentResult, Windows};
 use recforge_distill::talking::{TalkingObjective, TransferMode};
 use recforge_distill::{DistillConfig, DistillMode, KdMode, StudentSection, TeacherSpec};
+use recforge_train::metrics::sigmoid;
 use recforge_train::{EvalMetrics, RunConfig, RunDir, TrainConfig, TrainedModel, evaluate, fine_tune, labels_of, serving_latency};
 use serde_json::{Value, json};
 
@@ -89,7 +90,7 @@ fn zoo_teacher(spec: &TeacherSpec, config: &DistillConfig, out: &Path, dataset: 
 }
 
 fn metrics_of_logits(logits: &[f32], dataset: &Dataset, rows: &[usize]) -> EvalMetrics {
-    let p: Vec<f32> = logits.iter().map(|&t| 1.0 / (1.0 + (-t).exp())).collect();
+    let p: Vec<f32> = logits.iter().copied().map(sigmoid).collect();
     EvalMetrics::of(&p, &labels_of(dataset, rows))
 }
 
@@ -182,7 +183,7 @@ fn committee_or_talking(config: &DistillConfig, out: &Path, dataset: &Dataset, w
                     let averaged: HashMap<u64, f32> = labels[0]
                         .keys()
                         .map(|id| {
-                            let p = labels.iter().map(|l| 1.0 / (1.0 + (-l[id]).exp())).sum::<f32>() / labels.len() as f32;
+                            let p = labels.iter().map(|l| sigmoid(l[id])).sum::<f32>() / labels.len() as f32;
                             let p = p.clamp(1e-6, 1.0 - 1e-6);
                             (*id, (p / (1.0 - p)).ln())
                         })
