@@ -8,7 +8,11 @@ use recforge_train::TrainConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::aux_head::KdMode;
+use crate::committee::CommitteeOptions;
+use crate::foundation::FoundationConfig;
 use crate::kd::KdConfig;
+use crate::levi::LeviOptions;
+use crate::talking::TalkingOptions;
 use crate::teacher_search::SearchConfig;
 
 /// A whole distillation config.
@@ -24,13 +28,72 @@ pub struct DistillConfig {
     /// Student seeds; every student × mode × teacher variant trains once per seed.
     #[serde(default = "default_seeds")]
     pub seeds: Vec<u64>,
+    /// What `recforge distill` does with this config (default: the label pipeline of `[teacher]`).
+    #[serde(default)]
+    pub mode: DistillMode,
     pub data: DataWindows,
+    /// The label-pipeline teacher (`mode = "labels"` only).
+    #[serde(default)]
     pub teacher: TeacherSection,
     #[serde(default)]
     pub students: Vec<StudentSection>,
     #[serde(default)]
     pub search: Option<SearchConfig>,
+    /// Zoo teachers of the `committee`, `talking` and `levi` modes (LEVI: the first is the
+    /// pre-trained model).
+    #[serde(default)]
+    pub teachers: Vec<TeacherSpec>,
+    /// The frozen text-model teacher (committee and talking modes).
+    #[serde(default)]
+    pub foundation: Option<FoundationConfig>,
+    #[serde(default)]
+    pub committee: CommitteeOptions,
+    #[serde(default)]
+    pub talking: TalkingOptions,
+    #[serde(default)]
+    pub levi: LeviOptions,
 }
+
+/// What `recforge distill` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DistillMode {
+    /// Label once from a (frozen/refreshed) teacher, train students with no/direct/aux KD.
+    #[default]
+    Labels,
+    /// DiverseDistill against no KD, single-teacher and naive multi-teacher KD.
+    Committee,
+    /// Talking Models against output KD and hidden-state KD.
+    Talking,
+    /// LEVI against head-only and full fine-tuning, in and out of distribution.
+    Levi,
+}
+
+impl DistillMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            DistillMode::Labels => "labels",
+            DistillMode::Committee => "committee",
+            DistillMode::Talking => "talking",
+            DistillMode::Levi => "levi",
+        }
+    }
+}
+
+/// `[[teachers]]`: a zoo model trained on the teacher window, or loaded from `run` when that
+/// folder already holds a trained run (then reused by every config naming it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeacherSpec {
+    pub name: String,
+    /// Run folder to load from, or to save into after training (default `runs/<name>/teacher-<name>`).
+    #[serde(default)]
+    pub run: Option<PathBuf>,
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub train: TrainConfig,
+}
+
 
 fn default_labels() -> String {
     "mem://".into()
@@ -107,6 +170,19 @@ pub struct TeacherSection {
     pub refresh_epochs: usize,
 }
 
+impl Default for TeacherSection {
+    fn default() -> Self {
+        TeacherSection {
+            run: None,
+            model: None,
+            train: TrainConfig::default(),
+            version: default_version(),
+            refresh: default_refresh(),
+            refresh_epochs: default_refresh_epochs(),
+        }
+    }
+}
+
 fn default_version() -> u64 {
     1
 }
@@ -174,6 +250,9 @@ impl DistillConfig {
                 return Err(format!("[data] {what} = [{from}, {to}]: expected 0 <= from < to <= 1"));
             }
         }
+        if self.mode != DistillMode::Labels {
+            return self.validate_modes();
+        }
         if self.teacher.run.is_none() && self.teacher.model.is_none() {
             return Err("[teacher] needs `run` (a trained run directory) or a `[teacher.model]` table".into());
         }
@@ -197,6 +276,36 @@ impl DistillConfig {
                 return Err(format!("[search] student = {:?} is not one of the [[students]]", search.student));
             }
             search.validate()?;
+        }
+        Ok(())
+    }
+
+    fn validate_modes(&self) -> Result<(), String> {
+        let mode = self.mode.name();
+        if self.teachers.is_empty() {
+            return Err(format!("mode = \"{mode}\" needs at least one [[teachers]] entry"));
+        }
+        if self.students.is_empty() {
+            return Err(format!("mode = \"{mode}\" needs a [[students]] entry (the first one is used)"));
+        }
+        if self.seeds.is_empty() {
+            return Err("seeds is empty".into());
+        }
+        self.committee.validate()?;
+        if self.mode == DistillMode::Levi {
+            if !(0.0..0.9).contains(&self.levi.id_holdout) || self.levi.id_holdout <= 0.0 {
+                return Err(format!("[levi] id_holdout = {}: expected 0 < share < 0.9", self.levi.id_holdout));
+            }
+            if self.students[0].train.epochs != 1 {
+                return Err("mode = \"levi\": set the student's [students.train] epochs = 1 (the adapters train beside it and \
+                            are kept at the last step, so every row of the table trains one epoch)"
+                    .into());
+            }
+        }
+        if let Some(name) = &self.talking.teacher {
+            if !self.teachers.iter().any(|t| &t.name == name) && name != "foundation" {
+                return Err(format!("[talking] teacher = {name:?} is not one of the [[teachers]]"));
+            }
         }
         Ok(())
     }

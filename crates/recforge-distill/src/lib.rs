@@ -9,18 +9,27 @@
 //! Training side: KD losses ([`kd`]), no / direct / auxiliary-head distillation
 //! ([`aux_head`]), the `recforge distill` steps ([`pipeline`], configured by [`config`]) and
 //! teacher search under a budget ([`teacher_search`]).
+//!
+//! Knowledge from foundation models (issue 9): frozen teachers queried online ([`frozen`]), the
+//! text-model teacher ([`foundation`]), DiverseDistill committees ([`committee`]), Talking Models
+//! ([`talking`]) and LEVI layer-wise ensembles ([`levi`]).
 
 pub mod aux_head;
+pub mod committee;
 pub mod config;
+pub mod foundation;
+pub mod frozen;
 pub mod kd;
 pub mod label_store;
 pub mod labeler;
+pub mod levi;
 pub mod pipeline;
+pub mod talking;
 pub mod teacher;
 pub mod teacher_search;
 
 pub use aux_head::{AuxHead, AuxHeadConfig, DistillError, DistillObjective, KdMode, shared_bottom_width};
-pub use config::{DistillConfig, Refresh, StudentSection};
+pub use config::{DistillConfig, DistillMode, Refresh, StudentSection, TeacherSpec};
 pub use kd::{KdConfig, SoftLabelForm, kd_loss};
 pub use label_store::{LabelStore, MemoryLabelStore, RedbLabelStore, RedisLabelStore, StoreError, TeacherVersion, open_label_store};
 pub use labeler::{LabelerError, LabelerOptions, LabelerStats, RefreshOptions, run_labeler};

@@ -10,7 +10,7 @@ use burn::prelude::*;
 use recforge_data::{Dataset, Split};
 use recforge_models::{EmbeddedBatch, ModelConfig};
 use recforge_train::run::RunError;
-use recforge_train::{EvalMetrics, RunConfig, RunDir, TrainConfig, TrainError, TrainedModel, fine_tune, fit_with, labels_of, predict};
+use recforge_train::{EvalMetrics, Objective, RunConfig, RunDir, TrainConfig, TrainError, TrainedModel, fine_tune, fit_with, labels_of, predict};
 use serde::Serialize;
 
 use crate::aux_head::{AuxHeadConfig, DistillError, DistillObjective, KdMode, shared_bottom_width};
@@ -208,10 +208,23 @@ pub fn train_student(
         _ => None,
     };
     let mut objective = DistillObjective::new(mode, kd.clone(), labels, version, aux_head, &device);
-    let started = Instant::now();
-    let outcome = fit_with(model, train, data, split, show_progress, &mut objective);
+    let outcome = fit_and_evaluate(model, train, data, split, show_progress, &mut objective);
     objective.check()?;
-    let outcome = outcome?;
+    outcome
+}
+
+/// Train `model` under any trainer [`Objective`] and evaluate the served model on the split's
+/// validation and test rows.
+pub fn fit_and_evaluate(
+    model: &ModelConfig,
+    train: &TrainConfig,
+    data: &Dataset,
+    split: &Split,
+    show_progress: bool,
+    objective: &mut dyn Objective,
+) -> Result<(StudentResult, TrainedModel), PipelineError> {
+    let started = Instant::now();
+    let outcome = fit_with(model, train, data, split, show_progress, objective)?;
     let train_seconds = started.elapsed().as_secs_f64();
     let eval = |rows: &[usize]| {
         let p = predict(&outcome.trained.model, &outcome.trained.store, data, rows, train.eval_batch_size, &Device::default());
@@ -226,6 +239,11 @@ pub fn train_student(
         parameters: outcome.trained.num_parameters(),
     };
     Ok((result, outcome.trained))
+}
+
+/// Width of the student's shared bottom for `model` (a fresh model run on one example).
+pub fn student_width(model: &ModelConfig, train: &TrainConfig, data: &Dataset, split: &Split) -> Result<usize, PipelineError> {
+    probe_width(model, train, data, split, &Device::default())
 }
 
 /// Width of the student's shared bottom, from a fresh model on one example.

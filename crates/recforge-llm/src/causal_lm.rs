@@ -219,6 +219,26 @@ impl CausalLm {
         Ok(ids)
     }
 
+    /// Token ids of each text (with BOS when the model has one); an error names the first text
+    /// (`what` i) longer than the context.
+    fn sequences_within_context(&self, texts: &[String], what: &str) -> Result<Vec<Vec<u32>>, LlmError> {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let ids = self.sequence(t)?;
+                if ids.len() > self.context_length {
+                    return Err(LlmError::Input(format!(
+                        "{what} {i} has {} tokens, more than the context length {}; truncate it",
+                        ids.len(),
+                        self.context_length
+                    )));
+                }
+                Ok(ids)
+            })
+            .collect()
+    }
+
     /// Distinct first-token ids of the answers.
     fn answer_ids(&self, answers: &[&str]) -> Result<Vec<u32>, LlmError> {
         if answers.is_empty() {
@@ -241,24 +261,10 @@ impl CausalLm {
     /// (distinct first tokens counted once; softmax over the whole vocabulary).
     pub fn first_token_probability(&self, prompts: &[String], answers: &[&str]) -> Result<Vec<f32>, LlmError> {
         let answer_ids = self.answer_ids(answers)?;
-        let sequences = prompts
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let ids = self.sequence(p)?;
-                if ids.is_empty() {
-                    return Err(LlmError::Input(format!("prompt {i} is empty")));
-                }
-                if ids.len() > self.context_length {
-                    return Err(LlmError::Input(format!(
-                        "prompt {i} has {} tokens, more than the context length {}; truncate it",
-                        ids.len(),
-                        self.context_length
-                    )));
-                }
-                Ok(ids)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let sequences = self.sequences_within_context(prompts, "prompt")?;
+        if let Some(i) = sequences.iter().position(Vec::is_empty) {
+            return Err(LlmError::Input(format!("prompt {i} is empty")));
+        }
         let mut out = vec![0f32; prompts.len()];
         match &self.engine {
             Engine::Llama(model) => {
@@ -295,21 +301,7 @@ impl CausalLm {
     /// Per text: (Σ log p(token_i | prefix), number of scored tokens). With a BOS token every
     /// text token is scored; without one the first token is the context and is not scored.
     pub fn log_likelihood(&self, texts: &[String]) -> Result<Vec<(f64, usize)>, LlmError> {
-        let sequences = texts
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let ids = self.sequence(t)?;
-                if ids.len() > self.context_length {
-                    return Err(LlmError::Input(format!(
-                        "text {i} has {} tokens, more than the context length {}; truncate it",
-                        ids.len(),
-                        self.context_length
-                    )));
-                }
-                Ok(ids)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let sequences = self.sequences_within_context(texts, "text")?;
         let mut out = vec![(0.0, 0); texts.len()];
         match &self.engine {
             Engine::Llama(model) => {

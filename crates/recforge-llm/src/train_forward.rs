@@ -33,7 +33,7 @@ impl CustomOp1 for FrozenLinear {
     }
 
     fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(grad_res.matmul(&self.w)?))
+        Ok(Some(grad_res.contiguous()?.matmul(&self.w)?))
     }
 }
 
@@ -276,7 +276,7 @@ mod tests {
             let g = grads.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
             let original = var.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
             let index = g.iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())).unwrap().0;
-            let mut nudged = |delta: f32| {
+            let nudged = |delta: f32| {
                 let mut v = original.clone();
                 v[index] += delta;
                 var.set(&Tensor::from_vec(v, var.shape(), var.device()).unwrap()).unwrap();

@@ -210,9 +210,9 @@ pub fn summarize(outputs: &[UserOutput], tasks: &[Task]) -> EvalMetrics {
         let pick = |f: &dyn Fn(&UserOutput) -> Option<f32>| -> Vec<(f64, f64)> {
             outputs.iter().filter_map(|o| f(o).map(|p| (p as f64, o.rating as f64))).collect()
         };
-        let argmax = pick(&|o| o.rating_predicted);
+        let argmax = pick(&|o: &UserOutput| o.rating_predicted);
         let (rmse, mae) = rmse_mae(&argmax);
-        let (rmse_expected, mae_expected) = rmse_mae(&pick(&|o| o.rating_expected));
+        let (rmse_expected, mae_expected) = rmse_mae(&pick(&|o: &UserOutput| o.rating_expected));
         RatingMetrics { rmse, mae, rmse_expected, mae_expected, users: argmax.len() }
     });
     EvalMetrics { retrieval, ranking, rating }

@@ -211,7 +211,7 @@ fn mlm_example(templates: &TemplateSet, phrasing: usize, title: &str, genres: &[
     let Some(&pick) = maskable.get(rng.random_range(0..maskable.len().max(1))) else {
         return Ok(None);
     };
-    let masked: Vec<&str> = words.iter().enumerate().map(|(i, w)| if i == pick { MASK } else { w }).collect();
+    let masked: Vec<&str> = words.iter().enumerate().map(|(i, w)| if i == pick { MASK } else { *w }).collect();
     let genres = if genres.is_empty() { "unknown genre".to_string() } else { genres.join(", ") };
     let prompt = templates.get(Task::Mlm).render(phrasing, &[("masked_title", &masked.join(" ")), ("genres", &genres)])?;
     Ok(Some((prompt, words[pick].to_string())))

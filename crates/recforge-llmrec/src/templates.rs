@@ -89,7 +89,7 @@ impl Template {
                 }
                 current.clear();
             } else {
-                current.push(line);
+                current.push(*line);
             }
         }
         if phrasings.is_empty() {

@@ -57,7 +57,13 @@ fn store(dim: usize, seed: u64) -> EmbeddingStore {
     )
 }
 
+/// Gradient checks run one at a time: run in parallel threads they disagreed with finite
+/// differences in about 6 runs of 100 (never when serial), through state the backend shares
+/// between threads (the seeded device RNG at least); not yet root-caused.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn check_model(config: ModelConfig) {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let device = Device::default().autodiff();
     let plain = Device::default();
     device.seed(3);

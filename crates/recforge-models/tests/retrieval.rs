@@ -159,7 +159,9 @@ fn brute_force(vectors: &[f32], dim: usize, query: &[f32], k: usize) -> Vec<(u32
             (i as u32, s)
         })
         .collect();
-    all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    // IEEE order, not `total_cmp`: −0.0 and +0.0 are the same score (a zero query gives both)
+    // and must tie, breaking by ascending id as the index does.
+    all.sort_by(|a, b| b.1.partial_cmp(&a.1).expect("finite scores").then(a.0.cmp(&b.0)));
     all.truncate(k);
     all
 }

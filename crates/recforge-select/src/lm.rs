@@ -116,6 +116,9 @@ pub fn train_lm(texts: &[String], model: &ByteLmConfig, train: &LmTrainConfig, p
         return Err(SelectError::Config(format!("training text has {} bytes; need more than {window}", stream.len())));
     }
     let device = Device::default().autodiff();
+    // The seed fixes the initial weights too, so a cell's perplexity does not depend on which
+    // cells ran before it in the same process.
+    device.seed(train.seed);
     let mut rng = StdRng::seed_from_u64(train.seed);
     let mut lm = model.init(&device);
     let mut optimizer = AdamConfig::new().init();

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SelectError};
-use crate::sampler::Scoring;
+use crate::sampler::{Sampler, Scoring};
 use crate::selection::Selection;
 
 /// Which documents one machine scores.
@@ -64,6 +64,22 @@ pub struct ShardHeader {
     pub total: usize,
     pub input: PathBuf,
     pub text_field: String,
+}
+
+impl ShardHeader {
+    /// The header of `sampler`'s scores for `shard` of `input` (`total` documents in all).
+    pub fn for_sampler(sampler: &dyn Sampler, shard: ShardSpec, total: usize, input: &Path, text_field: &str) -> Self {
+        ShardHeader {
+            sampler: sampler.name().into(),
+            cache_id: sampler.cache_id(),
+            scoring: sampler.scoring(),
+            default_selection: sampler.default_selection(),
+            shard,
+            total,
+            input: input.to_path_buf(),
+            text_field: text_field.into(),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]

@@ -44,16 +44,10 @@ fn data_selection_experiment() {
     let mut files = Vec::new();
     for s in &samplers {
         let run = compute_features(&pool_path, "text", s.as_ref(), &MemoryCache::default(), ShardSpec::WHOLE, 64, &mut |_| {}).unwrap();
-        let header = ShardHeader {
-            sampler: format!("{}-hashed", s.name()).replace("random-hashed", "random"),
-            cache_id: s.cache_id(),
-            scoring: s.scoring(),
-            default_selection: s.default_selection(),
-            shard: ShardSpec::WHOLE,
-            total: run.total,
-            input: pool_path.clone(),
-            text_field: "text".into(),
-        };
+        let mut header = ShardHeader::for_sampler(s.as_ref(), ShardSpec::WHOLE, run.total, &pool_path, "text");
+        if header.sampler != "random" {
+            header.sampler.push_str("-hashed");
+        }
         let path = out.join(format!("{}.jsonl.scores.jsonl", header.sampler));
         write_scores(&path, &header, &run.features).unwrap();
         files.push(path);

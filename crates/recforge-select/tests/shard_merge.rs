@@ -56,16 +56,7 @@ fn run_sharded(input: &Path, dir: &Path, sampler: &dyn Sampler, shards: usize, k
     for i in (0..shards).rev() {
         let shard = ShardSpec { index: i, count: shards };
         let run = compute_features(input, "text", sampler, &MemoryCache::default(), shard, 5, &mut |_| {}).unwrap();
-        let header = ShardHeader {
-            sampler: sampler.name().into(),
-            cache_id: sampler.cache_id(),
-            scoring: sampler.scoring(),
-            default_selection: sampler.default_selection(),
-            shard,
-            total: run.total,
-            input: input.into(),
-            text_field: "text".into(),
-        };
+        let header = ShardHeader::for_sampler(sampler, shard, run.total, input, "text");
         let path = dir.join(format!("{}-{i}.scores.jsonl", sampler.name()));
         write_scores(&path, &header, &run.features).unwrap();
         files.push(path);

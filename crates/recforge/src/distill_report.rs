@@ -114,3 +114,104 @@ pub fn render(name: &str, results: &Value, search: Option<&SearchOutcome>) -> St
     }
     page(&format!("distill · {name}"), &body)
 }
+
+fn fx(v: &Value, digits: usize) -> String {
+    let x = f(v);
+    if x.is_finite() { format!("{x:.digits$}") } else { "-".into() }
+}
+
+/// The tables of the `committee`, `talking` and `levi` modes as Markdown.
+pub fn markdown_modes(results: &Value) -> String {
+    let mut out = String::new();
+    if let Some(rows) = results["rows"].as_array() {
+        let p = &results["pretrained"];
+        out += &format!(
+            "pre-trained model {} ({}, {} parameters, top {} layers read); task {} rows, ID test {} rows, OOD test {} rows\n\n",
+            p["name"].as_str().unwrap_or("?"),
+            p["model"].as_str().unwrap_or("?"),
+            p["parameters"],
+            p["layers_read"],
+            results["task_rows"],
+            results["id_test_rows"],
+            results["ood_test_rows"],
+        );
+        out += "| method | seeds | trainable params | ID AUC | ID logloss | OOD AUC | OOD logloss |\n|---|---|---|---|---|---|---|\n";
+        for r in rows {
+            out += &format!(
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                r["method"].as_str().unwrap_or("?"),
+                r["seeds"],
+                r["trainable_parameters"],
+                pm(&r["id_auc"]),
+                pm(&r["id_logloss"]),
+                pm(&r["ood_auc"]),
+                pm(&r["ood_logloss"]),
+            );
+        }
+        return out;
+    }
+    let student_params = f(&results["student"]["parameters"]);
+    out += "| teacher | model | parameters | compression vs student | test AUC | test logloss |\n|---|---|---|---|---|---|\n";
+    for t in results["teachers"].as_array().into_iter().flatten() {
+        out += &format!(
+            "| {} | {} | {} | {:.1}x | {} | {} |\n",
+            t["name"].as_str().unwrap_or("?"),
+            t["model"].as_str().unwrap_or("?"),
+            t["parameters"],
+            f(&t["parameters"]) / student_params,
+            fx(&t["test"]["auc"], 4),
+            fx(&t["test"]["logloss"], 4),
+        );
+    }
+    out += &format!(
+        "\nstudent {} ({}, {} parameters)\n\n| method | seeds | test AUC | test logloss | valid AUC | gap closed |\n|---|---|---|---|---|---|\n",
+        results["student"]["name"].as_str().unwrap_or("?"),
+        results["student"]["model"].as_str().unwrap_or("?"),
+        results["student"]["parameters"],
+    );
+    for m in results["methods"].as_array().into_iter().flatten() {
+        let gap = f(&m["gap_closed"]);
+        out += &format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            m["method"].as_str().unwrap_or("?"),
+            m["seeds"],
+            pm(&m["test_auc"]),
+            pm(&m["test_logloss"]),
+            pm(&m["valid_auc"]),
+            if m["method"] == "no KD" || !gap.is_finite() { "-".into() } else { format!("{:.0}%", 100.0 * gap) },
+        );
+    }
+    if let Some(dd) = results["methods"].as_array().into_iter().flatten().find(|m| m["method"] == "DiverseDistill") {
+        let e = &dd["extra"];
+        out += &format!(
+            "\nDiverseDistill teacher forward passes (seed 1): {} of {} ({:.1}% saved; filter_share {}, warm-up {} steps); QA module {} parameters (training only)\n",
+            e["pairs_run"], e["pairs_total"], 100.0 * f(&e["saved_share"]), e["filter_share"], e["warmup_steps"], e["qa_parameters"],
+        );
+    }
+    let s = &results["serving"];
+    if s.is_object() {
+        out += &format!(
+            "\nserved student: {} parameters ({} dense) vs plain student {} ({} dense); latency p50/p99 at batch {}: {:.3}/{:.3} ms vs plain {:.3}/{:.3} ms\n",
+            s["served_parameters"], s["served_dense_parameters"], s["plain_parameters"], s["plain_dense_parameters"], s["batch"],
+            f(&s["served_p50_ms"]), f(&s["served_p99_ms"]), f(&s["plain_p50_ms"]), f(&s["plain_p99_ms"]),
+        );
+    }
+    out
+}
+
+/// The HTML report of the `committee`, `talking` and `levi` modes.
+pub fn render_modes(name: &str, results: &Value) -> String {
+    let mut body = format!(
+        "<p class=\"headline\">{} · mode <b>{}</b> · teachers on {} older rows; students on {} newer rows; validation {} and test {} rows</p>",
+        escape(results["dataset"].as_str().unwrap_or("?")),
+        escape(results["mode"].as_str().unwrap_or("?")),
+        results["teacher_rows"],
+        results["student_rows"],
+        results["valid_examples"],
+        results["test_examples"],
+    );
+    body += "<h2>Results</h2><pre>";
+    body += &escape(&markdown_modes(results));
+    body += "</pre>";
+    page(&format!("distill · {name}"), &body)
+}

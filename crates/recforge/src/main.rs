@@ -61,6 +61,8 @@ enum Command {
     /// Knowledge distillation: train or load a teacher, label the student window once into a
     /// label store, train students (no KD / direct / auxiliary head) against the stored labels,
     /// optionally search teachers under a budget; writes runs/<name>/{results.json,report.html}.
+    /// `mode = "committee" | "talking" | "levi"` in the config: DiverseDistill committees with a
+    /// text-model teacher, Talking Models, LEVI layer-wise ensembles.
     Distill(cmd::distill::Args),
     /// Teacher-label service: consume events, score them with a teacher, store the labels.
     Labeler(cmd::labeler::Args),
@@ -70,8 +72,7 @@ enum Command {
     /// Training-data selection: score a text file (Ask-LLM, Density, perplexity, SemDeDup,
     /// random) and keep a fraction; sharded, resumable; plus the selection experiment.
     Select(cmd::select::Args),
-    /// LLM recommendation: task data in natural language, LoRA fine-tuning, evaluation,
-    /// reasoning and Rec-SAVER.
+    /// LLM recommendation: task data in natural language, LoRA fine-tuning, evaluation.
     #[command(subcommand)]
     Llm(cmd::llm::LlmCommand),
 }

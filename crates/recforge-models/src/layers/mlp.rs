@@ -59,6 +59,17 @@ impl Mlp {
         x
     }
 
+    /// Every hidden layer's activation, in order: `[batch, d_input]` → one `[batch, width_l]`
+    /// per hidden layer (empty when there is none). A layer-wise ensembling (LEVI) hook.
+    pub fn forward_layers(&self, mut x: Tensor<2>) -> Vec<Tensor<2>> {
+        let mut out = Vec::with_capacity(self.hidden.len());
+        for layer in &self.hidden {
+            x = self.dropout.forward(relu(layer.forward(x)));
+            out.push(x.clone());
+        }
+        out
+    }
+
     /// The output projection alone: `[batch, last hidden width]` → `[batch, d_output]`.
     pub fn head(&self, hidden: Tensor<2>) -> Tensor<2> {
         self.output.forward(hidden)

@@ -85,6 +85,40 @@ impl DcnV2 {
     }
 }
 
+impl DcnV2 {
+    /// Logits `[batch]` and the intermediate layers first to last: the cross network's output
+    /// `[batch, d_input]`, then each deep hidden layer `[batch, width_l]`.
+    pub fn forward_layers(&self, input: &ModelInput) -> (Tensor<1>, Vec<Tensor<2>>) {
+        let x0 = flat_features(input);
+        let size = x0.dims()[0];
+        let crossed = self.cross.forward(x0.clone());
+        let deep_input = if self.cross_head.is_some() { x0 } else { crossed.clone() };
+        let deep = self.deep.forward_layers(deep_input.clone());
+        let last = deep.last().cloned().unwrap_or(deep_input);
+        let logits = match &self.cross_head {
+            Some(head) => head.forward(crossed.clone()) + self.deep.head(last),
+            None => self.deep.head(last),
+        };
+        let mut layers = vec![crossed];
+        layers.extend(deep);
+        (logits.reshape([size]), layers)
+    }
+
+    /// The output layer(s) over the shared bottom of [`DcnV2::forward_with_hidden`].
+    pub fn head_from_hidden(&self, hidden: Tensor<2>) -> Tensor<1> {
+        let [size, width] = hidden.dims();
+        match &self.cross_head {
+            Some(head) => {
+                let d_cross = head.weight.val().dims()[0];
+                let crossed = hidden.clone().narrow(1, 0, d_cross);
+                let deep = hidden.narrow(1, d_cross, width - d_cross);
+                (head.forward(crossed) + self.deep.head(deep)).reshape([size])
+            }
+            None => self.deep.head(hidden).reshape([size]),
+        }
+    }
+}
+
 impl RankingModel for DcnV2 {
     fn forward(&self, input: &ModelInput) -> Tensor<1> {
         self.forward_with_hidden(input).0

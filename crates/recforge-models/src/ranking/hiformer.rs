@@ -114,6 +114,14 @@ impl Hiformer {
     }
 }
 
+impl Hiformer {
+    /// The output layer over the shared bottom of [`Hiformer::forward_with_hidden`].
+    pub fn head_from_hidden(&self, hidden: Tensor<2>) -> Tensor<1> {
+        let size = hidden.dims()[0];
+        self.head.head(hidden).reshape([size])
+    }
+}
+
 impl RankingModel for Hiformer {
     fn forward(&self, input: &ModelInput) -> Tensor<1> {
         self.forward_with_hidden(input).0

@@ -57,6 +57,26 @@ impl MlpRanker {
     }
 }
 
+impl MlpRanker {
+    /// Logits `[batch]` and every hidden layer's output `[batch, width_l]`, first to last.
+    pub fn forward_layers(&self, input: &ModelInput) -> (Tensor<1>, Vec<Tensor<2>>) {
+        let [size, fields, dim] = input.fields.dims();
+        let mut x = input.fields.clone().reshape([size, fields * dim]);
+        if let Some(dense) = &input.dense {
+            x = Tensor::cat(vec![x, dense.clone()], 1);
+        }
+        let layers = self.mlp.forward_layers(x.clone());
+        let last = layers.last().cloned().unwrap_or(x);
+        (self.mlp.head(last).reshape([size]), layers)
+    }
+
+    /// The output layer over a shared bottom `[batch, width]` → logits `[batch]`.
+    pub fn head_from_hidden(&self, hidden: Tensor<2>) -> Tensor<1> {
+        let size = hidden.dims()[0];
+        self.mlp.head(hidden).reshape([size])
+    }
+}
+
 impl RankingModel for MlpRanker {
     fn forward(&self, input: &ModelInput) -> Tensor<1> {
         self.forward_with_hidden(input).0

@@ -128,6 +128,30 @@ impl Ranker {
     }
 }
 
+impl Ranker {
+    /// Logits `[batch]` and the intermediate layers first to last (MLP: every hidden layer;
+    /// DCN-v2: the cross output, then every deep hidden layer); `None` for the other models.
+    /// Layer-wise ensembles (LEVI) read these.
+    pub fn forward_layers(&self, input: &ModelInput) -> Option<(Tensor<1>, Vec<Tensor<2>>)> {
+        match self {
+            Ranker::Mlp(m) => Some(m.forward_layers(input)),
+            Ranker::DcnV2(m) => Some(m.forward_layers(input)),
+            _ => None,
+        }
+    }
+
+    /// The output layer alone, over the shared bottom [`Ranker::forward_with_hidden`] returns
+    /// (`[batch, width]` → logits `[batch]`): a teacher's "upper layers" for interactive KD.
+    pub fn head_from_hidden(&self, hidden: Tensor<2>) -> Option<Tensor<1>> {
+        match self {
+            Ranker::Mlp(m) => Some(m.head_from_hidden(hidden)),
+            Ranker::DcnV2(m) => Some(m.head_from_hidden(hidden)),
+            Ranker::Hiformer(m) => Some(m.head_from_hidden(hidden)),
+            Ranker::Lr(_) | Ranker::AutoInt(_) | Ranker::Transformer(_) | Ranker::HeteroAttention(_) => None,
+        }
+    }
+}
+
 impl RankingModel for Ranker {
     fn forward(&self, input: &ModelInput) -> Tensor<1> {
         match self {

@@ -1,7 +1,8 @@
 //! `recforge distill CONFIG.toml`: train or load a teacher (frozen and/or refreshed on the newer
 //! window), label the student window once per teacher version into the label store, train every
 //! student × KD mode × seed against the stored labels, optionally search teachers under a
-//! budget; writes `runs/<name>/{results.json,report.html}`.
+//! budget; writes `runs/<name>/{results.json,report.html}`. `mode = "committee" | "talking" |
+//! "levi"` runs the foundation-model distillation of [`crate::cmd::distill_modes`] instead.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use recforge_data::{Dataset, Split};
 use recforge_distill::pipeline::{self, Labeling, StudentResult};
 use recforge_distill::teacher_search::{self, SearchOutcome, SearchPoint};
-use recforge_distill::{DistillConfig, KdMode, MemoryLabelStore, Refresh, StudentSection, TeacherVersion, open_label_store};
+use recforge_distill::{DistillConfig, DistillMode, KdMode, MemoryLabelStore, Refresh, StudentSection, TeacherVersion, open_label_store};
 use recforge_train::{EvalMetrics, RunDir, RunConfig, TrainedModel, evaluate};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -24,7 +25,8 @@ use crate::distill_report;
 
 #[derive(ClapArgs)]
 pub struct Args {
-    /// Distillation config (see configs/distill/): [data] windows, [teacher], [[students]], [search].
+    /// Distillation config (see configs/distill/): [data] windows, [teacher], [[students]], [search];
+    /// `mode = "committee" | "talking" | "levi"` with [[teachers]], [foundation], [committee], [talking], [levi].
     config: PathBuf,
     /// Output folder (default runs/<config name>).
     #[arg(long)]
@@ -77,9 +79,12 @@ pub fn run(args: Args) -> Result<()> {
         config.seeds = seeds;
     }
     let out = args.out.unwrap_or_else(|| PathBuf::from("runs").join(config.name()));
-    let run_dir = RunDir::create(&out)?;
     let task = data::load_task(&config.data.schema, args.skip_bad_rows)?;
     let (dataset, split) = (&task.dataset, &task.split);
+    if config.mode != DistillMode::Labels {
+        return crate::cmd::distill_modes::run(&config, &args.config, &out, dataset, split);
+    }
+    let run_dir = RunDir::create(&out)?;
     let windows = pipeline::windows(split, &config.data)?;
     tracing::info!(
         teacher_rows = windows.teacher.train.len(),
@@ -320,7 +325,8 @@ fn cost(runs: &[StudentRun], variants: &[VariantResult], forward_passes: u64, st
     })
 }
 
-fn bar(len: usize, prefix: &str) -> ProgressBar {
+/// A progress bar with rate and ETA, labelled `prefix` (shared by the distill modes).
+pub(crate) fn bar(len: usize, prefix: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} · {per_sec} · ETA {eta}")

@@ -59,7 +59,8 @@ pub struct ExperimentArgs {
     #[arg(long, default_value = "runs/select")]
     pub dir: PathBuf,
     /// Whole-run score files (OUT.scores.jsonl from `recforge select --input DIR/corpus.jsonl`)
-    /// or every shard's files for one sampler joined with commas.
+    /// or every shard's files for one sampler joined with commas; `NAME=FILE[,FILE...]` names
+    /// the row (default: the sampler, e.g. to tell `density-hashed=...` from `density=...`).
     #[arg(long, num_args = 1.., required = true)]
     pub scores: Vec<String>,
     #[arg(long, value_delimiter = ',', default_value = "0.1,0.25,0.5,1.0")]
@@ -95,12 +96,20 @@ pub fn run_experiment(args: ExperimentArgs) -> Result<()> {
     let heldout = read_docs(&args.dir.join("heldout.jsonl"))?;
     let mut samplers = Vec::new();
     for group in &args.scores {
-        let files: Vec<PathBuf> = group.split(',').map(PathBuf::from).collect();
+        let (label, files) = match group.split_once('=') {
+            Some((label, files)) => (Some(label), files),
+            None => (None, group.as_str()),
+        };
+        let files: Vec<PathBuf> = files.split(',').map(PathBuf::from).collect();
         let (header, features) = merge_scores(&files)?;
         if features.len() != pool.len() {
             bail!("{group}: scores {} documents but the pool has {}; score {}", features.len(), pool.len(), args.dir.join("corpus.jsonl").display());
         }
-        samplers.push(ScoredSampler { name: header.sampler.clone(), scores: header.scoring.scores(&features)?, selection: header.default_selection });
+        let name = label.map_or_else(|| header.sampler.clone(), str::to_string);
+        if samplers.iter().any(|s: &ScoredSampler| s.name == name) {
+            bail!("two score files are both named {name:?}; name them with NAME=FILE");
+        }
+        samplers.push(ScoredSampler { name, scores: header.scoring.scores(&features)?, selection: header.default_selection });
     }
     let lm = ByteLmConfig::new().with_context(args.context).with_d_model(args.d_model).with_layers(args.layers);
     let config = ExperimentConfig {

@@ -188,16 +188,7 @@ fn run_select(args: RunArgs) -> Result<()> {
         run.from_cache,
         run.computed as f64 / seconds.max(1e-9)
     );
-    let header = ShardHeader {
-        sampler: sampler.name().into(),
-        cache_id: sampler.cache_id(),
-        scoring: sampler.scoring(),
-        default_selection: sampler.default_selection(),
-        shard,
-        total: run.total,
-        input: input.to_path_buf(),
-        text_field: args.text_field.clone(),
-    };
+    let header = ShardHeader::for_sampler(sampler.as_ref(), shard, run.total, input, &args.text_field);
     if args.shard.is_some() {
         write_scores(out, &header, &run.features)?;
         println!("shard {shard} score file → {} (merge with `recforge select merge --scores ...`)", out.display());

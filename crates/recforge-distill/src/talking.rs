@@ -1,0 +1,228 @@
+//! Talking Models (arXiv 2310.03188): interactive knowledge distillation. Teacher and student
+//! each learn an encoder (own hidden state → message in a shared space) and a decoder (any
+//! message → own hidden state); the teacher transfers by encoding its hidden state, and the
+//! student sends messages that the frozen teacher interprets and answers, so what is
+//! transferred fits the student's capacity and data.
+//!
+//! Losses (PAPERS.md §8, [R]), all on top of plain output KD so the comparison isolates them:
+//! - KD `‖h_s − Dec_s(Enc_t(h_t))‖²`;
+//! - reconstruction `‖Dec_t(Enc_t(h_t)) − h_t‖² + ‖Dec_s(Enc_s(h_s)) − h_s‖²`;
+//! - interaction: `h̃_t = Dec_t(Enc_s(h_s))`; the teacher's frozen upper layers answer
+//!   (`(T_up(h̃_t) − t)²`: the student's message must carry what the teacher needs for its own
+//!   prediction), and `Dec_s(Enc_t(h̃_t))` is a target for the student (`‖h_s − sg(·)‖²`).
+//! The teacher backbone is frozen; only its encoder/decoder train. [`TransferMode::Feature`] is
+//! the hidden-state (FitNets-style) comparison: `‖h_s − P(h_t)‖²` with a learned projection.
+//! Everything here lives in the objective and is dropped at serving.
+
+use std::collections::HashMap;
+
+use burn::nn::{Linear, LinearConfig};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use burn::tensor::Gradients;
+use burn::tensor::activation::{relu, sigmoid};
+use recforge_data::{Batch, Dataset};
+use recforge_models::{ModelInput, Ranker, RankingModel};
+use recforge_train::{Objective, bce_with_logits};
+use serde::{Deserialize, Serialize};
+
+use crate::frozen::{FrozenTeacher, answer_tensors};
+
+/// How the teacher's knowledge reaches the student beyond the output soft label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferMode {
+    /// Output KD only.
+    Output,
+    /// Output KD + hidden-state KD through a learned projection.
+    Feature,
+    /// Output KD + the Talking Models losses.
+    Talking,
+}
+
+impl TransferMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            TransferMode::Output => "output_kd",
+            TransferMode::Feature => "feature_kd",
+            TransferMode::Talking => "talking",
+        }
+    }
+}
+
+/// `[talking]` options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TalkingOptions {
+    /// Name of the committee teacher to talk to (default: the first).
+    pub teacher: Option<String>,
+    /// Width of the shared message space.
+    pub message_dim: usize,
+    pub kd_weight: f64,
+    /// Weight of the hidden-state terms (KD, interaction target, feature KD).
+    pub feature_weight: f64,
+    pub reconstruction_weight: f64,
+    pub interaction_weight: f64,
+    pub lr: f64,
+}
+
+impl Default for TalkingOptions {
+    fn default() -> Self {
+        TalkingOptions {
+            teacher: None,
+            message_dim: 32,
+            kd_weight: 1.0,
+            feature_weight: 0.1,
+            reconstruction_weight: 0.1,
+            interaction_weight: 0.1,
+            lr: 0.002,
+        }
+    }
+}
+
+/// An encoder (hidden → message) and a decoder (message → hidden) of one party.
+#[derive(Module, Debug)]
+pub struct Codec {
+    enc_in: Linear,
+    enc_out: Linear,
+    dec_in: Linear,
+    dec_out: Linear,
+}
+
+impl Codec {
+    fn new(d_hidden: usize, d_message: usize, device: &Device) -> Self {
+        let width = d_message.max(d_hidden.min(4 * d_message));
+        Codec {
+            enc_in: LinearConfig::new(d_hidden, width).init(device),
+            enc_out: LinearConfig::new(width, d_message).init(device),
+            dec_in: LinearConfig::new(d_message, width).init(device),
+            dec_out: LinearConfig::new(width, d_hidden).init(device),
+        }
+    }
+
+    /// `[n, d_hidden]` → `[n, d_message]`.
+    pub fn encode(&self, h: Tensor<2>) -> Tensor<2> {
+        self.enc_out.forward(relu(self.enc_in.forward(h)))
+    }
+
+    /// `[n, d_message]` → `[n, d_hidden]`.
+    pub fn decode(&self, m: Tensor<2>) -> Tensor<2> {
+        self.dec_out.forward(relu(self.dec_in.forward(m)))
+    }
+}
+
+/// The trainable parts: both parties' codecs and the feature-KD projection.
+#[derive(Module, Debug)]
+pub struct TalkingModule {
+    pub student: Codec,
+    pub teacher: Codec,
+    projection: Linear,
+}
+
+impl TalkingModule {
+    pub fn new(d_student: usize, d_teacher: usize, d_message: usize, device: &Device) -> Self {
+        TalkingModule {
+            student: Codec::new(d_student, d_message, device),
+            teacher: Codec::new(d_teacher, d_message, device),
+            projection: LinearConfig::new(d_teacher, d_student).init(device),
+        }
+    }
+}
+
+fn mse(a: Tensor<2>, b: Tensor<2>) -> Tensor<1> {
+    (a - b).powi_scalar(2).mean()
+}
+
+/// The loss terms of one batch, by name (for tests and logs).
+pub struct TalkingTerms {
+    pub kd: Tensor<1>,
+    pub reconstruction: Tensor<1>,
+    pub interaction: Tensor<1>,
+}
+
+/// Talking Models' hidden-state terms for student states `h_s` `[n, d_s]`, teacher states
+/// `h_t` `[n, d_t]` and teacher logits `t` `[n]`.
+pub fn talking_terms(module: &TalkingModule, teacher: &dyn FrozenTeacher, h_s: Tensor<2>, h_t: Tensor<2>, t: Tensor<1>) -> TalkingTerms {
+    let m_t = module.teacher.encode(h_t.clone());
+    let kd = mse(h_s.clone(), module.student.decode(m_t.clone()));
+    let reconstruction = mse(module.teacher.decode(m_t), h_t) + mse(module.student.decode(module.student.encode(h_s.clone())), h_s.clone());
+    // The student speaks; the teacher interprets with its decoder, answers through its frozen
+    // upper layers, and its re-encoded reading comes back as a target for the student.
+    let interpreted = module.teacher.decode(module.student.encode(h_s.clone()));
+    let answer = teacher.upper(interpreted.clone());
+    let reply = module.student.decode(module.teacher.encode(interpreted)).detach();
+    let interaction = (answer - t).powi_scalar(2).mean() + mse(h_s, reply);
+    TalkingTerms { kd, reconstruction, interaction }
+}
+
+/// The student objective of one [`TransferMode`] against one frozen teacher run online.
+pub struct TalkingObjective<'a> {
+    mode: TransferMode,
+    teacher: &'a dyn FrozenTeacher,
+    data: &'a Dataset,
+    row_of: &'a HashMap<u64, usize>,
+    options: TalkingOptions,
+    module: Option<TalkingModule>,
+    optimizer: ModuleOptimizer,
+    /// Examples the teacher answered for this objective.
+    pub teacher_passes: u64,
+}
+
+impl<'a> TalkingObjective<'a> {
+    pub fn new(
+        mode: TransferMode,
+        teacher: &'a dyn FrozenTeacher,
+        data: &'a Dataset,
+        row_of: &'a HashMap<u64, usize>,
+        d_student: usize,
+        options: TalkingOptions,
+        device: &Device,
+    ) -> Self {
+        let module = TalkingModule::new(d_student, teacher.hidden_dim(), options.message_dim, device);
+        TalkingObjective { mode, teacher, data, row_of, options, module: Some(module), optimizer: AdamConfig::new().init(), teacher_passes: 0 }
+    }
+
+    /// Parameters of the training-only module (not served).
+    pub fn module_parameters(&self) -> usize {
+        self.module.as_ref().map_or(0, |m| m.num_params())
+    }
+}
+
+impl Objective for TalkingObjective<'_> {
+    fn loss(&mut self, model: &Ranker, input: &ModelInput, batch: &Batch, device: &Device) -> Tensor<1> {
+        let n = batch.len;
+        let labels = Tensor::<1>::from_data(TensorData::new(batch.labels.clone(), [n]), device);
+        let Some((logits, h_s)) = model.forward_with_hidden(input) else {
+            return bce_with_logits(model.forward(input), labels) * f32::NAN;
+        };
+        let rows: Option<Vec<usize>> = batch.example_ids.iter().map(|id| self.row_of.get(id).copied()).collect();
+        let (Some(rows), Some(module)) = (rows, self.module.take()) else {
+            return bce_with_logits(logits, labels) * f32::NAN;
+        };
+        let answer = self.teacher.answer(self.data, &rows);
+        self.teacher_passes += n as u64;
+        let (h_t, t) = answer_tensors(&answer, n, device);
+        let o = &self.options;
+        let mut loss = bce_with_logits(logits.clone(), labels) + bce_with_logits(logits, sigmoid(t.clone())) * o.kd_weight;
+        match self.mode {
+            TransferMode::Output => {}
+            TransferMode::Feature => loss = loss + mse(h_s, module.projection.forward(h_t)) * o.feature_weight,
+            TransferMode::Talking => {
+                let terms = talking_terms(&module, self.teacher, h_s, h_t, t);
+                loss = loss
+                    + terms.kd * o.feature_weight
+                    + terms.reconstruction * o.reconstruction_weight
+                    + terms.interaction * o.interaction_weight;
+            }
+        }
+        self.module = Some(module);
+        loss
+    }
+
+    fn update(&mut self, grads: &mut Gradients, _lr: f64) {
+        if let Some(module) = self.module.take() {
+            let g = GradientsParams::from_module(grads, &module);
+            self.module = Some(self.optimizer.step(self.options.lr, module, g));
+        }
+    }
+}
