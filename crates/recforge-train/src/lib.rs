@@ -1,7 +1,7 @@
 //! recforge-train: the training loop, metrics, evaluation and run directories shared by every
 //! recforge model. The trainer never names a model: it drives anything behind
 //! `recforge_models::RankingModel` through the `Ranker` enum. Two-tower retrieval training (IDW,
-//! calibration, hit rates) lives apart in [`retrieval`].
+//! calibration, hit rates) lives apart in [`retrieval`], SASRec next-item training in [`sasrec`].
 
 pub mod bench;
 pub mod config;
@@ -10,6 +10,7 @@ pub mod latency;
 pub mod metrics;
 pub mod retrieval;
 pub mod run;
+pub mod sasrec;
 pub mod trainer;
 
 pub use config::{DenseOptimizer, TrainConfig};

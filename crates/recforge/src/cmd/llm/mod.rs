@@ -3,6 +3,7 @@
 use anyhow::Result;
 use clap::Subcommand;
 
+pub mod baselines;
 pub mod evaluate;
 pub mod finetune;
 pub mod make_data;
@@ -18,13 +19,13 @@ pub enum LlmCommand {
     Finetune(finetune::Args),
     /// Evaluate a backbone (optionally with LoRA adapters) on retrieval, ranking and rating.
     Evaluate(evaluate::Args),
-    /// Rating prediction with and without zero-shot chain-of-thought reasoning (not built yet).
-    #[command(hide = true)]
+    /// Rating prediction with and without zero-shot chain-of-thought reasoning.
     Reason(reason::Args),
-    /// Rec-SAVER: reference reasoning, self-verification, and BLEU/ROUGE/embedding scores
-    /// (not built yet).
-    #[command(hide = true)]
+    /// Rec-SAVER: reference reasoning, self-verification, and BLEU/ROUGE/embedding scores.
     RecSaver(rec_saver::Args),
+    /// Conventional baselines on the LLM evaluation users: popularity, SASRec, a retrieval-zoo MUR
+    /// run (Recall/NDCG@5/10, full-catalogue retrieval and 20-candidate ranking).
+    Baselines(baselines::Args),
 }
 
 pub fn run(command: LlmCommand) -> Result<()> {
@@ -34,5 +35,6 @@ pub fn run(command: LlmCommand) -> Result<()> {
         LlmCommand::Evaluate(args) => evaluate::run(args),
         LlmCommand::Reason(args) => reason::run(args),
         LlmCommand::RecSaver(args) => rec_saver::run(args),
+        LlmCommand::Baselines(args) => baselines::run(args),
     }
 }
