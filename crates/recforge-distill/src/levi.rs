@@ -39,12 +39,86 @@ pub struct LeviOptions {
     pub small_weight: f64,
     /// Learning rate of the adapters (Adam).
     pub lr: f64,
+    /// Genre shift instead of time shift: rows whose item has any of these values of
+    /// `genre_feature` never reach the task model; out of distribution = those rows from the
+    /// held-out period (the same time span as the ID test). Empty: the later test rows are OOD.
+    pub held_out_genres: Vec<String>,
+    /// The multi-categorical feature `held_out_genres` name values of.
+    pub genre_feature: String,
 }
 
 impl Default for LeviOptions {
     fn default() -> Self {
-        LeviOptions { id_holdout: 0.2, layers: 2, adapter_hidden: 32, small_weight: 1.0, lr: 0.002 }
+        LeviOptions {
+            id_holdout: 0.2,
+            layers: 2,
+            adapter_hidden: 32,
+            small_weight: 1.0,
+            lr: 0.002,
+            held_out_genres: Vec::new(),
+            genre_feature: "genre".into(),
+        }
     }
+}
+
+/// LEVI's evaluation rows: the task split (train / ID valid / ID test) and the OOD test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeviSplit {
+    pub task: recforge_data::Split,
+    pub ood: Vec<usize>,
+}
+
+/// Splits the time-ordered task window `rows`: its newest `holdout` share is held out, the first
+/// half of that validating and the second half testing in distribution. Without `shifted`, the
+/// OOD test is `later` (rows after the window). With it, rows where `shifted(row)` holds are
+/// removed from the task and the shifted rows of the held-out span are the OOD test.
+pub fn levi_split(rows: &[usize], later: &[usize], holdout: f64, shifted: Option<&dyn Fn(usize) -> bool>) -> LeviSplit {
+    let held = ((rows.len() as f64) * holdout).round() as usize;
+    let cut = rows.len() - held.min(rows.len());
+    let mid = cut + held / 2;
+    let keep = |part: &[usize]| -> Vec<usize> {
+        match shifted {
+            Some(f) => part.iter().copied().filter(|&r| !f(r)).collect(),
+            None => part.to_vec(),
+        }
+    };
+    let task = recforge_data::Split { train: keep(&rows[..cut]), valid: keep(&rows[cut..mid]), test: keep(&rows[mid..]) };
+    let ood = match shifted {
+        Some(f) => rows[cut..].iter().copied().filter(|&r| f(r)).collect(),
+        None => later.to_vec(),
+    };
+    LeviSplit { task, ood }
+}
+
+/// Why a genre shift cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum GenreShiftError {
+    #[error("[levi] genre_feature = {0:?}: the dataset has no multi-categorical feature of that name")]
+    NoFeature(String),
+    #[error("[levi] held_out_genres: {value:?} is not a value of feature {feature:?} (its values: {known})")]
+    UnknownValue { feature: String, value: String, known: String },
+}
+
+/// Per row: whether its `feature` holds any of `values` (checked against the fitted vocabulary).
+pub fn rows_with_values(data: &Dataset, feature: &str, values: &[String]) -> Result<Vec<bool>, GenreShiftError> {
+    let no_feature = || GenreShiftError::NoFeature(feature.into());
+    let index = data.feature_index(feature).ok_or_else(no_feature)?;
+    let recforge_data::Column::Multi { offsets, values: ids } = &data.columns[index] else {
+        return Err(no_feature());
+    };
+    let vocab = data.encoder().and_then(|e| e.vocab(feature)).ok_or_else(no_feature)?;
+    let wanted: Vec<u32> = values
+        .iter()
+        .map(|v| match vocab.id(v) {
+            0 => Err(GenreShiftError::UnknownValue {
+                feature: feature.into(),
+                value: v.clone(),
+                known: (1..vocab.len() as u32).filter_map(|i| vocab.token(i)).collect::<Vec<_>>().join(", "),
+            }),
+            id => Ok(id),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(offsets.windows(2).map(|w| ids[w[0] as usize..w[1] as usize].iter().any(|id| wanted.contains(id))).collect())
 }
 
 /// One adapter: `[n, d_in]` → `[n]`, its output layer zero-initialised.
@@ -244,6 +318,27 @@ mod tests {
     use recforge_train::TrainConfig;
 
     use super::*;
+
+    #[test]
+    fn time_shift_split_holds_out_the_newest_share_and_tests_on_later_rows() {
+        let rows: Vec<usize> = (0..10).collect();
+        let split = levi_split(&rows, &[10, 11], 0.4, None);
+        assert_eq!(split.task.train, vec![0, 1, 2, 3, 4, 5]);
+        assert_eq!(split.task.valid, vec![6, 7]);
+        assert_eq!(split.task.test, vec![8, 9]);
+        assert_eq!(split.ood, vec![10, 11]);
+    }
+
+    #[test]
+    fn genre_shift_split_keeps_shifted_rows_out_of_the_task_and_tests_on_the_held_out_span() {
+        let rows: Vec<usize> = (0..10).collect();
+        let odd = |r: usize| r % 2 == 1;
+        let split = levi_split(&rows, &[10, 11], 0.4, Some(&odd));
+        assert_eq!(split.task.train, vec![0, 2, 4]);
+        assert_eq!(split.task.valid, vec![6]);
+        assert_eq!(split.task.test, vec![8]);
+        assert_eq!(split.ood, vec![7, 9], "shifted rows of the held-out span only, not the later rows");
+    }
 
     struct GradProbe<'g> {
         grads: &'g Gradients,

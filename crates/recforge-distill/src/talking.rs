@@ -226,3 +226,105 @@ impl Objective for TalkingObjective<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::module::{ModuleVisitor, Param};
+    use burn::tensor::Distribution;
+
+    use super::*;
+    use crate::frozen::TeacherAnswer;
+
+    /// A teacher whose upper layers sum the hidden state (no weights of its own).
+    struct SumTeacher;
+
+    impl FrozenTeacher for SumTeacher {
+        fn name(&self) -> &str {
+            "sum"
+        }
+        fn hidden_dim(&self) -> usize {
+            3
+        }
+        fn parameters(&self) -> usize {
+            0
+        }
+        fn answer(&self, _: &Dataset, _: &[usize]) -> TeacherAnswer {
+            unreachable!("talking_terms takes the states directly")
+        }
+        fn examples_answered(&self) -> u64 {
+            0
+        }
+        fn upper(&self, hidden: Tensor<2>) -> Tensor<1> {
+            let n = hidden.dims()[0];
+            hidden.sum_dim(1).reshape([n])
+        }
+    }
+
+    struct GradProbe<'g> {
+        grads: &'g Gradients,
+        seen: Vec<bool>,
+    }
+
+    impl ModuleVisitor for GradProbe<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.seen.push(param.val().grad(self.grads).is_some());
+        }
+    }
+
+    /// Per codec, whether (encoder, decoder) weights and biases got a gradient.
+    fn trained(codec: &Codec, grads: &Gradients) -> (bool, bool) {
+        let mut p = GradProbe { grads, seen: Vec::new() };
+        codec.visit(&mut p);
+        assert_eq!(p.seen.len(), 8, "two linear layers each side");
+        let side = |s: &[bool]| {
+            assert!(s.iter().all(|&x| x == s[0]), "a side is trained as a whole: {s:?}");
+            s[0]
+        };
+        (side(&p.seen[..4]), side(&p.seen[4..]))
+    }
+
+    /// One batch of the terms on the autodiff device; `h_s` requires a gradient.
+    fn terms(module: &TalkingModule, device: &Device) -> (TalkingTerms, Tensor<2>) {
+        let h_s = Tensor::<2>::random([5, 4], Distribution::Normal(0.0, 1.0), device).require_grad();
+        let h_t = Tensor::<2>::random([5, 3], Distribution::Normal(0.0, 1.0), device);
+        let t = Tensor::<1>::random([5], Distribution::Normal(0.0, 1.0), device);
+        (talking_terms(module, &SumTeacher, h_s.clone(), h_t, t), h_s)
+    }
+
+    #[test]
+    fn kd_term_trains_the_teacher_encoder_and_student_decoder_only() {
+        let device = Device::default().autodiff();
+        let module = TalkingModule::new(4, 3, 2, &device);
+        let (terms, h_s) = terms(&module, &device);
+        let grads = terms.kd.backward();
+        assert_eq!(trained(&module.teacher, &grads), (true, false));
+        assert_eq!(trained(&module.student, &grads), (false, true));
+        assert!(h_s.grad(&grads).is_some(), "the student's hidden state is pulled towards the message");
+    }
+
+    #[test]
+    fn interaction_trains_the_student_encoder_and_teacher_decoder_and_stops_at_the_reply() {
+        // The student's message is read by the teacher's decoder and answered by its frozen
+        // upper layers; the re-encoded reply is a target (stop-gradient), so the teacher's
+        // encoder and the student's decoder, which only produce the reply, get no gradient.
+        let device = Device::default().autodiff();
+        let module = TalkingModule::new(4, 3, 2, &device);
+        let (terms, h_s) = terms(&module, &device);
+        let grads = terms.interaction.backward();
+        assert_eq!(trained(&module.student, &grads), (true, false));
+        assert_eq!(trained(&module.teacher, &grads), (false, true));
+        assert!(h_s.grad(&grads).is_some());
+    }
+
+    #[test]
+    fn reconstruction_is_positive_and_trains_both_codecs() {
+        let device = Device::default().autodiff();
+        let module = TalkingModule::new(4, 3, 2, &device);
+        let (terms, _) = terms(&module, &device);
+        let value: f32 = terms.reconstruction.clone().into_scalar();
+        assert!(value > 0.0, "a 2-wide message cannot carry 3- and 4-wide states exactly: {value}");
+        let grads = terms.reconstruction.backward();
+        assert_eq!(trained(&module.student, &grads), (true, true));
+        assert_eq!(trained(&module.teacher, &grads), (true, true));
+    }
+}

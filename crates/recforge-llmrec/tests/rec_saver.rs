@@ -9,7 +9,7 @@ use std::io::Write;
 use recforge_llm::{GenerationParams, LlmError};
 use recforge_llmrec::chat_model::{ChatModel, RATING_LEVELS};
 use recforge_llmrec::rec_saver::{Embedder, RecSaverConfig, RecSaverSummary, leaks_rating, score_prediction};
-use recforge_llmrec::reasoning::{Mode, Prediction, RatedTitle, RatingCase, RatingMetrics, ReasoningConfig, predict, read_predictions, reasoning_row};
+use recforge_llmrec::reasoning::{Mode, RatedTitle, RatingCase, RatingMetrics, ReasoningConfig, predict, read_predictions, reasoning_row};
 use recforge_llmrec::GenerationCache;
 
 /// Explanations come from a script (one per seed); the rating read from any text is the digit

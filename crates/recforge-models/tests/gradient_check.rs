@@ -3,39 +3,16 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::log_sigmoid;
-use recforge_data::{Batch, FeatureLayout, SparseFeature, SparseField};
 use recforge_models::ranking::{
     AutoIntConfig, DcnStructure, DcnV2Config, HiformerConfig, LrConfig, MlpRankerConfig, TransformerConfig,
 };
-use recforge_models::{EmbeddedBatch, EmbeddingStore, ModelConfig, ModelInput, RankingModel, SparseOptimizer, TableSpec};
+use recforge_models::{EmbeddedBatch, EmbeddingStore, ModelConfig, ModelInput, RankingModel};
+
+mod common;
+use common::{batch, layout, store};
 
 /// Small enough for LayerNorm over 4-wide tokens (strongly curved), large enough for f32.
 const EPS: f32 = 3e-3;
-
-fn layout() -> FeatureLayout {
-    FeatureLayout {
-        sparse: vec![
-            SparseFeature { name: "user".into(), cardinality: 4, bag: false, max_len: None },
-            SparseFeature { name: "tags".into(), cardinality: 6, bag: true, max_len: None },
-        ],
-        dense: vec!["price".into(), "age".into()],
-    }
-}
-
-/// Four examples: a single-id field and a bag field (one bag empty, one with a repeated id).
-fn batch() -> Batch {
-    Batch {
-        len: 4,
-        sparse: vec![
-            SparseField::Single(vec![1, 2, 1, 3]),
-            SparseField::Bag { offsets: vec![0, 2, 2, 3, 6], values: vec![1, 2, 5, 3, 4, 3] },
-        ],
-        dense: vec![0.5, -1.0, 1.5, 0.2, -0.3, 0.8, 0.0, 1.0],
-        num_dense: 2,
-        labels: vec![1.0, 0.0, 1.0, 0.0],
-        example_ids: vec![0, 1, 2, 3],
-    }
-}
 
 /// Sum (not mean) of per-example BCE, in f64-friendly form for finite differences.
 fn loss_sum(logits: Tensor<1>, labels: &[f32], device: &Device) -> Tensor<1> {
@@ -46,15 +23,6 @@ fn loss_sum(logits: Tensor<1>, labels: &[f32], device: &Device) -> Tensor<1> {
 
 fn scalar(t: Tensor<1>) -> f64 {
     t.into_scalar::<f32>() as f64
-}
-
-fn store(dim: usize, seed: u64) -> EmbeddingStore {
-    EmbeddingStore::new(
-        vec![TableSpec::exact("user", 4, dim), TableSpec::exact("tags", 6, dim)],
-        SparseOptimizer::Sgd { lr: 1.0 },
-        0.3,
-        seed,
-    )
 }
 
 /// Gradient checks run one at a time: run in parallel threads they disagreed with finite

@@ -109,7 +109,8 @@ pub fn ndcg_at_k<T: PartialEq>(ranked: &[T], relevant: &[T], k: usize) -> f64 {
         .enumerate()
         .filter(|(_, item)| relevant.contains(item))
         .map(|(i, _)| 1.0 / ((i + 2) as f64).log2())
-        .sum();
+        // fold from +0.0: a float `sum()` of nothing is -0.0, which prints as "-0".
+        .fold(0.0, |a, b| a + b);
     let ideal: f64 = (0..relevant.len().min(k)).map(|i| 1.0 / ((i + 2) as f64).log2()).sum();
     dcg / ideal
 }
@@ -189,5 +190,7 @@ mod tests {
         assert!(close(ndcg_at_k(&ranked, &[7, 9], 5), 1.5 / ideal));
         assert!(close(mrr(&ranked, &[1]), 0.25));
         assert!(close(mrr(&ranked, &[42]), 0.0));
+        // A miss is +0, not -0 (which reports print as "-0").
+        assert!(ndcg_at_k(&ranked, &[42], 5).is_sign_positive());
     }
 }

@@ -126,7 +126,7 @@ pub fn markdown_modes(results: &Value) -> String {
     if let Some(rows) = results["rows"].as_array() {
         let p = &results["pretrained"];
         out += &format!(
-            "pre-trained model {} ({}, {} parameters, top {} layers read); task {} rows, ID test {} rows, OOD test {} rows\n\n",
+            "pre-trained model {} ({}, {} parameters, top {} layers read); task {} rows, ID test {} rows, OOD test {} rows (shift: {})\n\n",
             p["name"].as_str().unwrap_or("?"),
             p["model"].as_str().unwrap_or("?"),
             p["parameters"],
@@ -134,6 +134,7 @@ pub fn markdown_modes(results: &Value) -> String {
             results["task_rows"],
             results["id_test_rows"],
             results["ood_test_rows"],
+            results["shift"].as_str().unwrap_or("time"),
         );
         out += "| method | seeds | trainable params | ID AUC | ID logloss | OOD AUC | OOD logloss |\n|---|---|---|---|---|---|---|\n";
         for r in rows {

@@ -14,7 +14,7 @@ use recforge_data::{Dataset, Split};
 use recforge_distill::committee::CommitteeObjective;
 use recforge_distill::foundation::{self, CachedEmbedder, FoundationTeacher};
 use recforge_distill::frozen::{FrozenTeacher, RankerTeacher};
-use recforge_distill::levi::{FrozenModel, LeviObjective, row_index};
+use recforge_distill::levi::{FrozenModel, LeviObjective, LeviSplit, levi_split, row_index, rows_with_values};
 use recforge_distill::pipeline::{self, StudentResult, Windows};
 use recforge_distill::talking::{TalkingObjective, TransferMode};
 use recforge_distill::{DistillConfig, DistillMode, KdMode, StudentSection, TeacherSpec};
@@ -321,14 +321,28 @@ fn levi(config: &DistillConfig, out: &Path, dataset: &Dataset, windows: &Windows
     let spec = &config.teachers[0];
     let (pretrained, seconds) = zoo_teacher(spec, config, out, dataset, windows)?;
     // Task split: the student window minus its newest `id_holdout`, which validates (first
-    // half) and tests in distribution (second half); the schema's test rows are later: OOD.
-    let rows = &windows.student.train;
-    let holdout = ((rows.len() as f64) * config.levi.id_holdout).round() as usize;
-    let cut = rows.len() - holdout;
-    let mid = cut + holdout / 2;
-    let task = Split { train: rows[..cut].to_vec(), valid: rows[cut..mid].to_vec(), test: rows[mid..].to_vec() };
-    let ood = &windows.student.test;
-    eprintln!("LEVI: task {} rows, ID valid {}, ID test {}, OOD test {}", task.train.len(), task.valid.len(), task.test.len(), ood.len());
+    // half) and tests in distribution (second half). OOD: the schema's later test rows (time
+    // shift) or, with `held_out_genres`, those genres' rows of the held-out span (genre shift).
+    let levi_options = &config.levi;
+    let shifted = if levi_options.held_out_genres.is_empty() {
+        None
+    } else {
+        Some(rows_with_values(dataset, &levi_options.genre_feature, &levi_options.held_out_genres)?)
+    };
+    let is_shifted = |r: usize| shifted.as_ref().is_some_and(|s| s[r]);
+    let LeviSplit { task, ood } = levi_split(
+        &windows.student.train,
+        &windows.student.test,
+        levi_options.id_holdout,
+        shifted.as_ref().map(|_| &is_shifted as &dyn Fn(usize) -> bool),
+    );
+    let ood = &ood;
+    let shift = if levi_options.held_out_genres.is_empty() {
+        "time: the schema's later test rows".to_string()
+    } else {
+        format!("genres {} of the held-out span, never in the task", levi_options.held_out_genres.join(", "))
+    };
+    eprintln!("LEVI: task {} rows, ID valid {}, ID test {}, OOD test {} ({shift})", task.train.len(), task.valid.len(), task.test.len(), ood.len());
     let eval_batch = student.train.eval_batch_size;
     let metrics = |p: &[f32], r: &[usize]| EvalMetrics::of(p, &labels_of(dataset, r));
     let eval_model = |m: &TrainedModel| {
@@ -393,7 +407,7 @@ fn levi(config: &DistillConfig, out: &Path, dataset: &Dataset, windows: &Windows
     Ok(json!({
         "pretrained": {"name": spec.name, "model": spec.model.name(), "parameters": pretrained.num_parameters(), "train_seconds": seconds, "layers_read": config.levi.layers},
         "student": {"name": student.name, "model": student.model.name()},
-        "task_rows": task.train.len(), "id_valid_rows": task.valid.len(), "id_test_rows": task.test.len(), "ood_test_rows": ood.len(),
+        "shift": shift, "task_rows": task.train.len(), "id_valid_rows": task.valid.len(), "id_test_rows": task.test.len(), "ood_test_rows": ood.len(),
         "levi": config.levi,
         "rows": rows_json,
     }))

@@ -1,9 +1,13 @@
-//! Approximate top-K inner product search with an HNSW graph from the `hnsw_rs` crate.
-//! HNSW searches by a distance, so inner product is reduced to Euclidean distance with the
-//! standard augmentation (Bachrach et al. 2014): item x ↦ [x, √(M² − ‖x‖²)] with M the
-//! largest item norm, query q ↦ [q, 0]; then ‖q' − x'‖² = ‖q‖² + M² − 2⟨q, x⟩. A
-//! multi-vector query searches each head, pools the candidates and rescores them exactly
-//! with the max over heads.
+//! Approximate top-K inner product search with an HNSW graph from the `hnsw_rs` crate, built
+//! directly on inner products (ip-NSW, Morozov & Babenko, NeurIPS 2018): the graph's
+//! "distance" is `M² − ⟨a, b⟩`, with M the largest item norm, and each query head is scaled to
+//! norm M, which leaves its ranking unchanged and keeps every distance non-negative as hnsw_rs
+//! requires (Cauchy–Schwarz: ⟨q, x⟩ ≤ ‖q‖‖x‖ ≤ M²). The usual reduction to Euclidean distance
+//! (x ↦ [x, √(M² − ‖x‖²)], Bachrach et al. 2014) is exact but builds a graph that greedy search
+//! cannot navigate when norms vary: on 100k Gaussian items with log-normal norms it found
+//! recall@10 0.016-0.08 where this graph finds 0.92-1.0 (README, retrieval serving). A
+//! multi-vector query searches each head, pools the candidates and rescores them exactly with
+//! the max over heads.
 
 use hnsw_rs::prelude::{Distance, Hnsw};
 
@@ -27,34 +31,30 @@ impl Default for HnswParams {
     }
 }
 
-/// Euclidean distance with 8 independent accumulators, which the compiler keeps in SIMD
-/// registers (a serial float sum cannot be vectorised).
+/// `offset − ⟨a, b⟩`, clamped at zero against rounding: an inner-product dissimilarity that is
+/// non-negative whenever both vectors have norm at most √offset (the dot product is the exact
+/// index's SIMD-friendly one).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct LanesL2;
+pub struct InnerProductDistance {
+    offset: f32,
+}
 
-impl Distance<f32> for LanesL2 {
+impl Distance<f32> for InnerProductDistance {
     fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
-        let mut lanes = [0f32; 8];
-        let (chunks_a, chunks_b) = (a.chunks_exact(8), b.chunks_exact(8));
-        let tail: f32 = chunks_a.remainder().iter().zip(chunks_b.remainder()).map(|(x, y)| (x - y) * (x - y)).sum();
-        for (x, y) in chunks_a.zip(chunks_b) {
-            for lane in 0..8 {
-                let d = x[lane] - y[lane];
-                lanes[lane] += d * d;
-            }
-        }
-        (lanes.iter().sum::<f32>() + tail).sqrt()
+        (self.offset - dot(a, b)).max(0.0)
     }
 }
 
 /// Layers of the graph (hnsw_rs caps it at 16).
 const MAX_LAYERS: usize = 16;
 
-/// An HNSW graph over augmented item vectors, plus the raw vectors for exact rescoring.
+/// An inner-product HNSW graph over the item vectors, plus the vectors for exact rescoring.
 pub struct HnswIndex {
     dim: usize,
     vectors: Vec<f32>,
-    graph: Hnsw<'static, f32, LanesL2>,
+    graph: Hnsw<'static, f32, InnerProductDistance>,
+    /// The largest item norm M; query heads are scaled to it.
+    max_norm: f32,
     params: HnswParams,
 }
 
@@ -63,22 +63,13 @@ impl HnswIndex {
     pub fn build(vectors: Vec<f32>, dim: usize, params: HnswParams) -> Self {
         assert!(dim > 0 && vectors.len() % dim == 0, "vectors must be [len, dim]");
         let len = vectors.len() / dim;
-        let norms: Vec<f32> = vectors.chunks_exact(dim).map(|v| dot(v, v)).collect();
-        let max_norm = norms.iter().copied().fold(0f32, f32::max);
-        let augmented: Vec<Vec<f32>> = vectors
-            .chunks_exact(dim)
-            .zip(&norms)
-            .map(|(v, n)| {
-                let mut a = Vec::with_capacity(dim + 1);
-                a.extend_from_slice(v);
-                a.push((max_norm - n).max(0.0).sqrt());
-                a
-            })
-            .collect();
-        let graph = Hnsw::<f32, LanesL2>::new(params.connections, len.max(1), MAX_LAYERS, params.ef_construction, LanesL2);
-        let refs: Vec<(&[f32], usize)> = augmented.iter().enumerate().map(|(i, v)| (v.as_slice(), i)).collect();
+        let max_square = vectors.chunks_exact(dim).map(|v| dot(v, v)).fold(0f32, f32::max);
+        // A hair above M², so that rounding in the dot product cannot take a distance below zero.
+        let distance = InnerProductDistance { offset: max_square * (1.0 + 1e-4) + f32::MIN_POSITIVE };
+        let graph = Hnsw::new(params.connections, len.max(1), MAX_LAYERS, params.ef_construction, distance);
+        let refs: Vec<(&[f32], usize)> = vectors.chunks_exact(dim).enumerate().map(|(i, v)| (v, i)).collect();
         graph.parallel_insert_slice(&refs);
-        HnswIndex { dim, vectors, graph, params }
+        HnswIndex { dim, vectors, graph, max_norm: max_square.sqrt(), params }
     }
 
     pub fn params(&self) -> HnswParams {
@@ -100,9 +91,9 @@ impl MipsIndex for HnswIndex {
         let ef = self.params.ef_search.max(k);
         let mut candidates: Vec<u32> = Vec::new();
         for head in query.chunks_exact(dim) {
-            let mut q = Vec::with_capacity(dim + 1);
-            q.extend_from_slice(head);
-            q.push(0.0);
+            let norm = dot(head, head).sqrt();
+            let scale = if norm > 0.0 { self.max_norm / norm } else { 1.0 };
+            let q: Vec<f32> = head.iter().map(|x| x * scale).collect();
             candidates.extend(self.graph.search(&q, k, ef).iter().map(|n| n.d_id as u32));
         }
         candidates.sort_unstable();
@@ -134,13 +125,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lanes_l2_matches_the_serial_distance_for_every_length() {
-        for len in [0usize, 1, 7, 8, 9, 33, 64] {
-            let a: Vec<f32> = (0..len).map(|i| (i as f32 * 0.37).sin()).collect();
-            let b: Vec<f32> = (0..len).map(|i| (i as f32 * 0.11).cos()).collect();
-            let serial = a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt();
-            let got = LanesL2.eval(&a, &b);
-            assert!((got - serial).abs() <= 1e-5 * serial.max(1.0), "len {len}: {got} vs {serial}");
-        }
+    fn inner_product_distance_is_offset_minus_dot_and_never_negative() {
+        let d = InnerProductDistance { offset: 10.0 };
+        assert_eq!(d.eval(&[1.0, 2.0], &[3.0, 1.0]), 5.0);
+        assert_eq!(d.eval(&[3.0, 3.0], &[3.0, 3.0]), 0.0, "clamped at zero");
     }
 }

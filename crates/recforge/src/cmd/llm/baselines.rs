@@ -15,9 +15,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
-use recforge_data::Schema;
 use recforge_llmrec::eval_set::EVAL_USERS;
-use recforge_llmrec::rec_data::MIN_INTERACTIONS;
 use recforge_llmrec::{EvalSetConfig, EvalUser, RecData, read_eval_set, sample_eval_set};
 use recforge_models::sequential::SasRec;
 use recforge_train::metrics::{ndcg_at_k, recall_at_k};
@@ -26,10 +24,8 @@ use recforge_train::retrieval::run::{ItemVectors, VECTORS};
 use recforge_train::sasrec::{SasRecEpoch, SasRecTrainConfig, score_histories, top_k, train_sasrec};
 use serde::{Deserialize, Serialize};
 
-use crate::cmd::data;
-use crate::paths;
+use super::make_data::load_rec_data;
 
-const ML1M_SEQ: &str = include_str!("../../../../../configs/data/ml1m_seq.toml");
 /// Cut-offs of Recall@K and NDCG@K.
 const KS: [usize; 2] = [5, 10];
 
@@ -118,15 +114,6 @@ struct SasRecSaved {
     seconds: f64,
 }
 
-/// ML-1M as the LLM tasks see it: 5-core leave-one-out sequences, titles, genres and ratings.
-pub fn load_ml1m() -> Result<RecData> {
-    let schema = Schema::from_toml_str(ML1M_SEQ, Path::new(".")).context("the built-in ML-1M sequence schema")?;
-    let (dataset, _) = data::prepare(&schema, &paths::prepared_cache_dir(), false, false)?;
-    let interactions = paths::data_dir().join("ml-1m").join("ml-1m.inter");
-    RecData::from_dataset(&dataset, &interactions, MIN_INTERACTIONS)
-        .with_context(|| format!("reading ratings from {} (fetch the data with `recforge data fetch`)", interactions.display()))
-}
-
 /// The evaluation users: read from `eval_set`, or the default sample of `users` ML-1M users.
 pub fn load_eval_users(data: &RecData, eval_set: Option<&Path>, users: usize) -> Result<Vec<EvalUser>> {
     let sample = match eval_set {
@@ -151,7 +138,7 @@ pub fn load_eval_users(data: &RecData, eval_set: Option<&Path>, users: usize) ->
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let data = load_ml1m()?;
+    let (_, data) = load_rec_data("ml1m")?;
     let users = load_eval_users(&data, args.eval_set.as_deref(), args.eval_users)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let seq = &data.sequences;

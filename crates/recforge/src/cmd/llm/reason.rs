@@ -18,7 +18,8 @@ use recforge_llmrec::reasoning::{Mode, RatingCase, RatingMetrics, ReasoningConfi
 use recforge_llmrec::GenerationCache;
 use serde_json::json;
 
-use super::baselines::{load_eval_users, load_ml1m};
+use super::baselines::load_eval_users;
+use super::make_data::load_rec_data;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -83,7 +84,7 @@ pub fn run(args: Args) -> Result<()> {
     if args.modes.is_empty() {
         bail!("--modes: give direct, cot or both");
     }
-    let data = load_ml1m()?;
+    let (_, data) = load_rec_data("ml1m")?;
     let users = load_eval_users(&data, args.eval_set.as_deref(), args.eval_users)?;
     let cases: Vec<RatingCase> =
         users.iter().take(args.limit.unwrap_or(usize::MAX)).map(|u| RatingCase::from_eval_user(u, args.history)).collect();

@@ -1,0 +1,39 @@
+//! The small layout, batch and embedding store the model tests share: a single-id field and a
+//! bag field (one bag empty, one with a repeated id) plus two numeric features.
+
+use recforge_data::{Batch, FeatureLayout, SparseFeature, SparseField};
+use recforge_models::{EmbeddingStore, SparseOptimizer, TableSpec};
+
+pub fn layout() -> FeatureLayout {
+    FeatureLayout {
+        sparse: vec![
+            SparseFeature { name: "user".into(), cardinality: 4, bag: false, max_len: None },
+            SparseFeature { name: "tags".into(), cardinality: 6, bag: true, max_len: None },
+        ],
+        dense: vec!["price".into(), "age".into()],
+    }
+}
+
+/// Four examples: a single-id field and a bag field (one bag empty, one with a repeated id).
+pub fn batch() -> Batch {
+    Batch {
+        len: 4,
+        sparse: vec![
+            SparseField::Single(vec![1, 2, 1, 3]),
+            SparseField::Bag { offsets: vec![0, 2, 2, 3, 6], values: vec![1, 2, 5, 3, 4, 3] },
+        ],
+        dense: vec![0.5, -1.0, 1.5, 0.2, -0.3, 0.8, 0.0, 1.0],
+        num_dense: 2,
+        labels: vec![1.0, 0.0, 1.0, 0.0],
+        example_ids: vec![0, 1, 2, 3],
+    }
+}
+
+pub fn store(dim: usize, seed: u64) -> EmbeddingStore {
+    EmbeddingStore::new(
+        vec![TableSpec::exact("user", 4, dim), TableSpec::exact("tags", 6, dim)],
+        SparseOptimizer::Sgd { lr: 1.0 },
+        0.3,
+        seed,
+    )
+}
