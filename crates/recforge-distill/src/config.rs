@@ -233,6 +233,9 @@ impl DistillConfig {
         if config.data.schema.is_relative() {
             config.data.schema = base.join(&config.data.schema);
         }
+        if let Some(target) = config.levi.target_schema.as_mut().filter(|t| t.is_relative()) {
+            *target = base.join(&*target);
+        }
         if config.name.is_none() {
             config.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
         }

@@ -45,6 +45,11 @@ pub struct LeviOptions {
     pub held_out_genres: Vec<String>,
     /// The multi-categorical feature `held_out_genres` name values of.
     pub genre_feature: String,
+    /// Transfer instead of shift: a data schema (relative to the config file) over another
+    /// dataset with the same features, read with the pre-trained model's encoder (e.g.
+    /// ML-100K aligned to ML-1M). The task, ID and OOD rows then come from its training rows and
+    /// later test rows; the pre-trained model stays the one trained on `[data]`.
+    pub target_schema: Option<std::path::PathBuf>,
 }
 
 impl Default for LeviOptions {
@@ -57,6 +62,7 @@ impl Default for LeviOptions {
             lr: 0.002,
             held_out_genres: Vec::new(),
             genre_feature: "genre".into(),
+            target_schema: None,
         }
     }
 }

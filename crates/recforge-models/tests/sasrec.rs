@@ -52,7 +52,7 @@ fn left_padding_does_not_change_outputs() {
 fn long_histories_keep_the_most_recent_items() {
     let device = Device::default();
     let batch = SequenceBatch::new(&[&[1, 2, 3, 4, 5, 6, 7][..], &[9][..]], 4, &device);
-    assert_eq!(batch.ids.into_data().convert::<i64>().to_vec::<i64>().unwrap(), vec![4, 5, 6, 7, 0, 0, 0, 9]);
+    assert_eq!(batch.ids.into_data().convert::<i64>().try_to_vec::<i64>().unwrap(), vec![4, 5, 6, 7, 0, 0, 0, 9]);
     let mask = batch.attention_mask.into_data().try_to_vec::<bool>().unwrap();
     // Row 0, query 1 sees keys 0 and 1 only.
     assert_eq!(&mask[4..8], &[false, false, true, true]);

@@ -1,7 +1,7 @@
 //! End-to-end `recforge distill` with `mode = "committee" | "talking" | "levi"` on a generated
 //! CTR log (no text model: the zoo teachers only): results files, teacher-pass accounting of
-//! DiverseDistill's filtering, the served student's size, LEVI's ID/OOD table, reuse of a
-//! trained teacher from its run folder.
+//! DiverseDistill's filtering, the served student's size, LEVI's ID/OOD table and its transfer
+//! to a second dataset, reuse of a trained teacher from its run folder.
 
 use predicates::str::contains;
 use serde_json::Value;
@@ -61,6 +61,15 @@ fn committee_talking_and_levi_run_end_to_end() {
     ws.recforge().args(["distill", "levi.toml"]).assert().success().stdout(contains("| LEVI (frozen layers + small model) | 1 |"));
     let r = results(&ws, "levi");
     assert_eq!(r["rows"].as_array().unwrap().len(), 5);
+
+    // Transfer: a target dataset with the same features, read with the pre-trained model's
+    // encoder (here the same log).
+    let transfer = config("levi", "[levi]\nid_holdout = 0.2\ntarget_schema = \"synth/schema.toml\"\n").replacen("name = \"levi\"", "name = \"transfer\"", 1);
+    std::fs::write(ws.path("transfer.toml"), transfer).unwrap();
+    ws.recforge().args(["distill", "transfer.toml"]).assert().success().stderr(contains("known to the pre-trained vocabulary: items"));
+    let r = results(&ws, "transfer");
+    assert_eq!(r["rows"].as_array().unwrap().len(), 5);
+    assert!(r["shift"].as_str().unwrap().starts_with("transfer to"), "{}", r["shift"]);
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! `recforge data fetch | inspect | prepare | synth`.
+//! `recforge data fetch | inspect | prepare | synth | align-ml100k`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,6 +26,10 @@ pub enum DataCommand {
     Prepare(PrepareArgs),
     /// Write a synthetic CTR log with a planted signal, and the schema that reads it.
     Synth(SynthArgs),
+    /// Rewrite MovieLens-100K in MovieLens-1M's vocabulary (item ids, age groups, occupation
+    /// codes), so models trained on ML-1M read it (configs/data/ml100k_as_ml1m_temporal.toml).
+    #[command(name = "align-ml100k")]
+    AlignMl100k(crate::cmd::align_ml100k::Args),
 }
 
 #[derive(Args)]
@@ -93,6 +97,7 @@ pub fn run(command: DataCommand) -> Result<()> {
             print_summary(&data, &report);
             Ok(())
         }
+        DataCommand::AlignMl100k(args) => crate::cmd::align_ml100k::run(args),
         DataCommand::Synth(args) => {
             let started = Instant::now();
             let schema = recforge_data::write_synthetic_ctr(&args.out, args.rows, args.seed)?;

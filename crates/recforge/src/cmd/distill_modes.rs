@@ -320,6 +320,59 @@ fn summarise(runs: &[MethodRun], best_teacher_auc: f64) -> Value {
 fn levi(config: &DistillConfig, out: &Path, dataset: &Dataset, windows: &Windows, student: &StudentSection) -> Result<Value> {
     let spec = &config.teachers[0];
     let (pretrained, seconds) = zoo_teacher(spec, config, out, dataset, windows)?;
+    match &config.levi.target_schema {
+        None => levi_on(config, student, &pretrained, seconds, dataset, &windows.student.train, &windows.student.test, None),
+        Some(path) => {
+            let (target, split, name) = transfer_target(path, dataset)?;
+            let rows = &split.train[split.train.len().saturating_sub(config.data.max_student_rows.unwrap_or(usize::MAX))..];
+            levi_on(config, student, &pretrained, seconds, &target, rows, &split.test, Some(name))
+        }
+    }
+}
+
+/// The transfer target: `schema`'s dataset encoded with the pre-trained dataset's encoder (so
+/// the frozen model reads it with its own tables; target-only tokens map to the unknown row),
+/// its split, and its name.
+fn transfer_target(schema_path: &Path, source: &Dataset) -> Result<(Dataset, Split, String)> {
+    let schema = recforge_data::Schema::from_toml_file(schema_path)
+        .with_context(|| format!("reading [levi] target_schema {}", schema_path.display()))?;
+    let encoder = source.encoder().context("the pre-trained dataset has no fitted encoder")?;
+    if !schema.source.path.exists() {
+        anyhow::bail!(
+            "[levi] target_schema {}: {} is missing (for the ML-100K transfer run `recforge data align-ml100k` first)",
+            schema_path.display(),
+            schema.source.path.display()
+        );
+    }
+    let options = recforge_data::PrepareOptions::new(crate::paths::prepared_cache_dir());
+    let target = recforge_data::encode_file(&schema, encoder, &schema.source.path, &options)
+        .with_context(|| format!("encoding {} with {}'s encoder", schema.source.path.display(), source.meta.name))?;
+    let split = target.split(&schema.split)?;
+    let known = |name: &str| target.categorical(name).map(|ids| ids.iter().filter(|&&id| id != 0).count() as f64 / ids.len().max(1) as f64);
+    eprintln!(
+        "LEVI transfer target {}: {} rows; known to the pre-trained vocabulary: items {:.1}%, users {:.1}%",
+        schema.name,
+        target.len(),
+        100.0 * known(source.meta.item_feature.as_deref().unwrap_or("item_id")).unwrap_or(0.0),
+        100.0 * known(source.meta.user_feature.as_deref().unwrap_or("user_id")).unwrap_or(0.0),
+    );
+    Ok((target, split, schema.name))
+}
+
+/// LEVI's rows (pre-trained as is, small model, head-only, LEVI, full fine-tuning) on the
+/// time-ordered task rows `rows` of `dataset`; `later` rows are the time-shift OOD test.
+#[allow(clippy::too_many_arguments)]
+fn levi_on(
+    config: &DistillConfig,
+    student: &StudentSection,
+    pretrained: &TrainedModel,
+    seconds: f64,
+    dataset: &Dataset,
+    rows: &[usize],
+    later: &[usize],
+    transfer_to: Option<String>,
+) -> Result<Value> {
+    let spec = &config.teachers[0];
     // Task split: the student window minus its newest `id_holdout`, which validates (first
     // half) and tests in distribution (second half). OOD: the schema's later test rows (time
     // shift) or, with `held_out_genres`, those genres' rows of the held-out span (genre shift).
@@ -331,13 +384,15 @@ fn levi(config: &DistillConfig, out: &Path, dataset: &Dataset, windows: &Windows
     };
     let is_shifted = |r: usize| shifted.as_ref().is_some_and(|s| s[r]);
     let LeviSplit { task, ood } = levi_split(
-        &windows.student.train,
-        &windows.student.test,
+        rows,
+        later,
         levi_options.id_holdout,
         shifted.as_ref().map(|_| &is_shifted as &dyn Fn(usize) -> bool),
     );
     let ood = &ood;
-    let shift = if levi_options.held_out_genres.is_empty() {
+    let shift = if let Some(target) = &transfer_to {
+        format!("transfer to {target}; time: its later test rows")
+    } else if levi_options.held_out_genres.is_empty() {
         "time: the schema's later test rows".to_string()
     } else {
         format!("genres {} of the held-out span, never in the task", levi_options.held_out_genres.join(", "))
@@ -351,7 +406,7 @@ fn levi(config: &DistillConfig, out: &Path, dataset: &Dataset, windows: &Windows
         (metrics(&id, &task.test), metrics(&od, ood))
     };
     let mut runs: Vec<(String, u64, EvalMetrics, EvalMetrics, usize, f64)> = Vec::new();
-    let (id, od) = eval_model(&pretrained);
+    let (id, od) = eval_model(pretrained);
     runs.push(("pre-trained, no fine-tuning".into(), 0, id, od, 0, 0.0));
     let frozen = FrozenModel::new(pretrained.clone(), dataset, config.levi.layers)?;
     let width = pipeline::student_width(&student.model, &student.train, dataset, &task)?;
@@ -407,7 +462,7 @@ fn levi(config: &DistillConfig, out: &Path, dataset: &Dataset, windows: &Windows
     Ok(json!({
         "pretrained": {"name": spec.name, "model": spec.model.name(), "parameters": pretrained.num_parameters(), "train_seconds": seconds, "layers_read": config.levi.layers},
         "student": {"name": student.name, "model": student.model.name()},
-        "shift": shift, "task_rows": task.train.len(), "id_valid_rows": task.valid.len(), "id_test_rows": task.test.len(), "ood_test_rows": ood.len(),
+        "shift": shift, "transfer_to": transfer_to, "task_rows": task.train.len(), "id_valid_rows": task.valid.len(), "id_test_rows": task.test.len(), "ood_test_rows": ood.len(),
         "levi": config.levi,
         "rows": rows_json,
     }))

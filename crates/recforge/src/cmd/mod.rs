@@ -1,5 +1,6 @@
 //! One file per subcommand.
 
+pub mod align_ml100k;
 pub mod bandit;
 pub mod bench;
 pub mod bench_llm;
