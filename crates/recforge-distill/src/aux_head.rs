@@ -187,29 +187,10 @@ pub fn shared_bottom_width(model: &Ranker, input: &ModelInput, kind: &str) -> Re
 
 #[cfg(test)]
 mod tests {
-    use burn::module::{ModuleVisitor, Param};
     use recforge_models::ranking::{DcnV2Config, MlpRankerConfig};
 
     use super::*;
-
-    /// Records, for every float parameter, its shape and whether `grads` holds a gradient.
-    struct GradProbe<'g> {
-        grads: &'g Gradients,
-        seen: Vec<(Vec<usize>, bool)>,
-    }
-
-    impl ModuleVisitor for GradProbe<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let value = param.val();
-            self.seen.push((value.dims().to_vec(), value.grad(self.grads).is_some()));
-        }
-    }
-
-    fn probe<M: Module>(module: &M, grads: &Gradients) -> Vec<(Vec<usize>, bool)> {
-        let mut p = GradProbe { grads, seen: Vec::new() };
-        module.visit(&mut p);
-        p.seen
-    }
+    use crate::grad_probe::gradients_by_shape as probe;
 
     const FIELDS: usize = 3;
     const DIM: usize = 4;

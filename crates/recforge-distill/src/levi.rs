@@ -318,12 +318,12 @@ pub fn row_index(data: &Dataset, rows: &[usize]) -> HashMap<u64, usize> {
 
 #[cfg(test)]
 mod tests {
-    use burn::module::{ModuleVisitor, Param};
     use recforge_models::ranking::MlpRankerConfig;
     use recforge_models::ModelConfig;
     use recforge_train::TrainConfig;
 
     use super::*;
+    use crate::grad_probe::has_gradient as probe;
 
     #[test]
     fn time_shift_split_holds_out_the_newest_share_and_tests_on_later_rows() {
@@ -344,23 +344,6 @@ mod tests {
         assert_eq!(split.task.valid, vec![6]);
         assert_eq!(split.task.test, vec![8]);
         assert_eq!(split.ood, vec![7, 9], "shifted rows of the held-out span only, not the later rows");
-    }
-
-    struct GradProbe<'g> {
-        grads: &'g Gradients,
-        seen: Vec<bool>,
-    }
-
-    impl ModuleVisitor for GradProbe<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.seen.push(param.val().grad(self.grads).is_some());
-        }
-    }
-
-    fn probe<M: Module>(module: &M, grads: &Gradients) -> Vec<bool> {
-        let mut p = GradProbe { grads, seen: Vec::new() };
-        module.visit(&mut p);
-        p.seen
     }
 
     fn setup() -> (Dataset, TrainedModel, ModelConfig, TrainConfig) {

@@ -19,6 +19,8 @@ pub mod committee;
 pub mod config;
 pub mod foundation;
 pub mod frozen;
+#[cfg(test)]
+mod grad_probe;
 pub mod kd;
 pub mod label_store;
 pub mod labeler;

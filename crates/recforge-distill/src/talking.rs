@@ -229,11 +229,11 @@ impl Objective for TalkingObjective<'_> {
 
 #[cfg(test)]
 mod tests {
-    use burn::module::{ModuleVisitor, Param};
     use burn::tensor::Distribution;
 
     use super::*;
     use crate::frozen::TeacherAnswer;
+    use crate::grad_probe::has_gradient;
 
     /// A teacher whose upper layers sum the hidden state (no weights of its own).
     struct SumTeacher;
@@ -260,27 +260,15 @@ mod tests {
         }
     }
 
-    struct GradProbe<'g> {
-        grads: &'g Gradients,
-        seen: Vec<bool>,
-    }
-
-    impl ModuleVisitor for GradProbe<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.seen.push(param.val().grad(self.grads).is_some());
-        }
-    }
-
     /// Per codec, whether (encoder, decoder) weights and biases got a gradient.
     fn trained(codec: &Codec, grads: &Gradients) -> (bool, bool) {
-        let mut p = GradProbe { grads, seen: Vec::new() };
-        codec.visit(&mut p);
-        assert_eq!(p.seen.len(), 8, "two linear layers each side");
+        let seen = has_gradient(codec, grads);
+        assert_eq!(seen.len(), 8, "two linear layers each side");
         let side = |s: &[bool]| {
             assert!(s.iter().all(|&x| x == s[0]), "a side is trained as a whole: {s:?}");
             s[0]
         };
-        (side(&p.seen[..4]), side(&p.seen[4..]))
+        (side(&seen[..4]), side(&seen[4..]))
     }
 
     /// One batch of the terms on the autodiff device; `h_s` requires a gradient.

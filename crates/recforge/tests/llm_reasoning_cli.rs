@@ -15,18 +15,17 @@ fn prediction(true_rating: f32, reasoning: &str) -> String {
     .to_string()
 }
 
+/// `recforge llm rec-saver` on `path`, expected to fail before any model is loaded.
+fn rec_saver_fails(ws: &Workspace, path: &std::path::Path) -> assert_cmd::assert::Assert {
+    ws.recforge().args(["llm", "rec-saver", "--predictions"]).arg(path).arg("--out").arg(ws.path("out")).assert().failure()
+}
+
 #[test]
 fn malformed_predictions_name_file_line_and_field() {
     let ws = Workspace::new();
     let path = ws.path("predictions.jsonl");
     std::fs::write(&path, format!("{}\n{{\"user\": \"u2\", \"history\": []}}\n", prediction(4.0, "fits"))).unwrap();
-    ws.recforge()
-        .args(["llm", "rec-saver", "--predictions"])
-        .arg(&path)
-        .arg("--out")
-        .arg(ws.path("out"))
-        .assert()
-        .failure()
+    rec_saver_fails(&ws, &path)
         .stderr(contains("predictions.jsonl:2").and(contains("missing field `item`")));
 }
 
@@ -35,22 +34,10 @@ fn out_of_range_ratings_and_missing_reasoning_are_refused() {
     let ws = Workspace::new();
     let path = ws.path("p.jsonl");
     std::fs::write(&path, format!("{}\n", prediction(9.0, "fits"))).unwrap();
-    ws.recforge()
-        .args(["llm", "rec-saver", "--predictions"])
-        .arg(&path)
-        .arg("--out")
-        .arg(ws.path("out"))
-        .assert()
-        .failure()
+    rec_saver_fails(&ws, &path)
         .stderr(contains("p.jsonl:1").and(contains("true_rating")));
     std::fs::write(&path, format!("{}\n", prediction(4.0, ""))).unwrap();
-    ws.recforge()
-        .args(["llm", "rec-saver", "--predictions"])
-        .arg(&path)
-        .arg("--out")
-        .arg(ws.path("out"))
-        .assert()
-        .failure()
+    rec_saver_fails(&ws, &path)
         .stderr(contains("no prediction carries reasoning"));
 }
 

@@ -6,6 +6,7 @@ mod bench;
 mod experiment;
 mod models;
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -177,7 +178,19 @@ fn run_select(args: RunArgs) -> Result<()> {
     );
     bar.set_message(format!("{} {shard}", sampler.name()));
     let started = Instant::now();
-    let run = compute_features(input, &args.text_field, sampler.as_ref(), cache.as_ref(), shard, args.batch_size, &mut |done| bar.set_position(done as u64))?;
+    // The bar hides itself when stderr is not a terminal (a run under nohup, a CI log): print a
+    // plain progress line every 30 s there instead.
+    let plain = !std::io::stderr().is_terminal();
+    let mut last_line = Instant::now();
+    let mut progress = |done: usize| {
+        bar.set_position(done as u64);
+        if plain && (last_line.elapsed().as_secs() >= 30 || done == owned) {
+            last_line = Instant::now();
+            let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            eprintln!("{} {shard}: {done}/{owned} documents, {rate:.2}/s", sampler.name());
+        }
+    };
+    let run = compute_features(input, &args.text_field, sampler.as_ref(), cache.as_ref(), shard, args.batch_size, &mut progress)?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     println!(
