@@ -66,7 +66,8 @@ impl SasRecTrainConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SasRecEpoch {
     pub epoch: usize,
-    pub train_loss: f64,
+    /// Mean training loss of the epoch; `None` for epoch 0 (the untrained model's validation).
+    pub train_loss: Option<f64>,
     pub valid_ndcg10: f64,
     pub valid_hr10: f64,
     pub seconds: f64,
@@ -183,7 +184,7 @@ pub fn train_sasrec(seq: &Sequences, config: &SasRecTrainConfig, show_progress: 
     let mut model = config.model_config(seq.num_items).init(&device);
     let mut optimizer = AdamConfig::new().init();
     let (hr, ndcg) = validate(&model.valid(), seq, &plain);
-    let mut logs = vec![SasRecEpoch { epoch: 0, train_loss: f64::NAN, valid_ndcg10: ndcg, valid_hr10: hr, seconds: 0.0 }];
+    let mut logs = vec![SasRecEpoch { epoch: 0, train_loss: None, valid_ndcg10: ndcg, valid_hr10: hr, seconds: 0.0 }];
     let mut best = (ndcg, 0usize, model.valid());
     let mut order: Vec<usize> = (0..pairs.len()).collect();
     for epoch in 1..=config.epochs {
@@ -212,7 +213,7 @@ pub fn train_sasrec(seq: &Sequences, config: &SasRecTrainConfig, show_progress: 
         let (hr, ndcg) = validate(&model.valid(), seq, &plain);
         let seconds = started.elapsed().as_secs_f64();
         tracing::info!(epoch, loss = format!("{:.4}", loss_sum / batches.max(1) as f64), valid_ndcg10 = format!("{ndcg:.4}"), "sasrec epoch");
-        logs.push(SasRecEpoch { epoch, train_loss: loss_sum / batches.max(1) as f64, valid_ndcg10: ndcg, valid_hr10: hr, seconds });
+        logs.push(SasRecEpoch { epoch, train_loss: Some(loss_sum / batches.max(1) as f64), valid_ndcg10: ndcg, valid_hr10: hr, seconds });
         if ndcg > best.0 {
             best = (ndcg, epoch, model.valid());
         } else if epoch - best.1 >= config.patience.max(1) {

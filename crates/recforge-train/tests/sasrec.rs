@@ -43,7 +43,11 @@ fn learns_a_next_item_rule() {
     let (hr, ndcg) = validate(&model, &seq, &burn::prelude::Device::default());
     // Chance: the target is one of 34 unseen items (NDCG@10 ≈ 0.12).
     assert!(ndcg > 0.8 && hr > 0.9, "valid HR@10 {hr}, NDCG@10 {ndcg}; logs {logs:?}");
+    assert!(logs[0].train_loss.is_none(), "epoch 0 only validates");
     assert!(logs.last().unwrap().train_loss < logs[1].train_loss);
+    // The log round-trips through JSON (the saved model's sasrec.json is read back).
+    let text = serde_json::to_string(&logs).unwrap();
+    assert_eq!(serde_json::from_str::<Vec<recforge_train::sasrec::SasRecEpoch>>(&text).unwrap().len(), logs.len());
     // Test targets (the last item) follow the same rule: the top item after the full context.
     let contexts: Vec<&[u32]> = seq.histories.iter().map(|h| &h[..h.len() - 1]).collect();
     let scores = score_histories(&model, &contexts, &burn::prelude::Device::default());
