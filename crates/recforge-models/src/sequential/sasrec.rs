@@ -10,7 +10,7 @@
 
 use burn::module::Param;
 use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
-use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
@@ -73,7 +73,12 @@ impl SasRecConfig {
             dropout: Dropout::new(self.dropout),
         };
         SasRec {
-            items: EmbeddingConfig::new(self.num_items.max(1), dim).init(device),
+            // Std 1/√d: ×√d at the input gives unit-scale tokens, and output logits ⟨F_t, E_i⟩
+            // start near unit scale. burn's default N(0, 1) made them ~√d times larger: the
+            // first epoch's loss was 40 nats, and Adam needed tens of epochs to shrink the table.
+            items: EmbeddingConfig::new(self.num_items.max(1), dim)
+                .with_initializer(Initializer::Normal { mean: 0.0, std: 1.0 / (dim as f64).sqrt() })
+                .init(device),
             positions: Param::from_tensor(Tensor::random(
                 [self.max_len.max(1), dim],
                 burn::tensor::Distribution::Normal(0.0, 0.02),
