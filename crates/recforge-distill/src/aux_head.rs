@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Gradients;
 use recforge_data::Batch;
@@ -18,6 +18,7 @@ use recforge_models::{ModelInput, Ranker, RankingModel};
 use recforge_train::{Objective, bce_with_logits};
 use serde::{Deserialize, Serialize};
 
+use crate::held_module::step_held;
 use crate::kd::KdConfig;
 
 /// Where the teacher's soft label enters the student.
@@ -170,10 +171,7 @@ impl Objective for DistillObjective<'_> {
     }
 
     fn update(&mut self, grads: &mut Gradients, lr: f64) {
-        if let Some(aux) = self.aux.take() {
-            let head_grads = GradientsParams::from_module(grads, &aux);
-            self.aux = Some(self.optimizer.step(lr, aux, head_grads));
-        }
+        step_held(&mut self.aux, &mut self.optimizer, lr, grads);
     }
 }
 
@@ -190,7 +188,7 @@ mod tests {
     use recforge_models::ranking::{DcnV2Config, MlpRankerConfig};
 
     use super::*;
-    use crate::grad_probe::gradients_by_shape as probe;
+    use crate::test_support::gradients_by_shape as probe;
 
     const FIELDS: usize = 3;
     const DIM: usize = 4;

@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Gradients;
 use burn::tensor::activation::{log_softmax, relu, sigmoid, softmax};
@@ -34,6 +34,7 @@ use recforge_train::{Objective, bce_with_logits};
 use serde::{Deserialize, Serialize};
 
 use crate::frozen::FrozenTeacher;
+use crate::held_module::step_held;
 
 /// `[committee]` options.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -342,16 +343,14 @@ impl Objective for CommitteeObjective<'_> {
     }
 
     fn update(&mut self, grads: &mut Gradients, _lr: f64) {
-        if let Some(qa) = self.qa.take() {
-            let qa_grads = GradientsParams::from_module(grads, &qa);
-            self.qa = Some(self.optimizer.step(self.options.lr, qa, qa_grads));
-        }
+        step_held(&mut self.qa, &mut self.optimizer, self.options.lr, grads);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::CountingTeacher;
 
     fn tensor2(values: Vec<f32>, shape: [usize; 2], device: &Device) -> Tensor<2> {
         Tensor::from_data(TensorData::new(values, shape), device)
@@ -408,38 +407,6 @@ mod tests {
         assert_eq!(keep, vec![vec![false, true], vec![true, false]]);
     }
 
-    /// A teacher that answers constants and counts the rows it is asked about.
-    struct CountingTeacher {
-        dim: usize,
-        answered: std::sync::atomic::AtomicU64,
-    }
-
-    impl FrozenTeacher for CountingTeacher {
-        fn name(&self) -> &str {
-            "counting"
-        }
-        fn hidden_dim(&self) -> usize {
-            self.dim
-        }
-        fn parameters(&self) -> usize {
-            0
-        }
-        fn answer(&self, _data: &Dataset, rows: &[usize]) -> crate::frozen::TeacherAnswer {
-            self.answered.fetch_add(rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            crate::frozen::TeacherAnswer {
-                hidden: rows.iter().flat_map(|&r| (0..self.dim).map(move |j| ((r + j) % 5) as f32 / 5.0)).collect(),
-                logits: rows.iter().map(|&r| (r % 3) as f32 - 1.0).collect(),
-            }
-        }
-        fn examples_answered(&self) -> u64 {
-            self.answered.load(std::sync::atomic::Ordering::Relaxed)
-        }
-        fn upper(&self, hidden: Tensor<2>) -> Tensor<1> {
-            let n = hidden.dims()[0];
-            hidden.sum_dim(1).reshape([n])
-        }
-    }
-
     #[test]
     fn filtering_reduces_teacher_calls_by_the_configured_share_and_qa_learns() {
         use recforge_models::EmbeddedBatch;
@@ -450,7 +417,7 @@ mod tests {
         let data = recforge_train::bench::synthetic_dataset(200, 3, 10, 0, 3);
         let config = recforge_models::ModelConfig::Mlp(MlpRankerConfig { embedding_dim: 4, hidden: vec![6], dropout: 0.0 });
         let student = TrainedModel::init(&config, &TrainConfig::default(), &data, &device).unwrap();
-        let teachers: Vec<CountingTeacher> = [3, 5, 2].iter().map(|&dim| CountingTeacher { dim, answered: Default::default() }).collect();
+        let teachers: Vec<CountingTeacher> = [3, 5, 2].into_iter().map(CountingTeacher::new).collect();
         let refs: Vec<&dyn FrozenTeacher> = teachers.iter().map(|t| t as &dyn FrozenTeacher).collect();
         let rows: Vec<usize> = (0..200).collect();
         let row_of: HashMap<u64, usize> = rows.iter().map(|&r| (data.example_ids[r], r)).collect();

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use burn::nn::Initializer;
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Gradients;
 use burn::tensor::activation::{relu, sigmoid};
@@ -23,6 +23,8 @@ use recforge_data::{Batch, Dataset, FeatureLayout};
 use recforge_models::{EmbeddedBatch, ModelInput, Ranker, RankingModel};
 use recforge_train::{Objective, TrainedModel, bce_with_logits};
 use serde::{Deserialize, Serialize};
+
+use crate::held_module::step_held;
 
 /// `[levi]` options.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -304,10 +306,7 @@ impl Objective for LeviObjective<'_> {
     }
 
     fn update(&mut self, grads: &mut Gradients, _lr: f64) {
-        if let Some(adapters) = self.adapters.take() {
-            let g = GradientsParams::from_module(grads, &adapters);
-            self.adapters = Some(self.optimizer.step(self.options.lr, adapters, g));
-        }
+        step_held(&mut self.adapters, &mut self.optimizer, self.options.lr, grads);
     }
 }
 
@@ -323,7 +322,7 @@ mod tests {
     use recforge_train::TrainConfig;
 
     use super::*;
-    use crate::grad_probe::has_gradient as probe;
+    use crate::test_support::has_gradient as probe;
 
     #[test]
     fn time_shift_split_holds_out_the_newest_share_and_tests_on_later_rows() {

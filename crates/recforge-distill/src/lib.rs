@@ -19,8 +19,7 @@ pub mod committee;
 pub mod config;
 pub mod foundation;
 pub mod frozen;
-#[cfg(test)]
-mod grad_probe;
+pub mod held_module;
 pub mod kd;
 pub mod label_store;
 pub mod labeler;
@@ -29,6 +28,8 @@ pub mod pipeline;
 pub mod talking;
 pub mod teacher;
 pub mod teacher_search;
+#[cfg(test)]
+mod test_support;
 
 pub use aux_head::{AuxHead, AuxHeadConfig, DistillError, DistillObjective, KdMode, shared_bottom_width};
 pub use config::{DistillConfig, DistillMode, Refresh, StudentSection, TeacherSpec};

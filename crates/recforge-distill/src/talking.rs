@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Gradients;
 use burn::tensor::activation::{relu, sigmoid};
@@ -27,6 +27,7 @@ use recforge_train::{Objective, bce_with_logits};
 use serde::{Deserialize, Serialize};
 
 use crate::frozen::{FrozenTeacher, answer_tensors};
+use crate::held_module::step_held;
 
 /// How the teacher's knowledge reaches the student beyond the output soft label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,10 +221,7 @@ impl Objective for TalkingObjective<'_> {
     }
 
     fn update(&mut self, grads: &mut Gradients, _lr: f64) {
-        if let Some(module) = self.module.take() {
-            let g = GradientsParams::from_module(grads, &module);
-            self.module = Some(self.optimizer.step(self.options.lr, module, g));
-        }
+        step_held(&mut self.module, &mut self.optimizer, self.options.lr, grads);
     }
 }
 
@@ -232,33 +230,7 @@ mod tests {
     use burn::tensor::Distribution;
 
     use super::*;
-    use crate::frozen::TeacherAnswer;
-    use crate::grad_probe::has_gradient;
-
-    /// A teacher whose upper layers sum the hidden state (no weights of its own).
-    struct SumTeacher;
-
-    impl FrozenTeacher for SumTeacher {
-        fn name(&self) -> &str {
-            "sum"
-        }
-        fn hidden_dim(&self) -> usize {
-            3
-        }
-        fn parameters(&self) -> usize {
-            0
-        }
-        fn answer(&self, _: &Dataset, _: &[usize]) -> TeacherAnswer {
-            unreachable!("talking_terms takes the states directly")
-        }
-        fn examples_answered(&self) -> u64 {
-            0
-        }
-        fn upper(&self, hidden: Tensor<2>) -> Tensor<1> {
-            let n = hidden.dims()[0];
-            hidden.sum_dim(1).reshape([n])
-        }
-    }
+    use crate::test_support::{CountingTeacher, has_gradient};
 
     /// Per codec, whether (encoder, decoder) weights and biases got a gradient.
     fn trained(codec: &Codec, grads: &Gradients) -> (bool, bool) {
@@ -276,7 +248,8 @@ mod tests {
         let h_s = Tensor::<2>::random([5, 4], Distribution::Normal(0.0, 1.0), device).require_grad();
         let h_t = Tensor::<2>::random([5, 3], Distribution::Normal(0.0, 1.0), device);
         let t = Tensor::<1>::random([5], Distribution::Normal(0.0, 1.0), device);
-        (talking_terms(module, &SumTeacher, h_s.clone(), h_t, t), h_s)
+        // The teacher's upper layers sum its 3-wide hidden state (no weights of their own).
+        (talking_terms(module, &CountingTeacher::new(3), h_s.clone(), h_t, t), h_s)
     }
 
     #[test]
