@@ -17,6 +17,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use recforge_llmrec::eval_set::EVAL_USERS;
 use recforge_llmrec::{EvalSetConfig, EvalUser, RecData, read_eval_set, sample_eval_set};
+use recforge_models::retrieval::search::exact::dot;
 use recforge_models::sequential::SasRec;
 use recforge_train::metrics::{ndcg_at_k, recall_at_k};
 use recforge_train::retrieval::RetrievalRun;
@@ -284,7 +285,7 @@ fn mur_scores(dir: &Path, data: &RecData, contexts: &[&[u32]]) -> Result<Vec<Vec
                 .map(|m| match m {
                     Some(j) => {
                         let v = &vectors.vectors[*j as usize * dim..(*j as usize + 1) * dim];
-                        users.chunks(dim).map(|u| u.iter().zip(v).map(|(a, b)| a * b).sum::<f32>()).fold(f32::NEG_INFINITY, f32::max)
+                        users.chunks(dim).map(|u| dot(u, v)).fold(f32::NEG_INFINITY, f32::max)
                     }
                     None => f32::NEG_INFINITY,
                 })
