@@ -10,6 +10,9 @@
 //! the training vocabularies ([`encode_file`]). [`inspect`] profiles an unknown file and
 //! [`write_synthetic_ctr`] writes a log with a planted signal for tests and benchmarks.
 //!
+//! A [`Task`] is the usual starting point: a schema's data prepared, split and given sampled
+//! negatives. Long work reports to a [`Progress`] observer.
+//!
 //! Events stream through an [`EventLog`] (an embedded segmented file log or Redis Streams,
 //! picked by URL) for labelers and other online consumers.
 //!
@@ -23,12 +26,15 @@ pub mod encode;
 pub mod encoder;
 pub mod error;
 pub mod event_log;
+pub mod fetch;
 mod fit;
 pub mod inspect;
 mod join;
 pub mod negatives;
 pub mod numeric;
+pub mod paths;
 pub mod prepare;
+pub mod progress;
 pub mod reader;
 pub mod redis_conn;
 pub mod rows;
@@ -37,6 +43,7 @@ pub mod sequences;
 pub mod split;
 pub mod store;
 pub mod synth;
+pub mod task;
 pub mod timestamp;
 pub mod vocab;
 
@@ -52,6 +59,7 @@ pub use inspect::{ColumnProfile, InferredType, InspectReport, inspect};
 pub use negatives::{sample_negatives, sample_negatives_into_split};
 pub use numeric::NumericStats;
 pub use prepare::{PrepareOptions, PrepareReport, prepare};
+pub use progress::{Phase, Progress, Silent, Unit};
 pub use reader::{FieldType, Format, Row, RowReader, open_reader};
 pub use schema::{
     FeatureKind, FeatureSpec, Join, LabelSpec, NegativeSpec, Normalize, Schema, Side, Source,
@@ -60,4 +68,5 @@ pub use schema::{
 pub use sequences::{Example, ItemSideFeature, ItemSideFeatures, Sequences, k_core};
 pub use split::{Split, leave_one_out, random_split, temporal_split};
 pub use synth::write_synthetic_ctr;
+pub use task::{Task, TaskOptions};
 pub use vocab::{OOV_ID, Vocab};

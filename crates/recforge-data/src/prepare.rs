@@ -16,7 +16,8 @@ use crate::error::{DataError, Result};
 use crate::fit::fit;
 use crate::join::Tables;
 use crate::reader::open_reader;
-use crate::rows::{Progress, ProgressFn};
+use crate::progress::{Phase, Silent, Unit};
+use crate::rows::Progress;
 use crate::schema::Schema;
 use crate::store;
 
@@ -24,36 +25,35 @@ use crate::store;
 const REPORT_FILE: &str = "prepare.json";
 
 /// How to prepare.
-pub struct PrepareOptions {
+pub struct PrepareOptions<'a> {
     /// Root of the cache; each dataset gets `<cache_dir>/<name>-<key16>/`.
     pub cache_dir: PathBuf,
     /// Skip malformed rows (counted, first messages reported) instead of failing on the first.
     pub skip_bad_rows: bool,
     /// Rebuild even when a cache entry exists.
     pub force: bool,
-    /// Called every ~64k rows with (rows, bytes read, total bytes).
-    pub progress: Option<Box<ProgressFn>>,
+    /// Told every ~64k rows how many bytes of the two passes have been read.
+    pub progress: &'a dyn crate::progress::Progress,
 }
 
-impl PrepareOptions {
+impl PrepareOptions<'static> {
     /// Options with a cache root and every switch off.
     pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
         PrepareOptions {
             cache_dir: cache_dir.into(),
             skip_bad_rows: false,
             force: false,
-            progress: None,
+            progress: &Silent,
         }
     }
 }
 
-impl std::fmt::Debug for PrepareOptions {
+impl std::fmt::Debug for PrepareOptions<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PrepareOptions")
             .field("cache_dir", &self.cache_dir)
             .field("skip_bad_rows", &self.skip_bad_rows)
             .field("force", &self.force)
-            .field("progress", &self.progress.is_some())
             .finish()
     }
 }
@@ -115,7 +115,8 @@ fn build(schema: &Schema, opts: &PrepareOptions, hash: String) -> Result<(Datase
     let source = &schema.source.path;
     let (mut reader, tables) = Tables::open(schema, source)?;
     let decoder = Decoder::new(schema, tables)?;
-    let mut progress = Progress::new(opts.progress.as_deref(), 2 * reader.total_bytes());
+    let _phase = Phase::begin(opts.progress, &format!("preparing {}", schema.name), Some(2 * reader.total_bytes()), Unit::Bytes);
+    let mut progress = Progress::new(opts.progress, 2 * reader.total_bytes());
     let fitted = fit(
         schema,
         &decoder,

@@ -61,22 +61,20 @@ impl Skipped {
     }
 }
 
-/// Callback type of [`crate::PrepareOptions::progress`]: rows, bytes read, total bytes.
-pub type ProgressFn = dyn Fn(u64, u64, u64) + Send;
-
-/// Calls the progress callback every [`PROGRESS_EVERY_ROWS`] rows. Over the two prepare
-/// passes `bytes` grows to `total` = twice the file size; `rows` counts the current pass.
+/// Reports bytes read to an observer every [`PROGRESS_EVERY_ROWS`] rows. Over the two
+/// prepare passes `bytes` grows to `total` = twice the file size; `rows` counts the current
+/// pass.
 pub(crate) struct Progress<'a> {
-    callback: Option<&'a ProgressFn>,
+    observer: &'a dyn crate::progress::Progress,
     /// Bytes of passes already finished.
     pub offset: u64,
     pub total: u64,
 }
 
 impl<'a> Progress<'a> {
-    pub fn new(callback: Option<&'a ProgressFn>, total: u64) -> Self {
+    pub fn new(observer: &'a dyn crate::progress::Progress, total: u64) -> Self {
         Progress {
-            callback,
+            observer,
             offset: 0,
             total,
         }
@@ -89,8 +87,6 @@ impl<'a> Progress<'a> {
     }
 
     pub fn report(&self, rows: u64, bytes: u64) {
-        if let Some(f) = self.callback {
-            f(rows, self.offset + bytes, self.total);
-        }
+        self.observer.update(self.offset + bytes, &format!("{rows} rows"));
     }
 }

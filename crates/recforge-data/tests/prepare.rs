@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use common::{Fixture, shown};
 use recforge_data::{Column, Dataset, encode_file, prepare};
@@ -562,14 +562,30 @@ fn encode_file_reuses_the_training_vocabularies_and_statistics() {
 fn progress_is_reported() {
     let fx = Fixture::new();
     fx.write("people.csv", PEOPLE);
-    let calls = Arc::new(Mutex::new(Vec::new()));
-    let seen = calls.clone();
+    let recorder = Recorder::default();
     let mut opts = fx.options();
-    opts.progress = Some(Box::new(move |rows, bytes, total| {
-        seen.lock().unwrap().push((rows, bytes, total));
-    }));
+    opts.progress = &recorder;
     prepare(&fx.schema(&people_schema(AGE)), &opts).unwrap();
-    let calls = calls.lock().unwrap();
+    let calls = recorder.0.lock().unwrap();
     let size = PEOPLE.len() as u64;
-    assert_eq!(calls.last(), Some(&(3, 2 * size, 2 * size)), "{calls:?}");
+    let first = calls.first().map(String::as_str).unwrap_or("");
+    assert!(first.starts_with("begin preparing ") && first.ends_with(&format!("Some({})", 2 * size)), "{calls:?}");
+    assert!(calls.contains(&format!("update {} 3 rows", 2 * size)), "{calls:?}");
+    assert_eq!(calls.last().map(String::as_str), Some("end"), "{calls:?}");
+}
+
+/// Records every progress call as a line.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<String>>);
+
+impl recforge_data::Progress for Recorder {
+    fn begin(&self, label: &str, total: Option<u64>, _unit: recforge_data::Unit) {
+        self.0.lock().unwrap().push(format!("begin {label} {total:?}"));
+    }
+    fn update(&self, done: u64, note: &str) {
+        self.0.lock().unwrap().push(format!("update {done} {note}"));
+    }
+    fn end(&self) {
+        self.0.lock().unwrap().push("end".into());
+    }
 }

@@ -299,7 +299,7 @@ mod tests {
             cache_dir: dir.join("cache"),
             skip_bad_rows: false,
             force: false,
-            progress: None,
+            progress: &recforge_data::Silent,
         };
         recforge_data::prepare(&schema, &options).unwrap().0
     }

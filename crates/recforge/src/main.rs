@@ -2,7 +2,7 @@
 //! one file under `cmd/`.
 
 mod cmd;
-mod paths;
+mod progress;
 mod report;
 mod zoo_report;
 mod distill_report;
@@ -18,6 +18,9 @@ struct Cli {
     /// Log level filter (error, warn, info, debug, trace); RUST_LOG overrides it.
     #[arg(long, global = true, default_value = "info")]
     log: String,
+    /// No progress bars or progress lines, and only warnings and errors in the log.
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -79,7 +82,8 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    init_logging(&cli.log);
+    progress::set_quiet(cli.quiet);
+    init_logging(if cli.quiet { "warn" } else { &cli.log });
     let result = match cli.command {
         Command::Quickstart(args) => cmd::quickstart::run(args),
         Command::Data(command) => cmd::data::run(command),

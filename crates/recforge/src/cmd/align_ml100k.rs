@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use crate::paths;
+use recforge_data::paths;
 
 /// The aligned files' stem: `ml-100k-ml1m.{inter,user,item}`.
 pub const STEM: &str = "ml-100k-ml1m";

@@ -14,7 +14,8 @@ use recforge_bandit::simulate::{SimConfig, SimReport, simulate};
 use recforge_bandit::{POLICY_NAMES, PolicyConfig, make_policy};
 use serde_json::json;
 
-use crate::{paths, report};
+use recforge_data::paths;
+use crate::report;
 
 #[derive(Subcommand)]
 pub enum BanditCommand {

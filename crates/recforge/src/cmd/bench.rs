@@ -15,8 +15,7 @@ use recforge_data::{Dataset, Schema};
 use recforge_models::{DenseEmbeddingRanker, EmbeddedBatch, ModelConfig, RankingModel};
 use recforge_train::{RunConfig, TrainedModel, bce_with_logits};
 
-use crate::cmd::data;
-use crate::paths;
+use recforge_data::paths;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -154,10 +153,10 @@ fn prepare(args: PrepareArgs) -> Result<()> {
     let file_bytes = std::fs::metadata(&schema.source.path).map(|m| m.len()).unwrap_or(0);
     let cache = paths::prepared_cache_dir();
     let rss_before = peak_rss_bytes();
-    let (dataset, cold) = data::prepare(&schema, &cache, false, true)?;
+    let (dataset, cold) = recforge_data::prepare(&schema, &recforge_data::TaskOptions { cache_dir: cache.clone(), force: true, ..Default::default() }.prepare_options(crate::progress::console()))?;
     let peak = peak_rss_bytes();
     drop(dataset);
-    let (_, warm) = data::prepare(&schema, &cache, false, false)?;
+    let (_, warm) = recforge_data::prepare(&schema, &recforge_data::TaskOptions { cache_dir: cache.clone(), force: false, ..Default::default() }.prepare_options(crate::progress::console()))?;
     println!("source file      {:>10.1} MiB ({})", mib(file_bytes), schema.source.path.display());
     println!("rows             {:>10}", cold.rows_kept);
     println!("prepare (cold)   {:>10.2} s  ({:.0} rows/s)", cold.seconds, cold.rows_kept as f64 / cold.seconds.max(1e-9));
@@ -174,7 +173,7 @@ fn train_step(args: TrainStepArgs) -> Result<()> {
     if let Some(schema) = args.schema {
         config.data.schema = schema;
     }
-    let dataset = data::load_task(&config.data.schema, false)?.dataset;
+    let dataset = recforge_data::Task::load(&config.data.schema, &recforge_data::TaskOptions::default(), crate::progress::console())?.dataset;
     let device = Device::default().autodiff();
     let batches = sample_batches(&dataset, config.train.batch_size, args.steps + 3, config.train.seed);
 
@@ -284,7 +283,7 @@ fn ranking(args: RankingArgs) -> Result<()> {
     let (shape, data) = match args.shape {
         Shape::Reference => ("reference", bench::reference_dataset(work.rows(), args.seed)),
         Shape::Ml1m => {
-            let task = data::load_task(&PathBuf::from("configs/data/ml1m.toml"), false)?;
+            let task = recforge_data::Task::load(&PathBuf::from("configs/data/ml1m.toml"), &recforge_data::TaskOptions::default(), crate::progress::console())?;
             let mut rows = task.split.train.clone();
             rows.shuffle(&mut StdRng::seed_from_u64(args.seed));
             if rows.len() < work.rows() {

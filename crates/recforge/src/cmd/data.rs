@@ -1,20 +1,13 @@
 //! `recforge data fetch | inspect | prepare | synth | align-ml100k`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
-use recforge_data::{Dataset, Format, PrepareOptions, PrepareReport, Schema, Split};
+use recforge_data::{Dataset, Format, PrepareReport, Schema, TaskOptions};
 
-use crate::paths;
-
-/// The fetch script and its checksum manifest travel inside the binary, so `recforge data
-/// fetch` works from any folder.
-const FETCH_SCRIPT: &str = include_str!("../../../../scripts/fetch-data.sh");
-const CHECKSUMS: &str = include_str!("../../../../scripts/data-checksums.sha256");
+use recforge_data::paths;
 
 #[derive(Subcommand)]
 pub enum DataCommand {
@@ -83,7 +76,7 @@ pub struct SynthArgs {
 
 pub fn run(command: DataCommand) -> Result<()> {
     match command {
-        DataCommand::Fetch(args) => fetch(args.only.as_deref(), args.check),
+        DataCommand::Fetch(args) => Ok(recforge_data::fetch::fetch(args.only.as_deref(), args.check)?),
         DataCommand::Inspect(args) => {
             let schema = args.schema.as_deref().map(Schema::from_toml_file).transpose()?;
             let report = recforge_data::inspect(&args.path, Format::Auto, schema.as_ref(), args.max_rows)?;
@@ -92,8 +85,12 @@ pub fn run(command: DataCommand) -> Result<()> {
         }
         DataCommand::Prepare(args) => {
             let schema = Schema::from_toml_file(&args.schema)?;
-            let cache_dir = args.cache_dir.unwrap_or_else(paths::prepared_cache_dir);
-            let (data, report) = prepare(&schema, &cache_dir, args.skip_bad_rows, args.force)?;
+            let options = TaskOptions {
+                cache_dir: args.cache_dir.unwrap_or_else(paths::prepared_cache_dir),
+                skip_bad_rows: args.skip_bad_rows,
+                force: args.force,
+            };
+            let (data, report) = recforge_data::prepare(&schema, &options.prepare_options(crate::progress::console()))?;
             print_summary(&data, &report);
             Ok(())
         }
@@ -110,85 +107,6 @@ pub fn run(command: DataCommand) -> Result<()> {
             Ok(())
         }
     }
-}
-
-/// Run the embedded fetch script for `only` (None = everything).
-pub fn fetch(only: Option<&str>, check: bool) -> Result<()> {
-    let data = paths::data_dir();
-    std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
-    let data = std::fs::canonicalize(&data)?;
-    let scripts = data.join(".cache").join("fetch-script");
-    std::fs::create_dir_all(&scripts)?;
-    std::fs::write(scripts.join("fetch-data.sh"), FETCH_SCRIPT)?;
-    std::fs::write(scripts.join("data-checksums.sha256"), CHECKSUMS)?;
-    let mut command = Command::new("bash");
-    command.arg(scripts.join("fetch-data.sh")).env("RECFORGE_DATA", &data);
-    if let Some(only) = only {
-        command.args(["--only", only]);
-    }
-    if check {
-        command.arg("--check");
-    }
-    let status = command.status().context("running bash (is it installed?)")?;
-    if !status.success() {
-        bail!("fetching data failed (see the messages above); the files can also be placed by hand under {}", data.display());
-    }
-    Ok(())
-}
-
-/// A prepared dataset, its split, and the schema that declared both.
-pub struct Task {
-    pub schema: Schema,
-    pub dataset: Dataset,
-    pub split: Split,
-    pub prepared: PrepareReport,
-}
-
-/// Prepare (or load from cache) the dataset a schema declares and split it; when the schema
-/// asks for sampled negatives they are added per split, after splitting.
-pub fn load_task(schema_path: &Path, skip_bad_rows: bool) -> Result<Task> {
-    let schema = Schema::from_toml_file(schema_path)
-        .with_context(|| format!("reading the data schema {}", schema_path.display()))?;
-    let (dataset, prepared) = prepare(&schema, &paths::prepared_cache_dir(), skip_bad_rows, false)?;
-    let split = dataset.split(&schema.split)?;
-    let (dataset, split) = match &schema.negatives {
-        Some(negatives) => recforge_data::sample_negatives_into_split(&dataset, &split, negatives.per_positive, negatives.seed)?,
-        None => (dataset, split),
-    };
-    Ok(Task { schema, dataset, split, prepared })
-}
-
-/// Prepare with a progress bar over the bytes of the main file.
-pub fn prepare(schema: &Schema, cache_dir: &Path, skip_bad_rows: bool, force: bool) -> Result<(Dataset, PrepareReport)> {
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("preparing {prefix} [{bar:30}] {bytes}/{total_bytes} · {msg} · ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(schema.name.clone());
-    let progress_bar = bar.clone();
-    let options = PrepareOptions {
-        cache_dir: cache_dir.to_path_buf(),
-        skip_bad_rows,
-        force,
-        progress: Some(Box::new(move |rows, read, total| {
-            progress_bar.set_length(total);
-            progress_bar.set_position(read);
-            progress_bar.set_message(format!("{rows} rows"));
-        })),
-    };
-    let result = recforge_data::prepare(schema, &options);
-    bar.finish_and_clear();
-    let (data, report) = result?;
-    if report.rows_skipped > 0 {
-        tracing::warn!(
-            skipped = report.rows_skipped,
-            "skipped malformed rows (--skip-bad-rows); first: {}",
-            report.first_errors.first().map(String::as_str).unwrap_or("")
-        );
-    }
-    Ok((data, report))
 }
 
 /// A short human summary of a prepared dataset.

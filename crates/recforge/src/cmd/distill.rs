@@ -19,7 +19,6 @@ use recforge_train::{EvalMetrics, RunDir, RunConfig, TrainedModel, evaluate};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::cmd::data;
 use crate::cmd::retrieval_zoo::mean_std;
 use crate::distill_report;
 
@@ -79,7 +78,7 @@ pub fn run(args: Args) -> Result<()> {
         config.seeds = seeds;
     }
     let out = args.out.unwrap_or_else(|| PathBuf::from("runs").join(config.name()));
-    let task = data::load_task(&config.data.schema, args.skip_bad_rows)?;
+    let task = recforge_data::Task::load(&config.data.schema, &recforge_data::TaskOptions { skip_bad_rows: args.skip_bad_rows, ..Default::default() }, crate::progress::console())?;
     let (dataset, split) = (&task.dataset, &task.split);
     if config.mode != DistillMode::Labels {
         return crate::cmd::distill_modes::run(&config, &args.config, &out, dataset, split);

@@ -344,7 +344,7 @@ fn transfer_target(schema_path: &Path, source: &Dataset) -> Result<(Dataset, Spl
             schema.source.path.display()
         );
     }
-    let options = recforge_data::PrepareOptions::new(crate::paths::prepared_cache_dir());
+    let options = recforge_data::PrepareOptions::new(recforge_data::paths::prepared_cache_dir());
     let target = recforge_data::encode_file(&schema, encoder, &schema.source.path, &options)
         .with_context(|| format!("encoding {} with {}'s encoder", schema.source.path.display(), source.meta.name))?;
     let split = target.split(&schema.split)?;

@@ -5,12 +5,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use burn::prelude::*;
 use clap::{Args as ClapArgs, ValueEnum};
-use recforge_data::PrepareOptions;
 use recforge_train::{RunDir, evaluate};
 use serde_json::json;
 
-use crate::cmd::data;
-use crate::paths;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum SplitName {
@@ -37,17 +34,13 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let run = RunDir::open(&args.run_dir)?;
     let config = run.load_config()?;
-    let data::Task { schema, dataset, split, .. } = data::load_task(&config.data.schema, false)?;
+    let recforge_data::Task { schema, dataset, split, .. } = recforge_data::Task::load(&config.data.schema, &recforge_data::TaskOptions::default(), crate::progress::console())?;
     let device = Device::default();
     let trained = run.load_model(&config, &dataset, &device)?;
     let (label, metrics) = match &args.data {
         Some(file) => {
-            let options = PrepareOptions {
-                cache_dir: paths::prepared_cache_dir(),
-                skip_bad_rows: args.skip_bad_rows,
-                force: false,
-                progress: None,
-            };
+            let options = recforge_data::TaskOptions { skip_bad_rows: args.skip_bad_rows, ..Default::default() }
+                .prepare_options(crate::progress::console());
             let encoder = dataset
                 .encoder()
                 .context("the prepared dataset has no fitted encoder; rerun `recforge data prepare --force` on its schema")?;

@@ -9,8 +9,7 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use recforge_data::{Event, Schema, open_event_log};
 
-use crate::cmd::data;
-use crate::paths;
+use recforge_data::paths;
 
 #[derive(Subcommand)]
 pub enum EventsCommand {
@@ -63,7 +62,7 @@ fn replay(args: &ReplayArgs) -> Result<()> {
     }
     let path = schema_path(&args.dataset, &args.configs)?;
     let schema = Schema::from_toml_file(&path).with_context(|| format!("reading {}", path.display()))?;
-    let (data, _) = data::prepare(&schema, &paths::prepared_cache_dir(), false, false)?;
+    let (data, _) = recforge_data::prepare(&schema, &recforge_data::TaskOptions::default().prepare_options(crate::progress::console()))?;
     let encoder = data.encoder.clone().ok_or_else(|| anyhow!("the prepared dataset has no encoder; re-prepare it with --force"))?;
     let mut order: Vec<usize> = (0..data.len()).collect();
     if let Some(ts) = &data.timestamps {

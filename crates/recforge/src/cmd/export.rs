@@ -15,7 +15,6 @@ use recforge_models::ranking::to_serving;
 use recforge_train::{RunConfig, RunDir, TrainedModel, evaluate, fine_tune, serving_latency};
 use serde_json::{Value, json};
 
-use crate::cmd::data;
 use crate::cmd::zoo::{LATENCY_BATCHES, variant_name};
 
 #[derive(ClapArgs)]
@@ -60,7 +59,7 @@ pub fn run(args: Args) -> Result<()> {
     if ranks == [None] && !args.prune_last_layer {
         bail!("nothing to export: pass --low-rank R (or --ranks), --prune-last-layer, or both");
     }
-    let task = data::load_task(&config.data.schema, false)?;
+    let task = recforge_data::Task::load(&config.data.schema, &recforge_data::TaskOptions::default(), crate::progress::console())?;
     let device = Device::default();
     let trained = run.load_model(&config, &task.dataset, &device)?;
     let Ranker::Hiformer(model) = &trained.model else { bail!("the run's weights are not a Hiformer") };
@@ -106,7 +105,7 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn measure(name: &str, trained: &TrainedModel, config: &RunConfig, task: &data::Task, args: &Args, device: &Device) -> Value {
+fn measure(name: &str, trained: &TrainedModel, config: &RunConfig, task: &recforge_data::Task, args: &Args, device: &Device) -> Value {
     let test = evaluate(&trained.model, &trained.store, &task.dataset, &task.split.test, config.train.eval_batch_size, device);
     let mut row = json!({
         "variant": name,

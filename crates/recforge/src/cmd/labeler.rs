@@ -13,8 +13,7 @@ use recforge_data::{Schema, open_event_log};
 use recforge_distill::{LabelerOptions, RefreshOptions, Teacher, open_label_store, run_labeler};
 use recforge_train::RunDir;
 
-use crate::cmd::data;
-use crate::paths;
+use recforge_data::paths;
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -75,7 +74,7 @@ pub fn run(args: Args) -> Result<()> {
     let config = run.load_config()?;
     let schema = Schema::from_toml_file(&config.data.schema)
         .with_context(|| format!("reading the teacher's data schema {}", config.data.schema.display()))?;
-    let (dataset, _) = data::prepare(&schema, &paths::prepared_cache_dir(), false, false)?;
+    let (dataset, _) = recforge_data::prepare(&schema, &recforge_data::TaskOptions::default().prepare_options(crate::progress::console()))?;
     let encoder = dataset.encoder.clone().ok_or_else(|| anyhow!("the teacher's prepared dataset has no encoder; re-prepare it with --force"))?;
     drop(dataset);
     let teacher = Teacher::load(&args.teacher, args.teacher_version, Arc::clone(&encoder))?;

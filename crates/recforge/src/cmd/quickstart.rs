@@ -11,8 +11,8 @@ use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
 use recforge_train::RunConfig;
 
-use crate::cmd::{data, train};
-use crate::paths;
+use crate::cmd::train;
+use recforge_data::paths;
 
 /// The quickstart's data schema and model configs, built into the binary so the command runs
 /// from any folder; the same files are in configs/.
@@ -36,7 +36,7 @@ pub fn run(args: Args) -> Result<()> {
     let ratings = paths::data_dir().join("ml-1m").join("ml-1m.inter");
     if !ratings.is_file() {
         println!("MovieLens-1M not found at {}; fetching it first.", ratings.display());
-        data::fetch(Some("ml-1m"), false)?;
+        recforge_data::fetch::fetch(Some("ml-1m"), false)?;
     }
     let inputs = args.out.join("inputs");
     std::fs::create_dir_all(inputs.join("data")).with_context(|| format!("creating {}", inputs.display()))?;

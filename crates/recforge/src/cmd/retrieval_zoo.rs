@@ -25,8 +25,7 @@ use recforge_train::retrieval::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::cmd::data;
-use crate::paths;
+use recforge_data::paths;
 
 const ML1M: &str = include_str!("../../../../configs/data/ml1m_seq.toml");
 const ML100K: &str = include_str!("../../../../configs/data/ml100k_seq.toml");
@@ -132,7 +131,7 @@ pub fn run(args: Args) -> Result<()> {
         let results: ZooResults = serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))?;
         return write_tables(&out, &results);
     }
-    let (dataset, _) = data::prepare(&schema, &paths::prepared_cache_dir(), false, false)?;
+    let (dataset, _) = recforge_data::prepare(&schema, &recforge_data::TaskOptions::default().prepare_options(crate::progress::console()))?;
     let config = RetrievalTrainConfig {
         epochs: args.epochs,
         stage_epochs: args.stage_epochs,

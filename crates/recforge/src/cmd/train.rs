@@ -9,7 +9,6 @@ use clap::Args as ClapArgs;
 use recforge_train::{EvalMetrics, RunConfig, RunDir, TrainedModel, fit, labels_of, predict};
 use serde_json::{Value, json};
 
-use crate::cmd::data;
 use crate::report;
 
 #[derive(ClapArgs)]
@@ -47,14 +46,14 @@ pub fn run(args: Args) -> Result<Value> {
 
 /// Train `config` into `out`; returns the flat metrics written to metrics.json.
 pub fn train_config(config: &RunConfig, out: &Path, skip_bad_rows: bool, show_progress: bool) -> Result<Value> {
-    let task = data::load_task(&config.data.schema, skip_bad_rows)?;
+    let task = recforge_data::Task::load(&config.data.schema, &recforge_data::TaskOptions { skip_bad_rows: skip_bad_rows, ..Default::default() }, crate::progress::console())?;
     Ok(train_on(config, out, &task, show_progress)?.0)
 }
 
 /// Train `config` on an already loaded task into `out`; returns the flat metrics written to
 /// metrics.json and the trained model (for callers that go on to measure it, like `zoo`).
-pub fn train_on(config: &RunConfig, out: &Path, task: &data::Task, show_progress: bool) -> Result<(Value, TrainedModel)> {
-    let data::Task { schema, dataset, split, prepared } = task;
+pub fn train_on(config: &RunConfig, out: &Path, task: &recforge_data::Task, show_progress: bool) -> Result<(Value, TrainedModel)> {
+    let recforge_data::Task { schema, dataset, split, prepared } = task;
     tracing::info!(
         train = split.train.len(),
         valid = split.valid.len(),

@@ -14,7 +14,7 @@ use recforge_train::{RunConfig, TrainedModel, evaluate, serving_latency};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::cmd::{data, train};
+use crate::cmd::train;
 use crate::zoo_report::{self, Point};
 
 /// Request sizes whose latency the table reports.
@@ -72,7 +72,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("zoo-{}", args.dataset)));
     let configs = load_configs(&args)?;
-    let task = data::load_task(&configs[0].data.schema, false)?;
+    let task = recforge_data::Task::load(&configs[0].data.schema, &recforge_data::TaskOptions::default(), crate::progress::console())?;
     let device = Device::default();
     let mut runs: Vec<ZooRun> = Vec::new();
     for config in &configs {
@@ -171,7 +171,7 @@ fn measure(
     speed: f64,
     model: &Ranker,
     trained: &TrainedModel,
-    task: &data::Task,
+    task: &recforge_data::Task,
     args: &Args,
     device: &Device,
 ) -> ZooRun {

@@ -12,8 +12,8 @@ use recforge_llmrec::templates::PROMPT_VERSION;
 use recforge_llmrec::{EvalSetConfig, MakeDataConfig, RecData, Task, TemplateSet, make_examples, sample_eval_set, write_eval_set};
 use serde::Serialize;
 
-use crate::cmd::{data, retrieval_zoo};
-use crate::paths;
+use crate::cmd::retrieval_zoo;
+use recforge_data::paths;
 
 /// Training examples, all tasks mixed.
 pub const TRAIN_FILE: &str = "train.jsonl";
@@ -72,7 +72,7 @@ struct Meta<'a> {
 /// Loads a dataset's sequences, catalogue text and ratings (shared by the `llm` commands).
 pub fn load_rec_data(dataset: &str) -> Result<(String, RecData)> {
     let (name, schema) = retrieval_zoo::load_schema(dataset)?;
-    let (prepared, _) = data::prepare(&schema, &paths::prepared_cache_dir(), false, false)?;
+    let (prepared, _) = recforge_data::prepare(&schema, &recforge_data::TaskOptions::default().prepare_options(crate::progress::console()))?;
     let rec = RecData::from_dataset(&prepared, &schema.source.path, MIN_INTERACTIONS)
         .with_context(|| format!("building the LLM task data of {name}"))?;
     Ok((name, rec))

@@ -63,7 +63,7 @@ pub struct Args {
 
 /// SmolLM2-135M-Instruct as `recforge data fetch --only smollm2` places it.
 pub fn default_model() -> PathBuf {
-    crate::paths::data_dir().join("models").join("smollm2-135m-instruct").join("SmolLM2-135M-Instruct.Q4_1.gguf")
+    recforge_data::paths::data_dir().join("models").join("smollm2-135m-instruct").join("SmolLM2-135M-Instruct.Q4_1.gguf")
 }
 
 fn bar(len: usize, prefix: &str, quiet: bool) -> ProgressBar {

@@ -80,7 +80,7 @@ pub fn run(args: Args) -> Result<()> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let cache = GenerationCache::open(&args.out.join("cache.jsonl"))?;
     let model_path = args.model.clone().unwrap_or_else(super::reason::default_model);
-    let encoder_path = args.encoder.clone().unwrap_or_else(|| crate::paths::data_dir().join("models").join("all-minilm-l6-v2"));
+    let encoder_path = args.encoder.clone().unwrap_or_else(|| recforge_data::paths::data_dir().join("models").join("all-minilm-l6-v2"));
     let model = CausalLm::load(&model_path).with_context(|| format!("loading the model {}", model_path.display()))?;
     let encoder = SentenceEncoder::load(&encoder_path).with_context(|| format!("loading the sentence encoder {}", encoder_path.display()))?;
     let config = RecSaverConfig {

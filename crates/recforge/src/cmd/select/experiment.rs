@@ -13,7 +13,7 @@ use recforge_select::input::write_jsonl;
 use recforge_select::lm::{ByteLmConfig, LmTrainConfig};
 use recforge_select::shard::merge_scores;
 
-use crate::paths::data_dir;
+use recforge_data::paths::data_dir;
 use crate::report;
 
 #[derive(clap::Args)]

@@ -14,7 +14,7 @@ use recforge_select::semdedup::{SemDedup, SemDedupConfig};
 use recforge_select::{FeatureCache, MemoryCache, Sampler};
 
 use super::SamplerKind;
-use crate::paths::data_dir;
+use recforge_data::paths::data_dir;
 
 #[derive(clap::Args, Clone)]
 pub struct ModelArgs {
