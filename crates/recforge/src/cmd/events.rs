@@ -9,7 +9,6 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use recforge_data::{Event, Schema, open_event_log};
 
-use recforge_data::paths;
 
 #[derive(Subcommand)]
 pub enum EventsCommand {

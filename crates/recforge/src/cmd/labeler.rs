@@ -13,7 +13,6 @@ use recforge_data::{Schema, open_event_log};
 use recforge_distill::{LabelerOptions, RefreshOptions, Teacher, open_label_store, run_labeler};
 use recforge_train::RunDir;
 
-use recforge_data::paths;
 
 #[derive(ClapArgs)]
 pub struct Args {

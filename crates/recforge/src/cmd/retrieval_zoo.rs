@@ -25,7 +25,6 @@ use recforge_train::retrieval::{
 };
 use serde::{Deserialize, Serialize};
 
-use recforge_data::paths;
 
 const ML1M: &str = include_str!("../../../../configs/data/ml1m_seq.toml");
 const ML100K: &str = include_str!("../../../../configs/data/ml100k_seq.toml");

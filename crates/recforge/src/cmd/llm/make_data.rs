@@ -13,7 +13,6 @@ use recforge_llmrec::{EvalSetConfig, MakeDataConfig, RecData, Task, TemplateSet,
 use serde::Serialize;
 
 use crate::cmd::retrieval_zoo;
-use recforge_data::paths;
 
 /// Training examples, all tasks mixed.
 pub const TRAIN_FILE: &str = "train.jsonl";
