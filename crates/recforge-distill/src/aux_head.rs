@@ -15,11 +15,14 @@ use burn::tensor::Gradients;
 use recforge_data::Batch;
 use recforge_models::layers::{Mlp, MlpConfig};
 use recforge_models::{ModelInput, Ranker, RankingModel};
-use recforge_train::{Objective, bce_with_logits};
+use recforge_train::{Objective, ObjectiveError, bce_with_logits};
 use serde::{Deserialize, Serialize};
 
 use crate::held_module::step_held;
 use crate::kd::KdConfig;
+
+/// How this objective names itself in errors.
+const OBJECTIVE: &str = "auxiliary-head distillation";
 
 /// Where the teacher's soft label enters the student.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -131,7 +134,8 @@ impl<'a> DistillObjective<'a> {
         }
     }
 
-    fn teacher_logits(&mut self, batch: &Batch, device: &Device) -> Tensor<1> {
+    fn teacher_logits(&mut self, batch: &Batch, device: &Device) -> Result<Tensor<1>, ObjectiveError> {
+        let mut missing = 0;
         let logits: Vec<f32> = batch
             .example_ids
             .iter()
@@ -139,34 +143,38 @@ impl<'a> DistillObjective<'a> {
                 Some(&t) => t,
                 None => {
                     self.missing.get_or_insert(*id);
-                    f32::NAN
+                    missing += 1;
+                    0.0
                 }
             })
             .collect();
-        Tensor::from_data(TensorData::new(logits, [batch.len]), device)
+        if missing > 0 {
+            return Err(ObjectiveError::MissingTeacherLabels { objective: OBJECTIVE, missing });
+        }
+        Ok(Tensor::from_data(TensorData::new(logits, [batch.len]), device))
     }
 }
 
 impl Objective for DistillObjective<'_> {
-    fn loss(&mut self, model: &Ranker, input: &ModelInput, batch: &Batch, device: &Device) -> Tensor<1> {
+    fn loss(&mut self, model: &Ranker, input: &ModelInput, batch: &Batch, device: &Device) -> Result<Tensor<1>, ObjectiveError> {
         let labels = Tensor::<1>::from_data(TensorData::new(batch.labels.clone(), [batch.len]), device);
         match (self.mode, &self.aux) {
-            (KdMode::None, _) => bce_with_logits(model.forward(input), labels),
+            (KdMode::None, _) => Ok(bce_with_logits(model.forward(input), labels)),
             (KdMode::Direct, _) => {
                 let logits = model.forward(input);
-                let teacher = self.teacher_logits(batch, device);
-                bce_with_logits(logits.clone(), labels) * self.kd.task_weight + self.kd.kd_loss(logits, teacher) * self.kd.kd_weight
+                let teacher = self.teacher_logits(batch, device)?;
+                Ok(bce_with_logits(logits.clone(), labels) * self.kd.task_weight + self.kd.kd_loss(logits, teacher) * self.kd.kd_weight)
             }
-            (KdMode::Aux, Some(aux)) => {
+            (KdMode::Aux, Some(_)) => {
                 let Some((logits, hidden)) = model.forward_with_hidden(input) else {
-                    return bce_with_logits(model.forward(input), labels) * f32::NAN;
+                    return Err(ObjectiveError::Misconfigured { objective: OBJECTIVE, reason: "the student model exposes no shared hidden layer; use a model with a shared bottom (mlp, dcn_v2, hiformer)".into() });
                 };
+                let teacher = self.teacher_logits(batch, device)?;
+                let Some(aux) = &self.aux else { unreachable!("matched Some above") };
                 let aux_logits = aux.forward(hidden);
-                let teacher = self.teacher_logits(batch, device);
-                bce_with_logits(logits, labels) * self.kd.task_weight + self.kd.kd_loss(aux_logits, teacher) * self.kd.kd_weight
+                Ok(bce_with_logits(logits, labels) * self.kd.task_weight + self.kd.kd_loss(aux_logits, teacher) * self.kd.kd_weight)
             }
-            // Built without a head (no shared bottom): `shared_bottom_width` reported it earlier.
-            (KdMode::Aux, None) => bce_with_logits(model.forward(input), labels) * f32::NAN,
+            (KdMode::Aux, None) => Err(ObjectiveError::Misconfigured { objective: OBJECTIVE, reason: "the student model exposes no shared hidden layer; use a model with a shared bottom (mlp, dcn_v2, hiformer)".into() }),
         }
     }
 
@@ -253,7 +261,7 @@ mod tests {
         let (model, input, batch, teacher) = fixture(&device);
         let kd = KdConfig { task_weight: 0.0, ..KdConfig::default() };
         let mut objective = DistillObjective::new(KdMode::Direct, kd, &teacher, 1, None, &device);
-        let grads = objective.loss(&model, &input, &batch, &device).backward();
+        let grads = objective.loss(&model, &input, &batch, &device).unwrap().backward();
         assert!(main_head_has_grad(&probe(&model, &grads)));
         assert!(objective.aux_head().is_none());
         objective.check().unwrap();
@@ -270,10 +278,10 @@ mod tests {
         let soft: f32 = KdConfig::default().kd_loss(logits, t).into_scalar();
         let kd = KdConfig { task_weight: 0.5, kd_weight: 2.0, ..KdConfig::default() };
         let mut direct = DistillObjective::new(KdMode::Direct, kd.clone(), &teacher, 1, None, &device);
-        let got: f32 = direct.loss(&model, &input, &batch, &device).into_scalar();
+        let got: f32 = direct.loss(&model, &input, &batch, &device).unwrap().into_scalar();
         assert!((got - (0.5 * task + 2.0 * soft)).abs() < 1e-5, "{got}");
         let mut none = DistillObjective::new(KdMode::None, kd, &teacher, 1, None, &device);
-        let got: f32 = none.loss(&model, &input, &batch, &device).into_scalar();
+        let got: f32 = none.loss(&model, &input, &batch, &device).unwrap().into_scalar();
         assert!((got - task).abs() < 1e-6);
     }
 
@@ -283,7 +291,8 @@ mod tests {
         let (model, input, batch, _) = fixture(&device);
         let empty = HashMap::new();
         let mut objective = DistillObjective::new(KdMode::Direct, KdConfig::default(), &empty, 7, None, &device);
-        let _ = objective.loss(&model, &input, &batch, &device);
+        let error = objective.loss(&model, &input, &batch, &device).unwrap_err();
+        assert!(matches!(error, recforge_train::ObjectiveError::MissingTeacherLabels { missing, .. } if missing == batch.len), "{error}");
         let err = objective.check().unwrap_err().to_string();
         assert!(err.contains("example id 0") && err.contains("version 7"), "{err}");
     }

@@ -30,11 +30,14 @@ use burn::tensor::Gradients;
 use burn::tensor::activation::{log_softmax, relu, sigmoid, softmax};
 use recforge_data::{Batch, Dataset};
 use recforge_models::{ModelInput, Ranker, RankingModel};
-use recforge_train::{Objective, bce_with_logits};
+use recforge_train::{Objective, ObjectiveError, bce_with_logits};
 use serde::{Deserialize, Serialize};
 
 use crate::frozen::FrozenTeacher;
 use crate::held_module::step_held;
+
+/// How this objective names itself in errors.
+const OBJECTIVE: &str = "DiverseDistill committee";
 
 /// `[committee]` options.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -272,19 +275,20 @@ impl<'a> CommitteeObjective<'a> {
 }
 
 impl Objective for CommitteeObjective<'_> {
-    fn loss(&mut self, model: &Ranker, input: &ModelInput, batch: &Batch, device: &Device) -> Tensor<1> {
+    fn loss(&mut self, model: &Ranker, input: &ModelInput, batch: &Batch, device: &Device) -> Result<Tensor<1>, ObjectiveError> {
         let n = batch.len;
         let labels = Tensor::<1>::from_data(TensorData::new(batch.labels.clone(), [n]), device);
         let Some((logits, h_s)) = model.forward_with_hidden(input) else {
-            return bce_with_logits(model.forward(input), labels) * f32::NAN;
+            return Err(ObjectiveError::Misconfigured { objective: OBJECTIVE, reason: "the student model exposes no shared hidden layer; use a model with a shared bottom (mlp, dcn_v2, hiformer)".into() });
         };
         let Some(qa) = self.qa.take() else {
-            return bce_with_logits(logits, labels);
+            return Ok(bce_with_logits(logits, labels));
         };
         let rows = self.rows(batch);
-        if rows.contains(&usize::MAX) {
+        let missing = rows.iter().filter(|&&r| r == usize::MAX).count();
+        if missing > 0 {
             self.qa = Some(qa);
-            return bce_with_logits(logits, labels) * f32::NAN;
+            return Err(ObjectiveError::MissingTeacherLabels { objective: OBJECTIVE, missing });
         }
         let k = self.teachers.len();
         let question = qa.question(h_s.clone());
@@ -339,7 +343,7 @@ impl Objective for CommitteeObjective<'_> {
             + importance_loss
             + route_loss;
         self.qa = Some(qa);
-        loss
+        Ok(loss)
     }
 
     fn update(&mut self, grads: &mut Gradients, _lr: f64) {
@@ -427,7 +431,7 @@ mod tests {
         for (step, chunk) in rows.chunks(50).enumerate() {
             let batch = data.batch(chunk);
             let embedded = EmbeddedBatch::new(&student.store, &batch, &device, true);
-            let loss = objective.loss(&student.model, &embedded.input, &batch, &device);
+            let loss = objective.loss(&student.model, &embedded.input, &batch, &device).unwrap();
             assert!(loss.clone().into_scalar::<f32>().is_finite());
             let mut grads = loss.backward();
             objective.update(&mut grads, 0.01);

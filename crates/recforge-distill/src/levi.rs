@@ -21,10 +21,13 @@ use burn::tensor::Gradients;
 use burn::tensor::activation::{relu, sigmoid};
 use recforge_data::{Batch, Dataset, FeatureLayout};
 use recforge_models::{EmbeddedBatch, ModelInput, Ranker, RankingModel};
-use recforge_train::{Objective, TrainedModel, bce_with_logits};
+use recforge_train::{Objective, ObjectiveError, TrainedModel, bce_with_logits};
 use serde::{Deserialize, Serialize};
 
 use crate::held_module::step_held;
+
+/// How this objective names itself in errors.
+const OBJECTIVE: &str = "LEVI";
 
 /// `[levi]` options.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -293,16 +296,16 @@ impl<'a> LeviObjective<'a> {
 }
 
 impl Objective for LeviObjective<'_> {
-    fn loss(&mut self, model: &Ranker, input: &ModelInput, batch: &Batch, device: &Device) -> Tensor<1> {
+    fn loss(&mut self, model: &Ranker, input: &ModelInput, batch: &Batch, device: &Device) -> Result<Tensor<1>, ObjectiveError> {
         let labels = Tensor::<1>::from_data(TensorData::new(batch.labels.clone(), [batch.len]), device);
         let Some(adapters) = self.adapters.take() else {
-            return bce_with_logits(model.forward(input), labels) * f32::NAN;
+            return Err(ObjectiveError::Misconfigured { objective: OBJECTIVE, reason: "the LEVI adapters were not built (they need the small model's and the large model's layer widths)".into() });
         };
         let (ensemble, g_logit) = self.ensemble(&adapters, model, input, batch, device);
         let small_weight = if self.head_only { 0.0 } else { self.options.small_weight };
         let loss = bce_with_logits(ensemble, labels.clone()) + bce_with_logits(g_logit, labels) * small_weight;
         self.adapters = Some(adapters);
-        loss
+        Ok(loss)
     }
 
     fn update(&mut self, grads: &mut Gradients, _lr: f64) {
@@ -380,7 +383,7 @@ mod tests {
         let mut objective = LeviObjective::new(&frozen, &data, 3, false, LeviOptions::default(), &device);
         let batch = data.batch(&(0..16).collect::<Vec<_>>());
         let embedded = EmbeddedBatch::new(&small.store, &batch, &device, true);
-        let grads = objective.loss(&small.model, &embedded.input, &batch, &device).backward();
+        let grads = objective.loss(&small.model, &embedded.input, &batch, &device).unwrap().backward();
         let adapters = probe(objective.adapters().unwrap(), &grads);
         assert!(!adapters.is_empty() && adapters.iter().all(|&g| g), "adapters: {adapters:?}");
         let g = probe(&small.model, &grads);

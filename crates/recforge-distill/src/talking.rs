@@ -23,11 +23,14 @@ use burn::tensor::Gradients;
 use burn::tensor::activation::{relu, sigmoid};
 use recforge_data::{Batch, Dataset};
 use recforge_models::{ModelInput, Ranker, RankingModel};
-use recforge_train::{Objective, bce_with_logits};
+use recforge_train::{Objective, ObjectiveError, bce_with_logits};
 use serde::{Deserialize, Serialize};
 
 use crate::frozen::{FrozenTeacher, answer_tensors};
 use crate::held_module::step_held;
+
+/// How this objective names itself in errors.
+const OBJECTIVE: &str = "Talking Models";
 
 /// How the teacher's knowledge reaches the student beyond the output soft label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,15 +193,19 @@ impl<'a> TalkingObjective<'a> {
 }
 
 impl Objective for TalkingObjective<'_> {
-    fn loss(&mut self, model: &Ranker, input: &ModelInput, batch: &Batch, device: &Device) -> Tensor<1> {
+    fn loss(&mut self, model: &Ranker, input: &ModelInput, batch: &Batch, device: &Device) -> Result<Tensor<1>, ObjectiveError> {
         let n = batch.len;
         let labels = Tensor::<1>::from_data(TensorData::new(batch.labels.clone(), [n]), device);
         let Some((logits, h_s)) = model.forward_with_hidden(input) else {
-            return bce_with_logits(model.forward(input), labels) * f32::NAN;
+            return Err(ObjectiveError::Misconfigured { objective: OBJECTIVE, reason: "the student model exposes no shared hidden layer; use a model with a shared bottom (mlp, dcn_v2, hiformer)".into() });
         };
         let rows: Option<Vec<usize>> = batch.example_ids.iter().map(|id| self.row_of.get(id).copied()).collect();
-        let (Some(rows), Some(module)) = (rows, self.module.take()) else {
-            return bce_with_logits(logits, labels) * f32::NAN;
+        let Some(rows) = rows else {
+            let missing = batch.example_ids.iter().filter(|id| !self.row_of.contains_key(id)).count();
+            return Err(ObjectiveError::MissingTeacherLabels { objective: OBJECTIVE, missing });
+        };
+        let Some(module) = self.module.take() else {
+            return Err(ObjectiveError::Misconfigured { objective: OBJECTIVE, reason: "the talking module was not built (it needs the student's and the teacher's hidden widths)".into() });
         };
         let answer = self.teacher.answer(self.data, &rows);
         self.teacher_passes += n as u64;
@@ -217,7 +224,7 @@ impl Objective for TalkingObjective<'_> {
             }
         }
         self.module = Some(module);
-        loss
+        Ok(loss)
     }
 
     fn update(&mut self, grads: &mut Gradients, _lr: f64) {

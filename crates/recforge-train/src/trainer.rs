@@ -91,7 +91,9 @@ pub fn bce_with_logits(logits: Tensor<1>, labels: Tensor<1>) -> Tensor<1> {
 /// step's gradients, before the trainer updates the model.
 pub trait Objective {
     /// The mean loss `[1]` of `model` on one embedded batch (`batch` gives labels and ids).
-    fn loss(&mut self, model: &Ranker, input: &ModelInput, batch: &Batch, device: &Device) -> Tensor<1>;
+    /// A configuration the objective cannot work with (missing teacher labels, a head that
+    /// was not built) is an [`ObjectiveError`], not a poisoned loss.
+    fn loss(&mut self, model: &Ranker, input: &ModelInput, batch: &Batch, device: &Device) -> Result<Tensor<1>, ObjectiveError>;
 
     /// Take the gradients of the objective's own parameters out of `grads` and step them.
     fn update(&mut self, _grads: &mut Gradients, _lr: f64) {}
@@ -102,10 +104,21 @@ pub trait Objective {
 pub struct HardLabels;
 
 impl Objective for HardLabels {
-    fn loss(&mut self, model: &Ranker, input: &ModelInput, batch: &Batch, device: &Device) -> Tensor<1> {
+    fn loss(&mut self, model: &Ranker, input: &ModelInput, batch: &Batch, device: &Device) -> Result<Tensor<1>, ObjectiveError> {
         let labels = Tensor::<1>::from_data(TensorData::new(batch.labels.clone(), [batch.len]), device);
-        bce_with_logits(model.forward(input), labels)
+        Ok(bce_with_logits(model.forward(input), labels))
     }
+}
+
+/// An objective was asked to work without what it needs.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ObjectiveError {
+    /// The batch has no teacher label for some examples the objective must distil.
+    #[error("{objective}: {missing} examples of the batch have no teacher label; label the whole training window first")]
+    MissingTeacherLabels { objective: &'static str, missing: usize },
+    /// The configuration asks for something this objective was not built with.
+    #[error("{objective}: {reason}")]
+    Misconfigured { objective: &'static str, reason: String },
 }
 
 /// Why training could not start or could not go on.
@@ -123,6 +136,8 @@ pub enum TrainError {
          optimizer's lr, or check the data for extreme numeric values"
     )]
     Diverged { loss: f64, epoch: usize, step: usize },
+    #[error(transparent)]
+    Objective(#[from] ObjectiveError),
 }
 
 /// Train `config` on `split.train`, early-stopping on AUC over `split.valid`.
@@ -167,7 +182,7 @@ pub fn fit_with(
         let (mut loss_sum, mut loss_examples) = (0f64, 0usize);
         for (step, rows) in order.chunks(train.batch_size.max(1)).enumerate() {
             let (next, loss_value, examples) =
-                train_step(current, &mut optimizer, objective, data, rows, train.lr, &device);
+                train_step(current, &mut optimizer, objective, data, rows, train.lr, &device)?;
             current = next;
             if !loss_value.is_finite() {
                 bar.abandon();
@@ -249,20 +264,20 @@ fn train_step(
     rows: &[usize],
     lr: f64,
     device: &Device,
-) -> (TrainedModel, f64, usize) {
+) -> Result<(TrainedModel, f64, usize), ObjectiveError> {
     let batch = data.batch(rows);
     let embedded = EmbeddedBatch::new(&current.store, &batch, device, true);
-    let loss = objective.loss(&current.model, &embedded.input, &batch, device);
+    let loss = objective.loss(&current.model, &embedded.input, &batch, device)?;
     let mut grads = loss.backward();
     let loss_value = loss.into_scalar::<f32>() as f64;
     if !loss_value.is_finite() {
-        return (current, loss_value, batch.len);
+        return Ok((current, loss_value, batch.len));
     }
     embedded.apply_gradients(&mut current.store, &grads);
     objective.update(&mut grads, lr);
     let grads = GradientsParams::from_grads(grads, &current.model);
     current.model = optimizer.step(lr, current.model, grads);
-    (current, loss_value, batch.len)
+    Ok((current, loss_value, batch.len))
 }
 
 /// Continue training `start` for `steps` shuffled mini-batches of `split.train` with fresh
@@ -295,7 +310,7 @@ pub fn fine_tune(
         let start = (step * batch_size) % order.len();
         let end = (start + batch_size).min(order.len());
         let (next, loss, examples) =
-            train_step(current, &mut optimizer, &mut HardLabels, data, &order[start..end], train.lr, &device);
+            train_step(current, &mut optimizer, &mut HardLabels, data, &order[start..end], train.lr, &device)?;
         current = next;
         if !loss.is_finite() {
             bar.abandon();
