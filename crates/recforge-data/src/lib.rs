@@ -31,6 +31,7 @@ mod fit;
 pub mod inspect;
 mod join;
 pub mod negatives;
+pub mod overrides;
 pub mod numeric;
 pub mod paths;
 pub mod prepare;
@@ -58,6 +59,7 @@ pub use event_log::{Consumer, Delivery, Event, EventLog, EventLogError, FeatureV
 pub use inspect::{ColumnProfile, InferredType, InspectReport, inspect};
 pub use negatives::{sample_negatives, sample_negatives_into_split};
 pub use numeric::NumericStats;
+pub use overrides::apply_overrides;
 pub use prepare::{PrepareOptions, PrepareReport, prepare};
 pub use progress::{Phase, Progress, Silent, Unit};
 pub use reader::{FieldType, Format, Row, RowReader, open_reader};
