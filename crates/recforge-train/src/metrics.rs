@@ -123,6 +123,15 @@ pub fn mrr<T: PartialEq>(ranked: &[T], relevant: &[T]) -> f64 {
         .map_or(0.0, |i| 1.0 / (i + 1) as f64)
 }
 
+/// Mean and sample standard deviation (n − 1 in the denominator; 0 for fewer than two
+/// values) — the "mean ± std over seeds" of every results table.
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n.max(1.0);
+    let var = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (mean, var.sqrt())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ use recforge_train::{EvalMetrics, RunDir, RunConfig, TrainedModel, evaluate};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::cmd::retrieval_zoo::mean_std;
+use recforge_train::metrics::mean_std;
 use crate::distill_report;
 
 #[derive(ClapArgs)]

@@ -23,7 +23,7 @@ use recforge_train::{EvalMetrics, RunConfig, RunDir, TrainConfig, TrainedModel, 
 use serde_json::{Value, json};
 
 use crate::cmd::distill::bar;
-use crate::cmd::retrieval_zoo::mean_std;
+use recforge_train::metrics::mean_std;
 use crate::distill_report;
 
 /// One trained student under one method and seed.

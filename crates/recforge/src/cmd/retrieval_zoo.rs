@@ -18,6 +18,7 @@ use recforge_data::{Dataset, Schema};
 use recforge_models::layers::seed_dropout;
 use recforge_models::retrieval::idw::{IdwConfig, example_weights, uniform_weights};
 use recforge_models::retrieval::{RetrievalModel, RetrievalModelConfig};
+use recforge_train::metrics::mean_std;
 use recforge_train::retrieval::run::{ItemVectors, RetrievalRunInfo, save_run};
 use recforge_train::retrieval::{
     EvalSplit, IdwRound, RetrievalData, RetrievalMetrics, RetrievalTrainConfig, Selection, Stage, evaluate_model,
@@ -288,14 +289,6 @@ fn save_model_run(ctx: &RunContext, row: &str, seed: u64, model: &RetrievalModel
 fn write_results(out: &Path, results: &ZooResults) -> Result<()> {
     let text = serde_json::to_string_pretty(results)?;
     std::fs::write(out.join("results.json"), text).with_context(|| format!("writing {}/results.json", out.display()))
-}
-
-/// Mean and sample standard deviation.
-pub fn mean_std(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n.max(1.0);
-    let var = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
-    (mean, var.sqrt())
 }
 
 /// Two markdown tables (full corpus, sampled negatives): rows × HR@K overall/head/tail.
