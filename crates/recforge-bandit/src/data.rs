@@ -36,6 +36,23 @@ fn intern(map: &mut HashMap<String, u32>, names: &mut Vec<String>, key: &str) ->
 }
 
 impl Ratings {
+    /// The `.inter` file a `--dataset`/`--data` value names: `ml-1m` (also `ml1m`) and
+    /// `ml-100k` (also `ml100k`) under the data folder, anything else a path.
+    pub fn locate(data: &str) -> Result<PathBuf, DataError> {
+        let path = match data {
+            "ml-1m" | "ml1m" => recforge_data::paths::data_dir().join("ml-1m/ml-1m.inter"),
+            "ml-100k" | "ml100k" => recforge_data::paths::data_dir().join("ml-100k/ml-100k.inter"),
+            other => PathBuf::from(other),
+        };
+        if !path.is_file() {
+            return Err(DataError::Invalid(format!(
+                "{}: ratings file not found; run `recforge data fetch --only ml-1m` or pass --data FILE.inter",
+                path.display()
+            )));
+        }
+        Ok(path)
+    }
+
     /// Reads a RecBole `.inter` file with `user_id`, `item_id`, `rating` and `timestamp`
     /// columns; events come back sorted by timestamp (ties keep file order).
     pub fn read_recbole(path: &Path) -> Result<Ratings, DataError> {

@@ -1,7 +1,8 @@
 //! Diag-LinUCB (Online Matching, arXiv 2307.15893): a diagonal LinUCB over cluster–item edges.
 //!
 //! Per edge (item j, cluster c): `d_jc = λ + Σ w_uc²`, `b_jc = Σ w_uc·r_uj`. Score:
-//! `UCB_j = Σ_c w_uc·b_jc/d_jc + α·sqrt(Σ_c w_uc²/d_jc)` — no matrix inverse. The sums are
+//! mean `Σ_c w_uc·b_jc/d_jc`, standard deviation `sqrt(Σ_c w_uc²/d_jc)` — no matrix inverse
+//! (the UCB policy ranks by mean + α·sd). The sums are
 //! kept without λ ([`EdgeStats`]), so updates are additive and commutative: partial sums
 //! from many workers merge by plain addition ([`DiagLinUcb::merge`]), in any order.
 
@@ -32,14 +33,12 @@ impl EdgeStats {
 pub struct DiagLinUcb {
     /// Ridge prior: every edge starts at `d = λ`, `b = 0`.
     pub lambda: f64,
-    /// Exploration strength.
-    pub alpha: f64,
     edges: HashMap<(u32, u32), EdgeStats>,
 }
 
 impl DiagLinUcb {
-    pub fn new(lambda: f64, alpha: f64) -> Self {
-        DiagLinUcb { lambda, alpha, edges: HashMap::new() }
+    pub fn new(lambda: f64) -> Self {
+        DiagLinUcb { lambda, edges: HashMap::new() }
     }
 
     /// The sums of edge (cluster, item), zero when never updated.
@@ -57,7 +56,7 @@ impl DiagLinUcb {
         context.iter().map(move |(cluster, w)| ((cluster, item), EdgeStats { sum_w2: w * w, sum_wr: w * reward }))
     }
 
-    /// Add another worker's partial sums (same λ and α assumed).
+    /// Add another worker's partial sums (same λ assumed).
     pub fn merge(&mut self, other: &DiagLinUcb) {
         for (&edge, &stats) in &other.edges {
             self.edges.entry(edge).or_default().add(stats);
@@ -81,7 +80,7 @@ impl Scorer for DiagLinUcb {
             mean += w * stats.sum_wr / d;
             variance += w * w / d;
         }
-        Score { mean, bonus: self.alpha * variance.sqrt() }
+        Score { mean, sd: variance.sqrt() }
     }
 
     fn update(&mut self, context: &ClusterContext, item: u32, reward: f64) {
@@ -95,18 +94,19 @@ mod tests {
 
     #[test]
     fn score_matches_the_formula_by_hand() {
-        let mut policy = DiagLinUcb::new(1.0, 0.5);
+        let mut policy = DiagLinUcb::new(1.0);
         let ctx = ClusterContext::new([(0, 0.6), (1, 0.4)]);
         policy.update(&ctx, 7, 1.0);
         policy.update(&ClusterContext::one_hot(0), 7, 0.0);
         // Edge (0,7): d = 1 + 0.36 + 1 = 2.36, b = 0.6; edge (1,7): d = 1.16, b = 0.4.
         let s = policy.score(&ctx, 7);
         let mean = 0.6 * 0.6 / 2.36 + 0.4 * 0.4 / 1.16;
-        let bonus = 0.5 * (0.36 / 2.36 + 0.16 / 1.16f64).sqrt();
-        assert!((s.mean - mean).abs() < 1e-12 && (s.bonus - bonus).abs() < 1e-12, "{s:?}");
-        // An unseen item: mean 0, bonus α·sqrt(Σ w² / λ).
+        let sd = (0.36 / 2.36 + 0.16 / 1.16f64).sqrt();
+        assert!((s.mean - mean).abs() < 1e-12 && (s.sd - sd).abs() < 1e-12, "{s:?}");
+        assert!((s.ucb(0.5) - (mean + 0.5 * sd)).abs() < 1e-12);
+        // An unseen item: mean 0, sd sqrt(Σ w² / λ).
         let fresh = policy.score(&ctx, 8);
         assert_eq!(fresh.mean, 0.0);
-        assert!((fresh.bonus - 0.5 * (0.52f64).sqrt()).abs() < 1e-12);
+        assert!((fresh.sd - (0.52f64).sqrt()).abs() < 1e-12);
     }
 }

@@ -23,38 +23,36 @@ pub mod simulate;
 pub use context::ClusterContext;
 pub use diag_linucb::{DiagLinUcb, EdgeStats};
 pub use linucb::LinUcb;
-pub use policy::{BetaThompson, Choice, EpsilonGreedy, GaussianThompson, POLICY_NAMES, Policy, PolicyConfig, Ucb, UniformRandom, make_policy};
+pub use policy::{
+    BetaThompson, Choice, EpsilonGreedy, GaussianThompson, POLICY_NAMES, Policy, PolicyConfig, SHARED_STATE_POLICIES, Ucb, UniformRandom, Valuation,
+    make_policy, make_policy_over, parse_policy_names,
+};
 
-/// An item's estimated reward and its exploration bonus for one context.
+/// An item's estimated reward for one context and the uncertainty of that estimate. How much
+/// the uncertainty counts (α of UCB, the posterior scale of Thompson sampling) belongs to the
+/// exploration [`Policy`], not to the scorer.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Score {
     /// Estimated expected reward.
     pub mean: f64,
-    /// Upper-confidence bonus (already scaled by the scorer's α).
-    pub bonus: f64,
+    /// Standard deviation of the estimate, `sqrt(xᵀA⁻¹x)` for the linear scorers.
+    pub sd: f64,
 }
 
 impl Score {
-    /// What an upper-confidence policy ranks by.
-    pub fn ucb(&self) -> f64 {
-        self.mean + self.bonus
+    /// The upper confidence bound `mean + α·sd`.
+    pub fn ucb(&self, alpha: f64) -> f64 {
+        self.mean + alpha * self.sd
     }
 }
 
 /// Anything that estimates items' rewards for a context and learns from observed rewards —
-/// the base learner exploration [`Policy`]s wrap.
+/// the base learner exploration [`Policy`]s wrap. Scorers only score: they hold no
+/// exploration parameter.
 pub trait Scorer {
-    /// Estimate and exploration bonus of `item` for `context`.
+    /// Estimate and its standard deviation for `item` in `context`.
     fn score(&self, context: &ClusterContext, item: u32) -> Score;
 
     /// Record `reward` for showing `item` in `context`.
     fn update(&mut self, context: &ClusterContext, item: u32, reward: f64);
-
-    /// The `k` best candidates by upper confidence bound, best first (ties by item id).
-    fn top_k(&self, context: &ClusterContext, candidates: &[u32], k: usize) -> Vec<(u32, Score)> {
-        let mut scored: Vec<(u32, Score)> = candidates.iter().map(|&item| (item, self.score(context, item))).collect();
-        scored.sort_by(|a, b| b.1.ucb().total_cmp(&a.1.ucb()).then(a.0.cmp(&b.0)));
-        scored.truncate(k);
-        scored
-    }
 }

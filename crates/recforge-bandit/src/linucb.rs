@@ -1,6 +1,6 @@
 //! LinUCB (Li et al., arXiv 1003.0146) with a full covariance per item: the exact baseline
 //! Diag-LinUCB approximates. `A_j = λI + Σ x xᵀ` is kept as its inverse and updated by
-//! Sherman–Morrison (O(d²) per update, no inversion); score `θ_j·x + α·sqrt(xᵀ A_j⁻¹ x)`.
+//! Sherman–Morrison (O(d²) per update, no inversion); mean `θ_j·x`, standard deviation `sqrt(xᵀ A_j⁻¹ x)`.
 
 use std::collections::HashMap;
 
@@ -18,14 +18,13 @@ struct ItemModel {
 #[derive(Debug, Clone)]
 pub struct LinUcb {
     pub lambda: f64,
-    pub alpha: f64,
     dim: usize,
     items: HashMap<u32, ItemModel>,
 }
 
 impl LinUcb {
-    pub fn new(dim: usize, lambda: f64, alpha: f64) -> Self {
-        LinUcb { lambda, alpha, dim, items: HashMap::new() }
+    pub fn new(dim: usize, lambda: f64) -> Self {
+        LinUcb { lambda, dim, items: HashMap::new() }
     }
 
     fn fresh(&self) -> ItemModel {
@@ -48,13 +47,13 @@ impl Scorer for LinUcb {
         let Some(model) = self.items.get(&item) else {
             // An unseen item: A = λI, b = 0, so the mean is 0 and xᵀA⁻¹x = ‖x‖²/λ.
             let variance: f64 = x.iter().map(|v| v * v).sum::<f64>() / self.lambda;
-            return Score { mean: 0.0, bonus: self.alpha * variance.sqrt() };
+            return Score { mean: 0.0, sd: variance.sqrt() };
         };
         let a_inv_x = self.a_inv_x(model, &x);
         // θ·x = (A⁻¹ b)·x = b·(A⁻¹ x) since A⁻¹ is symmetric.
         let mean = model.b.iter().zip(&a_inv_x).map(|(b, v)| b * v).sum();
         let variance: f64 = x.iter().zip(&a_inv_x).map(|(a, b)| a * b).sum();
-        Score { mean, bonus: self.alpha * variance.max(0.0).sqrt() }
+        Score { mean, sd: variance.max(0.0).sqrt() }
     }
 
     fn update(&mut self, context: &ClusterContext, item: u32, reward: f64) {
@@ -106,7 +105,7 @@ mod tests {
     #[test]
     fn sherman_morrison_matches_a_direct_solve() {
         let dim = 3;
-        let mut policy = LinUcb::new(dim, 0.5, 1.0);
+        let mut policy = LinUcb::new(dim, 0.5);
         let events = [
             (ClusterContext::new([(0, 0.7), (2, 0.3)]), 1.0),
             (ClusterContext::new([(1, 1.0)]), 0.0),
@@ -136,6 +135,6 @@ mod tests {
         let variance: f64 = x.iter().zip(&a_inv_x).map(|(p, q)| p * q).sum();
         let s = policy.score(&probe, 4);
         assert!((s.mean - mean).abs() < 1e-10, "{} vs {mean}", s.mean);
-        assert!((s.bonus - variance.sqrt()).abs() < 1e-10);
+        assert!((s.sd - variance.sqrt()).abs() < 1e-10);
     }
 }

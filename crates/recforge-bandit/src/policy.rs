@@ -1,12 +1,14 @@
 //! Exploration policies that wrap a [`Scorer`] (Vowpal Wabbit's reductions): the scorer
 //! estimates rewards, the policy decides what to show and which slots are exploration.
 //!
-//! [`Ucb`] ranks by mean + bonus; [`EpsilonGreedy`] exploits the mean and explores uniformly
-//! with probability ε; [`GaussianThompson`] samples `mean + scale·bonus·z` (with a scorer at
-//! α = 1 the bonus is the posterior sd of `x·θ`, so over Diag-LinUCB or LinUCB this is linear
-//! Thompson sampling, Agrawal & Goyal arXiv 1209.3352); [`BetaThompson`] is the context-free
+//! Scorers only score (a mean and its standard deviation); each policy owns its exploration
+//! parameter. [`Ucb`] ranks by mean + α·sd; [`EpsilonGreedy`] exploits the mean and explores
+//! uniformly with probability ε; [`GaussianThompson`] samples `mean + scale·sd·z` (over
+//! Diag-LinUCB or LinUCB the sd is the posterior sd of `x·θ`, so this is linear Thompson
+//! sampling, Agrawal & Goyal arXiv 1209.3352); [`BetaThompson`] is the context-free
 //! Beta–Bernoulli sampler per item (the Open Bandit Dataset's logging policy); [`UniformRandom`]
-//! the uniform baseline. All are used through [`Policy`], so callers hold `Box<dyn Policy>`.
+//! the uniform baseline. All are used through [`Policy`], so callers hold `Box<dyn Policy>`,
+//! built by name with [`make_policy`] from one [`PolicyConfig`] whose defaults are declared once.
 
 use std::collections::HashMap;
 
@@ -28,6 +30,14 @@ pub struct Choice {
     pub explored: bool,
 }
 
+/// How a policy values one item: the scorer's mean and the exploration bonus the policy adds
+/// to it (α·sd for UCB, 0 for ε-greedy, the posterior scale × sd for Thompson sampling).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Valuation {
+    pub mean: f64,
+    pub bonus: f64,
+}
+
 /// A contextual bandit policy: ranks candidates for a context and learns from rewards.
 pub trait Policy {
     /// Short name for tables (`diag_linucb`, `egreedy`, …).
@@ -42,6 +52,12 @@ pub trait Policy {
 
     /// Record `reward` for showing `item` in `context`.
     fn update(&mut self, context: &ClusterContext, item: u32, reward: f64);
+
+    /// The mean and exploration bonus behind this policy's choice of `item` (what a server
+    /// returns to explain a recommendation); None for policies without a scorer.
+    fn valuation(&self, _context: &ClusterContext, _item: u32) -> Option<Valuation> {
+        None
+    }
 }
 
 /// Samples used to estimate a sampling policy's action probabilities.
@@ -89,16 +105,18 @@ fn scores<S: Scorer>(scorer: &S, context: &ClusterContext, candidates: &[u32]) -
     candidates.iter().map(|&item| scorer.score(context, item)).collect()
 }
 
-/// Upper confidence bound: rank by mean + bonus (the scorer's α sets the exploration).
+/// Upper confidence bound: rank by mean + α·sd.
 #[derive(Debug, Clone)]
 pub struct Ucb<S> {
     pub scorer: S,
+    /// Exploration strength α.
+    pub alpha: f64,
     pub name: String,
 }
 
 impl<S: Scorer> Ucb<S> {
-    pub fn new(name: &str, scorer: S) -> Self {
-        Ucb { scorer, name: name.to_string() }
+    pub fn new(name: &str, scorer: S, alpha: f64) -> Self {
+        Ucb { scorer, alpha, name: name.to_string() }
     }
 }
 
@@ -109,18 +127,23 @@ impl<S: Scorer> Policy for Ucb<S> {
 
     fn choose(&self, context: &ClusterContext, candidates: &[u32], k: usize, _rng: &mut dyn RngCore) -> Vec<Choice> {
         let s = scores(&self.scorer, context, candidates);
-        let ucb: Vec<f64> = s.iter().map(Score::ucb).collect();
+        let ucb: Vec<f64> = s.iter().map(|s| s.ucb(self.alpha)).collect();
         let means: Vec<f64> = s.iter().map(|s| s.mean).collect();
         choices(candidates, &ucb, &means, k)
     }
 
     fn probabilities(&self, context: &ClusterContext, candidates: &[u32], _rng: &mut dyn RngCore) -> Vec<f64> {
-        let ucb: Vec<f64> = scores(&self.scorer, context, candidates).iter().map(Score::ucb).collect();
+        let ucb: Vec<f64> = scores(&self.scorer, context, candidates).iter().map(|s| s.ucb(self.alpha)).collect();
         one_hot(candidates.len(), top_indices(&ucb, 1).first().copied())
     }
 
     fn update(&mut self, context: &ClusterContext, item: u32, reward: f64) {
         self.scorer.update(context, item, reward);
+    }
+
+    fn valuation(&self, context: &ClusterContext, item: u32) -> Option<Valuation> {
+        let s = self.scorer.score(context, item);
+        Some(Valuation { mean: s.mean, bonus: self.alpha * s.sd })
     }
 }
 
@@ -175,13 +198,18 @@ impl<S: Scorer> Policy for EpsilonGreedy<S> {
     fn update(&mut self, context: &ClusterContext, item: u32, reward: f64) {
         self.scorer.update(context, item, reward);
     }
+
+    fn valuation(&self, context: &ClusterContext, item: u32) -> Option<Valuation> {
+        Some(Valuation { mean: self.scorer.score(context, item).mean, bonus: 0.0 })
+    }
 }
 
 /// Gaussian Thompson sampling over any scorer: each candidate's reward is drawn from
-/// `N(mean, (scale·bonus)²)`.
+/// `N(mean, (scale·sd)²)`.
 #[derive(Debug, Clone)]
 pub struct GaussianThompson<S> {
     pub scorer: S,
+    /// Posterior scale: how wide the sampled rewards are, in scorer standard deviations.
     pub scale: f64,
 }
 
@@ -194,7 +222,7 @@ impl<S: Scorer> GaussianThompson<S> {
         s.iter()
             .map(|s| {
                 let z: f64 = StandardNormal.sample(rng);
-                s.mean + self.scale * s.bonus * z
+                s.mean + self.scale * s.sd * z
             })
             .collect()
     }
@@ -219,6 +247,11 @@ impl<S: Scorer> Policy for GaussianThompson<S> {
 
     fn update(&mut self, context: &ClusterContext, item: u32, reward: f64) {
         self.scorer.update(context, item, reward);
+    }
+
+    fn valuation(&self, context: &ClusterContext, item: u32) -> Option<Valuation> {
+        let s = self.scorer.score(context, item);
+        Some(Valuation { mean: s.mean, bonus: self.scale * s.sd })
     }
 }
 
@@ -315,7 +348,7 @@ mod tests {
     use crate::DiagLinUcb;
 
     fn trained() -> DiagLinUcb {
-        let mut scorer = DiagLinUcb::new(1.0, 1.0);
+        let mut scorer = DiagLinUcb::new(1.0);
         let ctx = ClusterContext::one_hot(0);
         for _ in 0..50 {
             scorer.update(&ctx, 1, 1.0);
@@ -326,12 +359,14 @@ mod tests {
 
     #[test]
     fn ucb_prefers_the_unseen_item_and_marks_it_explored() {
-        let policy = Ucb::new("diag_linucb", trained());
+        let policy = Ucb::new("diag_linucb", trained(), 1.0);
         let mut rng = SmallRng::seed_from_u64(1);
-        // Item 3 is unseen: mean 0, bonus 1 > item 1's 50/51 + 1/sqrt(51).
+        // Item 3 is unseen: mean 0, sd 1; at α = 1 that is below item 1's 50/51 + 1/sqrt(51).
         let shown = policy.choose(&ClusterContext::one_hot(0), &[1, 2, 3], 1, &mut rng);
         assert_eq!(shown[0].item, 1);
-        let policy = Ucb::new("diag_linucb", { let mut s = trained(); s.alpha = 5.0; s });
+        let policy = Ucb::new("diag_linucb", trained(), 5.0);
+        let v = policy.valuation(&ClusterContext::one_hot(0), 3).unwrap();
+        assert_eq!((v.mean, v.bonus), (0.0, 5.0));
         let shown = policy.choose(&ClusterContext::one_hot(0), &[1, 2, 3], 1, &mut rng);
         assert_eq!(shown[0].item, 3);
         assert!(shown[0].explored);
@@ -382,38 +417,67 @@ mod tests {
     }
 }
 
-/// Hyper-parameters shared by the named policies of [`make_policy`].
+/// Hyper-parameters of the named policies of [`make_policy`]: the scorer's ridge prior and
+/// each exploration wrapper's own parameter. [`PolicyConfig::DEFAULT`] is the one place the
+/// defaults are declared (the CLI and the server read it).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PolicyConfig {
-    /// Ridge prior λ of Diag-LinUCB and LinUCB.
+    /// Ridge prior λ of the Diag-LinUCB and LinUCB scorers.
     pub lambda: f64,
-    /// UCB exploration strength α.
+    /// Exploration strength α of [`Ucb`].
     pub alpha: f64,
-    /// ε of ε-greedy.
+    /// ε of [`EpsilonGreedy`].
     pub epsilon: f64,
-    /// Posterior scale of Gaussian Thompson sampling.
+    /// Posterior scale of [`GaussianThompson`].
     pub ts_scale: f64,
+}
+
+impl PolicyConfig {
+    pub const DEFAULT: PolicyConfig = PolicyConfig { lambda: 1.0, alpha: 0.5, epsilon: 0.05, ts_scale: 0.5 };
 }
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        PolicyConfig { lambda: 1.0, alpha: 0.5, epsilon: 0.05, ts_scale: 0.5 }
+        PolicyConfig::DEFAULT
     }
 }
 
 /// Policy names [`make_policy`] knows.
 pub const POLICY_NAMES: [&str; 6] = ["diag_linucb", "linucb", "egreedy", "thompson", "beta_thompson", "random"];
 
-/// A policy by name over contexts of `dim` clusters; `None` for an unknown name.
+/// A comma-separated list of policy names, checked against [`POLICY_NAMES`].
+pub fn parse_policy_names(list: &str) -> Result<Vec<String>, String> {
+    let names: Vec<String> = list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    if let Some(bad) = names.iter().find(|n| !POLICY_NAMES.contains(&n.as_str())) {
+        return Err(format!("unknown policy \"{bad}\"; known: {}", POLICY_NAMES.join(", ")));
+    }
+    if names.is_empty() {
+        return Err(format!("the policy list is empty; name at least one of {}", POLICY_NAMES.join(", ")));
+    }
+    Ok(names)
+}
+
+/// Policies [`make_policy_over`] builds over an existing Diag-LinUCB state (what a server
+/// that keeps its statistics in a shared store can run).
+pub const SHARED_STATE_POLICIES: [&str; 3] = ["diag_linucb", "egreedy", "thompson"];
+
+/// A fresh policy by name over contexts of `dim` clusters; `None` for an unknown name.
 pub fn make_policy(name: &str, config: &PolicyConfig, dim: usize) -> Option<Box<dyn Policy + Send>> {
-    use crate::{DiagLinUcb, LinUcb};
+    match name {
+        "linucb" => Some(Box::new(Ucb::new(name, crate::LinUcb::new(dim, config.lambda), config.alpha))),
+        "beta_thompson" => Some(Box::new(BetaThompson::new(1.0, 1.0))),
+        "random" => Some(Box::new(UniformRandom)),
+        _ => make_policy_over(name, config, crate::DiagLinUcb::new(config.lambda)),
+    }
+}
+
+/// The exploration policy `name` (one of [`SHARED_STATE_POLICIES`]) wrapped around `scorer`,
+/// e.g. a Diag-LinUCB filled from a store; `None` for another name.
+pub fn make_policy_over<S: Scorer + Send + 'static>(name: &str, config: &PolicyConfig, scorer: S) -> Option<Box<dyn Policy + Send>> {
     Some(match name {
-        "diag_linucb" => Box::new(Ucb::new(name, DiagLinUcb::new(config.lambda, config.alpha))),
-        "linucb" => Box::new(Ucb::new(name, LinUcb::new(dim, config.lambda, config.alpha))),
-        "egreedy" => Box::new(EpsilonGreedy::new(DiagLinUcb::new(config.lambda, 0.0), config.epsilon)),
-        "thompson" => Box::new(GaussianThompson::new(DiagLinUcb::new(config.lambda, 1.0), config.ts_scale)),
-        "beta_thompson" => Box::new(BetaThompson::new(1.0, 1.0)),
-        "random" => Box::new(UniformRandom),
+        "diag_linucb" => Box::new(Ucb::new(name, scorer, config.alpha)),
+        "egreedy" => Box::new(EpsilonGreedy::new(scorer, config.epsilon)),
+        "thompson" => Box::new(GaussianThompson::new(scorer, config.ts_scale)),
         _ => return None,
     })
 }

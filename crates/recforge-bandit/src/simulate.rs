@@ -15,6 +15,7 @@ use std::time::Instant;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use recforge_data::{Phase, Progress, Unit};
 use serde::Serialize;
 
 use crate::ClusterContext;
@@ -67,6 +68,8 @@ pub enum SimError {
     UnknownPolicy(String),
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Data(#[from] recforge_data::error::DataError),
 }
 
 /// One policy's run.
@@ -172,10 +175,39 @@ fn build_world(ratings: &Ratings, config: &SimConfig, report: &mut SimReport) ->
     Ok(World { matching, oracle, arrivals, stream, contexts })
 }
 
-/// Runs every policy in `policies` through the same simulated traffic. `progress` is called
-/// with the number of rounds done (over all policies).
-pub fn simulate(ratings: &Ratings, policies: &[&str], config: &SimConfig, progress: &(dyn Fn(u64) + Sync)) -> Result<SimReport, SimError> {
-    for name in policies {
+/// What `recforge bandit simulate` produces: the report, the ratings file it ran on and, when
+/// asked, the artifact trained on every rating.
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    pub ratings_path: std::path::PathBuf,
+    pub report: SimReport,
+    pub artifact: Option<OnlineMatching>,
+}
+
+/// Reads the ratings `data` names ([`Ratings::locate`]: `ml-1m`, `ml-100k` or a `.inter`
+/// path), simulates `policies`, and with `with_artifact` also trains the serving artifact.
+pub fn run_simulation<S: AsRef<str>>(data: &str, policies: &[S], config: &SimConfig, with_artifact: bool, progress: &dyn Progress) -> Result<Simulation, SimError> {
+    let ratings_path = Ratings::locate(data)?;
+    let ratings = Ratings::read_recbole(&ratings_path)?;
+    let report = simulate(&ratings, policies, config, progress)?;
+    let artifact = with_artifact.then(|| train_artifact(&ratings, config));
+    Ok(Simulation { ratings_path, report, artifact })
+}
+
+/// The Online Matching artifact the server loads (`recforge serve`): the offline model
+/// trained on every rating of `ratings`, clustered, with the whole catalogue in the graph.
+pub fn train_artifact(ratings: &Ratings, config: &SimConfig) -> OnlineMatching {
+    let examples = labelled(&ratings.events, config.positive_rating);
+    let model = Mf::train(&examples, ratings.users.len(), ratings.items.len(), config.mf, config.seed);
+    let catalog: Vec<u32> = (0..ratings.items.len() as u32).collect();
+    OnlineMatching::build(&model, &ratings.users, &ratings.items, &catalog, &[], &config.offline, config.seed)
+}
+
+/// Runs every policy in `policies` through the same simulated traffic, reporting the rounds
+/// done (over all policies) to `progress`.
+pub fn simulate<S: AsRef<str>>(ratings: &Ratings, policies: &[S], config: &SimConfig, progress: &dyn Progress) -> Result<SimReport, SimError> {
+    let policies: Vec<&str> = policies.iter().map(AsRef::as_ref).collect();
+    for name in &policies {
         if make_policy(name, &config.policy, 1).is_none() {
             return Err(SimError::UnknownPolicy(name.to_string()));
         }
@@ -198,7 +230,8 @@ pub fn simulate(ratings: &Ratings, policies: &[&str], config: &SimConfig, progre
     let dim = world.matching.centroids.len();
     let curve_every = (config.rounds / config.curve_points.max(1)).max(1);
     let mut done = 0u64;
-    for name in policies {
+    let phase = Phase::begin(progress, "simulating", Some((config.rounds * policies.len()) as u64), Unit::Steps);
+    for name in &policies {
         let Some(mut policy) = make_policy(name, &config.policy, dim) else {
             return Err(SimError::UnknownPolicy(name.to_string()));
         };
@@ -249,7 +282,7 @@ pub fn simulate(ratings: &Ratings, policies: &[&str], config: &SimConfig, progre
             }
             if (t + 1) % 1000 == 0 {
                 done += 1000;
-                progress(done);
+                phase.update(done, name);
             }
         }
         let n = world.stream.len().max(1) as f64;
@@ -268,4 +301,25 @@ pub fn simulate(ratings: &Ratings, policies: &[&str], config: &SimConfig, progre
         });
     }
     Ok(report)
+}
+
+impl SimReport {
+    /// The setup line and the per-policy table in Markdown (what `recforge bandit simulate` prints).
+    pub fn to_markdown(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = format!(
+            "{} ratings, {} users, {} items ({} fresh), {} clusters, {} graph edges, {:.0} candidates per round; {} rounds\n\n",
+            self.ratings, self.users, self.items, self.fresh_items, self.clusters, self.graph_edges, self.mean_candidates, self.config.rounds
+        );
+        out += "| policy | cumulative regret | mean reward | exploration | fresh shown | update (ns) | choose (µs) |\n|---|---|---|---|---|---|---|\n";
+        for r in &self.runs {
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} | {:.4} | {:.3} | {:.3} | {:.0} | {:.1} |",
+                r.policy, r.cumulative_regret, r.mean_reward, r.exploration_rate, r.fresh_share, r.update_ns, r.choose_us
+            );
+        }
+        let _ = write!(out, "\nbest candidate's mean reward: {:.4}", self.mean_best_reward);
+        out
+    }
 }

@@ -19,6 +19,7 @@
 //! Errors name the file, line and field ([`DataError`]); malformed rows are fatal unless the
 //! caller asks to skip them, and then they are counted and reported.
 
+pub mod align;
 pub mod cache;
 pub mod dataset;
 mod decode;
@@ -29,6 +30,8 @@ pub mod event_log;
 pub mod fetch;
 mod fit;
 pub mod inspect;
+pub mod kmeans;
+pub mod memory;
 mod join;
 pub mod negatives;
 pub mod overrides;

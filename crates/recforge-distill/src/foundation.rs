@@ -23,26 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::frozen::{FrozenTeacher, TeacherAnswer};
 
-/// A text model that embeds sentences (MiniLM through [`recforge_llm::SentenceEncoder`]; tests
-/// use a small deterministic stand-in).
-pub trait TextEncoder {
-    /// Identifies the weights (part of every cache key).
-    fn model_id(&self) -> &str;
-    fn dim(&self) -> usize;
-    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, FoundationError>;
-}
-
-impl TextEncoder for recforge_llm::SentenceEncoder {
-    fn model_id(&self) -> &str {
-        recforge_llm::SentenceEncoder::model_id(self)
-    }
-    fn dim(&self) -> usize {
-        recforge_llm::SentenceEncoder::dim(self)
-    }
-    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, FoundationError> {
-        recforge_llm::SentenceEncoder::embed(self, texts).map_err(FoundationError::Llm)
-    }
-}
+/// The text model: any [`TextEmbedder`] (MiniLM through [`recforge_llm::SentenceEncoder`];
+/// tests use a small deterministic stand-in).
+pub use recforge_llm::TextEmbedder;
 
 /// Why the foundation teacher could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +45,7 @@ const EMBED_CHUNK: usize = 256;
 
 /// A text encoder behind a content-addressed cache, with counters.
 pub struct CachedEmbedder<'a> {
-    encoder: &'a dyn TextEncoder,
+    encoder: &'a dyn TextEmbedder,
     cache: &'a recforge_llm::ScoreCache,
     /// Texts the model embedded.
     pub model_calls: AtomicU64,
@@ -71,13 +54,13 @@ pub struct CachedEmbedder<'a> {
 }
 
 impl<'a> CachedEmbedder<'a> {
-    pub fn new(encoder: &'a dyn TextEncoder, cache: &'a recforge_llm::ScoreCache) -> Self {
+    pub fn new(encoder: &'a dyn TextEmbedder, cache: &'a recforge_llm::ScoreCache) -> Self {
         CachedEmbedder { encoder, cache, model_calls: AtomicU64::new(0), cache_hits: AtomicU64::new(0) }
     }
 
     /// Embeddings of `texts` in order; only texts absent from the cache reach the model.
     pub fn embed(&self, kind: &str, texts: &[String], progress: &dyn Fn(usize)) -> Result<Vec<Vec<f32>>, FoundationError> {
-        let id = self.encoder.model_id().to_string();
+        let id = self.encoder.model_id();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let mut out = self.cache.get_many_f32s(&id, kind, &refs)?;
         let missing: Vec<usize> = (0..texts.len()).filter(|&i| out[i].is_none()).collect();
@@ -377,14 +360,14 @@ mod tests {
         calls: AtomicU64,
     }
 
-    impl TextEncoder for HashEncoder {
-        fn model_id(&self) -> &str {
-            "hash-encoder-v1"
+    impl TextEmbedder for HashEncoder {
+        fn model_id(&self) -> String {
+            "hash-encoder-v1".into()
         }
         fn dim(&self) -> usize {
             8
         }
-        fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, FoundationError> {
+        fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, recforge_llm::LlmError> {
             self.calls.fetch_add(texts.len() as u64, Ordering::Relaxed);
             Ok(texts
                 .iter()

@@ -3,7 +3,8 @@
 //! - [`CausalLm`]: a GGUF llama-family model (SmolLM2) with the tokenizer rebuilt from the GGUF
 //!   metadata, or a Hugging Face directory (llama/mistral, T5): answer probabilities for
 //!   Ask-LLM, log-likelihoods for perplexity, and sampled generation.
-//! - [`SentenceEncoder`]: BERT sentence embeddings (all-MiniLM-L6-v2), mean-pooled, L2-normalised.
+//! - [`SentenceEncoder`]: BERT sentence embeddings (all-MiniLM-L6-v2), mean-pooled, L2-normalised,
+//!   behind the one [`TextEmbedder`] trait every embedding user takes.
 //! - LoRA adapters ([`LoraAdapters`]) trained through a differentiable forward written from
 //!   basic ops, folded into the model for inference; prompt-cached continuation scoring and a
 //!   step decoder for constrained beam search.
@@ -12,8 +13,10 @@
 //! Everything takes `&self`: models keep no state between calls (KV caches are per call), so one
 //! loaded model can serve several threads.
 
+pub mod bench;
 mod cache;
 mod causal_lm;
+mod embedder;
 mod error;
 mod generation;
 pub mod gguf_tokenizer;
@@ -28,6 +31,7 @@ pub mod tiny;
 
 pub use cache::{ScoreCache, cache_key};
 pub use causal_lm::{CausalLm, LoadOptions};
+pub use embedder::TextEmbedder;
 pub use error::LlmError;
 pub use generation::GenerationParams;
 pub use llama::WeightFormat;

@@ -12,7 +12,7 @@
 //! "4 stars") is counted as leaking and dropped before verification (`drop_leaking`). Multiple
 //! references: BLEU-4 clips against all of them; ROUGE-L and cosine take the best reference.
 
-use recforge_llm::{GenerationParams, LlmError, SentenceEncoder};
+use recforge_llm::{GenerationParams, TextEmbedder};
 use serde::{Deserialize, Serialize};
 
 use crate::chat_model::{ChatModel, RATING_LEVELS, argmax_rating};
@@ -20,17 +20,6 @@ use crate::error::Result;
 use crate::generation_cache::GenerationCache;
 use crate::reasoning::{Prediction, RatedTitle, cached_distribution, history_lines, RATING_PREFIX};
 use crate::text_metrics::{bleu4, cosine, rouge_l};
-
-/// Turns texts into vectors (a sentence encoder; a fake in tests).
-pub trait Embedder {
-    fn embed(&self, texts: &[String]) -> std::result::Result<Vec<Vec<f32>>, LlmError>;
-}
-
-impl Embedder for SentenceEncoder {
-    fn embed(&self, texts: &[String]) -> std::result::Result<Vec<Vec<f32>>, LlmError> {
-        SentenceEncoder::embed(self, texts)
-    }
-}
 
 /// How references are generated and filtered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,7 +147,7 @@ pub fn verify_references(model: &dyn ChatModel, item: &str, true_rating: f32, te
 }
 
 /// Step 3: a candidate's scores against `references` (None without references).
-pub fn score_candidate(candidate: &str, references: &[String], embedder: &dyn Embedder) -> Result<Option<Scores>> {
+pub fn score_candidate(candidate: &str, references: &[String], embedder: &dyn TextEmbedder) -> Result<Option<Scores>> {
     if references.is_empty() {
         return Ok(None);
     }
@@ -170,7 +159,7 @@ pub fn score_candidate(candidate: &str, references: &[String], embedder: &dyn Em
 }
 
 /// All three steps for one prediction.
-pub fn score_prediction(model: &dyn ChatModel, embedder: &dyn Embedder, prediction: &Prediction, config: &RecSaverConfig, cache: Option<&GenerationCache>) -> Result<ScoredExample> {
+pub fn score_prediction(model: &dyn ChatModel, embedder: &dyn TextEmbedder, prediction: &Prediction, config: &RecSaverConfig, cache: Option<&GenerationCache>) -> Result<ScoredExample> {
     let texts = generate_references(model, prediction, config, cache)?;
     let references = verify_references(model, &prediction.item, prediction.true_rating, texts, config, cache)?;
     let kept: Vec<String> = references.iter().filter(|r| r.kept).map(|r| r.text.clone()).collect();

@@ -8,7 +8,8 @@ use std::io::Write;
 
 use recforge_llm::{GenerationParams, LlmError};
 use recforge_llmrec::chat_model::{ChatModel, RATING_LEVELS};
-use recforge_llmrec::rec_saver::{Embedder, RecSaverConfig, RecSaverSummary, leaks_rating, score_prediction};
+use recforge_llm::TextEmbedder;
+use recforge_llmrec::rec_saver::{RecSaverConfig, RecSaverSummary, leaks_rating, score_prediction};
 use recforge_llmrec::reasoning::{Mode, RatedTitle, RatingCase, RatingMetrics, ReasoningConfig, predict, read_predictions, reasoning_row};
 use recforge_llmrec::GenerationCache;
 
@@ -53,7 +54,13 @@ impl ChatModel for FakeModel {
 /// Bag-of-letters vectors: enough for cosine to be 1 on equal texts.
 struct FakeEmbedder;
 
-impl Embedder for FakeEmbedder {
+impl TextEmbedder for FakeEmbedder {
+    fn model_id(&self) -> String {
+        "bag-of-letters".into()
+    }
+    fn dim(&self) -> usize {
+        26
+    }
     fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, LlmError> {
         Ok(texts
             .iter()

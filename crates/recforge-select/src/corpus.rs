@@ -370,3 +370,41 @@ mod tests {
         assert_eq!(brown_text("The/at jury/nn said/vbd ``/`` no/at ''/'' ./."), "The jury said \" no \".");
     }
 }
+
+/// What [`write_corpus`] wrote.
+#[derive(Debug, Clone)]
+pub struct CorpusSummary {
+    pub pool_path: PathBuf,
+    pub heldout_path: PathBuf,
+    pub pool: usize,
+    /// Pool documents per (source, genre).
+    pub counts: BTreeMap<(String, String), usize>,
+    pub heldout: usize,
+    pub heldout_brown: usize,
+    pub heldout_wiki: usize,
+    pub heldout_bytes: usize,
+}
+
+/// Builds the corpus from `text_root` and writes `OUT/corpus.jsonl` (the pool) and
+/// `OUT/heldout.jsonl`.
+pub fn write_corpus(text_root: &Path, out: &Path, config: &CorpusConfig) -> Result<CorpusSummary> {
+    let corpus = build_corpus(text_root, config)?;
+    let pool_path = out.join("corpus.jsonl");
+    let heldout_path = out.join("heldout.jsonl");
+    crate::input::write_jsonl(&pool_path, corpus.pool.iter().map(CorpusDoc::record).collect::<Vec<_>>().iter())?;
+    crate::input::write_jsonl(&heldout_path, corpus.heldout.iter().map(CorpusDoc::record).collect::<Vec<_>>().iter())?;
+    let mut counts = BTreeMap::new();
+    for d in &corpus.pool {
+        *counts.entry((d.source.clone(), d.genre.clone())).or_default() += 1;
+    }
+    Ok(CorpusSummary {
+        pool_path,
+        heldout_path,
+        pool: corpus.pool.len(),
+        counts,
+        heldout: corpus.heldout.len(),
+        heldout_brown: corpus.heldout.iter().filter(|d| d.source == "brown").count(),
+        heldout_wiki: corpus.heldout.iter().filter(|d| d.source == "wiki").count(),
+        heldout_bytes: corpus.heldout.iter().map(|d| d.text.len()).sum(),
+    })
+}

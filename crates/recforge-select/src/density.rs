@@ -16,7 +16,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SelectError};
-use crate::sampler::{Embedder, Sampler, Scoring};
+use recforge_llm::TextEmbedder;
+
+use crate::sampler::{Sampler, Scoring};
 use crate::selection::Selection;
 use crate::stats::normal_cdf;
 
@@ -139,13 +141,13 @@ impl LshSketch {
     }
 }
 
-/// The Density sampler: embeddings from an [`Embedder`], scored by the sketch, sampled ∝ 1/score.
+/// The Density sampler: embeddings from an [`TextEmbedder`], scored by the sketch, sampled ∝ 1/score.
 pub struct DensitySampler<E> {
     pub embedder: E,
     pub config: LshConfig,
 }
 
-impl<E: Embedder> Sampler for DensitySampler<E> {
+impl<E: TextEmbedder> Sampler for DensitySampler<E> {
     fn name(&self) -> &str {
         "density"
     }
@@ -153,7 +155,7 @@ impl<E: Embedder> Sampler for DensitySampler<E> {
         format!("embed/{}", self.embedder.model_id())
     }
     fn features(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        self.embedder.embed(texts)
+        Ok(self.embedder.embed(texts)?)
     }
     fn scoring(&self) -> Scoring {
         Scoring::Density(self.config.clone())

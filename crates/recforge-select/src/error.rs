@@ -28,6 +28,9 @@ pub enum SelectError {
     Config(String),
     #[error(transparent)]
     Data(#[from] recforge_data::DataError),
+    /// The selection LM's training stopped (diverged).
+    #[error("LM training: {0}")]
+    Train(#[from] recforge_train::LoopError),
 }
 
 pub type Result<T> = std::result::Result<T, SelectError>;
@@ -38,5 +41,11 @@ impl SelectError {
     }
     pub fn file(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         SelectError::File { path: path.into(), message: message.into() }
+    }
+}
+
+impl From<recforge_llm::LlmError> for SelectError {
+    fn from(e: recforge_llm::LlmError) -> Self {
+        SelectError::Model(e.to_string())
     }
 }

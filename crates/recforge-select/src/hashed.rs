@@ -3,9 +3,9 @@
 //! Density and SemDeDup run with no neural encoder (tests, quick looks); sentence encoders
 //! capture meaning it cannot.
 
-use crate::error::Result;
+use recforge_llm::{LlmError, TextEmbedder};
+
 use crate::random::text_digest;
-use crate::sampler::Embedder;
 
 pub struct HashedEmbedder {
     pub dim: usize,
@@ -41,14 +41,14 @@ impl HashedEmbedder {
     }
 }
 
-impl Embedder for HashedEmbedder {
+impl TextEmbedder for HashedEmbedder {
     fn model_id(&self) -> String {
         format!("hashed-ngrams-{}", self.dim)
     }
     fn dim(&self) -> usize {
         self.dim
     }
-    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, LlmError> {
         Ok(texts.iter().map(|t| self.embed_one(t)).collect())
     }
 }

@@ -11,17 +11,19 @@ pub mod ask_llm;
 
 pub mod corpus;
 pub mod density;
+pub mod density_bench;
 pub mod error;
 pub mod experiment;
 pub mod hashed;
 pub mod input;
-pub mod kmeans;
 pub mod llm;
 pub mod lm;
 
 pub mod perplexity;
 pub mod pipeline;
+pub mod models;
 pub mod random;
+pub mod run;
 pub mod sampler;
 pub mod selection;
 pub mod semdedup;
@@ -29,5 +31,6 @@ pub mod shard;
 pub mod stats;
 
 pub use error::{Result, SelectError};
-pub use sampler::{Embedder, FeatureCache, LanguageModel, MemoryCache, Sampler, Scoring};
+pub use recforge_llm::TextEmbedder;
+pub use sampler::{FeatureCache, LanguageModel, MemoryCache, Sampler, Scoring};
 pub use selection::{Selection, select};

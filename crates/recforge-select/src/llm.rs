@@ -1,11 +1,11 @@
 //! recforge-llm's models behind the sampler traits: [`CausalLm`] as a [`LanguageModel`]
-//! (Ask-LLM, perplexity), [`SentenceEncoder`] as an [`Embedder`] (Density, SemDeDup) and the
-//! redb [`ScoreCache`] as the [`FeatureCache`] that makes reruns and resumed runs free.
+//! (Ask-LLM, perplexity) and the redb [`ScoreCache`] as the [`FeatureCache`] that makes reruns
+//! and resumed runs free. (Sentence encoders come in through `recforge_llm::TextEmbedder`.)
 
-use recforge_llm::{CausalLm, LlmError, ScoreCache, SentenceEncoder};
+use recforge_llm::{CausalLm, LlmError, ScoreCache};
 
 use crate::error::{Result, SelectError};
-use crate::sampler::{Embedder, FeatureCache, LanguageModel};
+use crate::sampler::{FeatureCache, LanguageModel};
 
 /// Cache "kind" under which sampler features are stored (the key also holds the sampler's
 /// cache id and the document text).
@@ -36,18 +36,6 @@ impl LanguageModel for CausalLm {
     }
     fn log_likelihood(&self, texts: &[String]) -> Result<Vec<(f64, usize)>> {
         CausalLm::log_likelihood(self, texts).map_err(model_error)
-    }
-}
-
-impl Embedder for SentenceEncoder {
-    fn model_id(&self) -> String {
-        SentenceEncoder::model_id(self).to_string()
-    }
-    fn dim(&self) -> usize {
-        SentenceEncoder::dim(self)
-    }
-    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        SentenceEncoder::embed(self, texts).map_err(model_error)
     }
 }
 

@@ -1,17 +1,20 @@
 //! The small causal language model of the data-selection experiment: bytes in, a learned
 //! token + position embedding, a few pre-norm Transformer layers under a causal mask
 //! (burn's `TransformerEncoder` with `generate_autoregressive_mask`), next-byte logits out.
-//! Trained for a fixed number of tokens on random windows of the selected documents;
-//! evaluated by per-byte perplexity on held-out text.
+//! Trained for a fixed number of tokens on random windows of the selected documents (a
+//! [`Learner`] driven by `recforge_train::run_loop`); evaluated by per-byte perplexity on
+//! held-out text.
 
 use burn::nn::attention::generate_autoregressive_mask;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::transformer::{TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput};
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use recforge_data::Progress;
+use recforge_train::{Learner, LoopConfig, run_loop};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result as SelectResult, SelectError};
@@ -108,8 +111,48 @@ fn windows_tensor(windows: &[&[u8]], device: &Device) -> Tensor<2, Int> {
     Tensor::<2, Int>::from_data(TensorData::new(data, [windows.len(), len]), device)
 }
 
-/// Trains a fresh model on random windows of `texts`; `progress(step, loss)` after each step.
-pub fn train_lm(texts: &[String], model: &ByteLmConfig, train: &LmTrainConfig, progress: &mut dyn FnMut(usize, f64)) -> SelectResult<ByteLm> {
+/// The selection LM as a [`Learner`]: each "row" of the step loop is one random window of the
+/// training stream, drawn from the learner's own seeded generator, so a run of `steps × batch`
+/// rows in order is exactly `steps` Adam steps on `batch` random windows.
+struct LmLearner<'a> {
+    stream: &'a [u8],
+    window: usize,
+    /// None only while an optimiser step holds the module.
+    lm: Option<ByteLm>,
+    optimizer: ModuleOptimizer,
+    rng: StdRng,
+    lr: f64,
+    device: Device,
+}
+
+impl Learner for LmLearner<'_> {
+    type Error = SelectError;
+
+    fn step(&mut self, rows: &[usize]) -> SelectResult<f64> {
+        let starts: Vec<usize> = rows.iter().map(|_| self.rng.random_range(0..self.stream.len() - self.window)).collect();
+        let windows: Vec<&[u8]> = starts.iter().map(|&s| &self.stream[s..s + self.window]).collect();
+        let lm = self.lm.take().ok_or_else(|| SelectError::Model("the LM was lost in an earlier failed step".into()))?;
+        let loss = lm.loss(windows_tensor(&windows, &self.device));
+        let grads = loss.backward();
+        let value = loss.into_scalar::<f32>() as f64;
+        if !value.is_finite() {
+            // The loop stops with LoopError::Diverged; the update is not applied.
+            self.lm = Some(lm);
+            return Ok(value);
+        }
+        let grads = GradientsParams::from_grads(grads, &lm);
+        self.lm = Some(self.optimizer.step(self.lr, lm, grads));
+        Ok(value)
+    }
+
+    fn validate(&mut self, _epoch: usize) -> SelectResult<Option<f64>> {
+        Ok(None)
+    }
+}
+
+/// Trains a fresh model for `train.steps` steps on random windows of `texts`, through the
+/// one step loop of recforge-train (progress: one phase labelled `label`).
+pub fn train_lm(texts: &[String], model: &ByteLmConfig, train: &LmTrainConfig, label: &str, progress: &dyn Progress) -> SelectResult<ByteLm> {
     let stream = byte_stream(texts);
     let window = model.context + 1;
     if stream.len() <= window {
@@ -119,22 +162,24 @@ pub fn train_lm(texts: &[String], model: &ByteLmConfig, train: &LmTrainConfig, p
     // The seed fixes the initial weights too, so a cell's perplexity does not depend on which
     // cells ran before it in the same process.
     device.seed(train.seed);
-    let mut rng = StdRng::seed_from_u64(train.seed);
-    let mut lm = model.init(&device);
-    let mut optimizer = AdamConfig::new().init();
-    for step in 1..=train.steps {
-        let starts: Vec<usize> = (0..train.batch).map(|_| rng.random_range(0..stream.len() - window)).collect();
-        let windows: Vec<&[u8]> = starts.iter().map(|&s| &stream[s..s + window]).collect();
-        let loss = lm.loss(windows_tensor(&windows, &device));
-        let grads = loss.backward();
-        let value = loss.into_scalar::<f32>() as f64;
-        if !value.is_finite() {
-            return Err(SelectError::Model(format!("LM training diverged at step {step} (loss {value})")));
-        }
-        let grads = GradientsParams::from_grads(grads, &lm);
-        lm = optimizer.step(train.lr, lm, grads);
-        progress(step, value);
+    let mut learner = LmLearner {
+        stream: &stream,
+        window,
+        lm: Some(model.init(&device)),
+        optimizer: AdamConfig::new().init(),
+        rng: StdRng::seed_from_u64(train.seed),
+        lr: train.lr,
+        device,
+    };
+    let rows: Vec<usize> = (0..train.steps * train.batch.max(1)).collect();
+    if rows.is_empty() {
+        return Err(SelectError::Config("the LM needs at least one training step and a batch of at least one window".into()));
     }
+    let mut config = LoopConfig::new(label, 1, train.batch.max(1), train.seed);
+    // Rows are draws, not examples: their order is the generator's, so no shuffle.
+    config.shuffle = false;
+    run_loop(&mut learner, &rows, &config, progress)?;
+    let lm = learner.lm.ok_or_else(|| SelectError::Model("the LM was lost during training".into()))?;
     Ok(lm.valid())
 }
 

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use recforge_data::{Phase, Progress, Unit};
 use serde_json::Value;
 
 use crate::error::Result;
@@ -36,7 +37,7 @@ pub fn count_documents(path: &Path, field: &str) -> Result<usize> {
     Ok(n)
 }
 
-/// Features of the documents `shard` owns; `progress(done)` after each batch.
+/// Features of the documents `shard` owns, reported to `progress` after each batch.
 pub fn compute_features(
     path: &Path,
     field: &str,
@@ -44,8 +45,9 @@ pub fn compute_features(
     cache: &dyn FeatureCache,
     shard: ShardSpec,
     batch_size: usize,
-    progress: &mut dyn FnMut(usize),
+    progress: &dyn Progress,
 ) -> Result<FeatureRun> {
+    let phase = Phase::begin(progress, &format!("{} {shard}", sampler.name()), None, Unit::Documents);
     let cache_id = sampler.cache_id();
     let mut run = FeatureRun::default();
     let mut pending: Vec<(usize, String)> = Vec::new();
@@ -81,12 +83,12 @@ pub fn compute_features(
             pending.push((doc.index, doc.text));
             if pending.len() >= batch_size.max(1) {
                 flush(&mut pending, &mut run)?;
-                progress(run.features.len());
+                phase.update(run.features.len() as u64, "");
             }
         }
     }
     flush(&mut pending, &mut run)?;
-    progress(run.features.len());
+    phase.update(run.features.len() as u64, "");
     Ok(run)
 }
 

@@ -68,14 +68,6 @@ pub trait LanguageModel {
     fn log_likelihood(&self, texts: &[String]) -> Result<Vec<(f64, usize)>>;
 }
 
-/// A sentence encoder, as `recforge_llm::SentenceEncoder` exposes it.
-pub trait Embedder {
-    fn model_id(&self) -> String;
-    fn dim(&self) -> usize;
-    /// L2-normalised embeddings, `[texts.len()][dim]`.
-    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
-}
-
 /// A content-addressed store of features: (sampler cache id, document text) → floats.
 pub trait FeatureCache {
     fn get(&self, cache_id: &str, text: &str) -> Result<Option<Vec<f32>>>;

@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::density::common_dim;
 use crate::error::Result;
-use crate::sampler::{Embedder, Sampler, Scoring};
+use recforge_llm::TextEmbedder;
+
+use crate::sampler::{Sampler, Scoring};
 use crate::selection::Selection;
-use crate::kmeans::kmeans;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SemDedupConfig {
@@ -25,13 +26,13 @@ impl Default for SemDedupConfig {
     }
 }
 
-/// The SemDeDup sampler over an [`Embedder`]'s embeddings.
+/// The SemDeDup sampler over an [`TextEmbedder`]'s embeddings.
 pub struct SemDedup<E> {
     pub embedder: E,
     pub config: SemDedupConfig,
 }
 
-impl<E: Embedder> Sampler for SemDedup<E> {
+impl<E: TextEmbedder> Sampler for SemDedup<E> {
     fn name(&self) -> &str {
         "semdedup"
     }
@@ -39,7 +40,7 @@ impl<E: Embedder> Sampler for SemDedup<E> {
         format!("embed/{}", self.embedder.model_id())
     }
     fn features(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        self.embedder.embed(texts)
+        Ok(self.embedder.embed(texts)?)
     }
     fn scoring(&self) -> Scoring {
         Scoring::SemDedup(self.config.clone())
@@ -64,7 +65,9 @@ pub fn semdedup_scores(config: &SemDedupConfig, features: &[Vec<f32>]) -> Result
     common_dim(features)?;
     let n = features.len();
     let k = if config.clusters == 0 { (n as f64).sqrt().ceil() as usize } else { config.clusters };
-    let assign = kmeans(features, k, config.iterations, config.seed);
+    // At least one Lloyd step, and StdRng: the seeds SemDeDup's scores were published with.
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(config.seed);
+    let assign = recforge_data::kmeans::kmeans(features, k.max(1), config.iterations.max(1), &mut rng).assignment;
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); k.min(n).max(1)];
     let mut scores = vec![1.0f32; n];
     for (i, &c) in assign.iter().enumerate() {

@@ -2,6 +2,7 @@
 //! learns (held-out perplexity on text like its training text falls well below 256).
 
 use burn::prelude::*;
+use recforge_data::Silent;
 use recforge_select::lm::{ByteLmConfig, LmTrainConfig, perplexity, train_lm};
 
 fn bytes(text: &[u8], device: &Device) -> Tensor<2, Int> {
@@ -26,11 +27,22 @@ fn later_bytes_do_not_change_earlier_logits() {
 fn training_lowers_perplexity() {
     let texts: Vec<String> = (0..50).map(|i| format!("the cat sat on the mat number {i}. ")).collect();
     let config = ByteLmConfig::new().with_context(16).with_d_model(32).with_d_ff(64);
-    let untrained = train_lm(&texts, &config, &LmTrainConfig { steps: 1, batch: 4, lr: 1e-9, seed: 1 }, &mut |_, _| {}).unwrap();
-    let trained = train_lm(&texts, &config, &LmTrainConfig { steps: 150, batch: 16, lr: 1e-2, seed: 1 }, &mut |_, _| {}).unwrap();
+    let untrained = train_lm(&texts, &config, &LmTrainConfig { steps: 1, batch: 4, lr: 1e-9, seed: 1 }, "lm", &Silent).unwrap();
+    let trained = train_lm(&texts, &config, &LmTrainConfig { steps: 150, batch: 16, lr: 1e-2, seed: 1 }, "lm", &Silent).unwrap();
     let held = vec!["the cat sat on the mat number 77. the cat sat on the mat".to_string()];
     let before = perplexity(&untrained, &held, 16, 8).unwrap();
     let after = perplexity(&trained, &held, 16, 8).unwrap();
     assert!(before > 100.0, "an untrained byte model is near uniform: {before}");
     assert!(after < 10.0, "trained perplexity {after}");
+}
+
+#[test]
+fn the_same_seed_trains_the_same_model() {
+    let texts: Vec<String> = (0..20).map(|i| format!("a short line of text number {i}. ")).collect();
+    let config = ByteLmConfig::new().with_context(8).with_d_model(16).with_d_ff(32).with_layers(1);
+    let train = LmTrainConfig { steps: 5, batch: 4, lr: 1e-2, seed: 3 };
+    let held = vec!["a short line of text number 5.".to_string()];
+    let ppl = |seed| perplexity(&train_lm(&texts, &config, &LmTrainConfig { seed, ..train.clone() }, "lm", &Silent).unwrap(), &held, 8, 4).unwrap();
+    assert_eq!(ppl(3), ppl(3));
+    assert_ne!(ppl(3), ppl(4));
 }

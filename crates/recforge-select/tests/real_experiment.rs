@@ -43,7 +43,7 @@ fn data_selection_experiment() {
     ];
     let mut files = Vec::new();
     for s in &samplers {
-        let run = compute_features(&pool_path, "text", s.as_ref(), &MemoryCache::default(), ShardSpec::WHOLE, 64, &mut |_| {}).unwrap();
+        let run = compute_features(&pool_path, "text", s.as_ref(), &MemoryCache::default(), ShardSpec::WHOLE, 64, &recforge_data::Silent).unwrap();
         let mut header = ShardHeader::for_sampler(s.as_ref(), ShardSpec::WHOLE, run.total, &pool_path, "text");
         if header.sampler != "random" {
             header.sampler.push_str("-hashed");
@@ -72,7 +72,7 @@ fn data_selection_experiment() {
         selection_seed: 0,
     };
     let lm = ByteLmConfig::new();
-    let rows = run_experiment(&corpus.pool, &corpus.heldout, &scored, &lm, &config, &mut |m| eprintln!("{m}")).unwrap();
+    let rows = run_experiment(&corpus.pool, &corpus.heldout, &scored, &lm, &config, &recforge_data::Silent).unwrap();
     for r in &rows {
         println!(
             "| {} | {:.0}% | {} | {:.3} ± {:.3} | {:.1}% | {}/{} | {:?} |",

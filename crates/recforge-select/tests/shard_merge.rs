@@ -7,19 +7,19 @@ use recforge_select::pipeline::{compute_features, write_selection};
 use recforge_select::random::RandomSampler;
 use recforge_select::semdedup::{SemDedup, SemDedupConfig};
 use recforge_select::shard::{ShardHeader, ShardSpec, merge_scores, write_scores};
-use recforge_select::{Embedder, MemoryCache, Result, Sampler, select};
+use recforge_select::{MemoryCache, Result, Sampler, TextEmbedder, select};
 
 /// A deterministic bag-of-characters embedding, L2-normalised.
 struct CharEmbedder;
 
-impl Embedder for CharEmbedder {
+impl TextEmbedder for CharEmbedder {
     fn model_id(&self) -> String {
         "chars".into()
     }
     fn dim(&self) -> usize {
         26
     }
-    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+    fn embed(&self, texts: &[String]) -> std::result::Result<Vec<Vec<f32>>, recforge_llm::LlmError> {
         Ok(texts
             .iter()
             .map(|t| {
@@ -43,7 +43,7 @@ fn write_input(dir: &Path) -> PathBuf {
 }
 
 fn run_single(input: &Path, sampler: &dyn Sampler, keep: usize) -> (Vec<f32>, Vec<usize>) {
-    let run = compute_features(input, "text", sampler, &MemoryCache::default(), ShardSpec::WHOLE, 8, &mut |_| {}).unwrap();
+    let run = compute_features(input, "text", sampler, &MemoryCache::default(), ShardSpec::WHOLE, 8, &recforge_data::Silent).unwrap();
     let features: Vec<Vec<f32>> = run.features.into_iter().map(|(_, f)| f).collect();
     let scores = sampler.scoring().scores(&features).unwrap();
     let kept = select(&scores, sampler.default_selection(), keep, 42).unwrap();
@@ -55,7 +55,7 @@ fn run_sharded(input: &Path, dir: &Path, sampler: &dyn Sampler, shards: usize, k
     // Shards run in any order, each with its own cache (separate machines).
     for i in (0..shards).rev() {
         let shard = ShardSpec { index: i, count: shards };
-        let run = compute_features(input, "text", sampler, &MemoryCache::default(), shard, 5, &mut |_| {}).unwrap();
+        let run = compute_features(input, "text", sampler, &MemoryCache::default(), shard, 5, &recforge_data::Silent).unwrap();
         let header = ShardHeader::for_sampler(sampler, shard, run.total, input, "text");
         let path = dir.join(format!("{}-{i}.scores.jsonl", sampler.name()));
         write_scores(&path, &header, &run.features).unwrap();
@@ -110,8 +110,8 @@ fn cached_features_are_not_recomputed() {
     let input = write_input(dir.path());
     let cache = MemoryCache::default();
     let sampler = RandomSampler { seed: 1 };
-    let first = compute_features(&input, "text", &sampler, &cache, ShardSpec::WHOLE, 8, &mut |_| {}).unwrap();
-    let again = compute_features(&input, "text", &sampler, &cache, ShardSpec::WHOLE, 8, &mut |_| {}).unwrap();
+    let first = compute_features(&input, "text", &sampler, &cache, ShardSpec::WHOLE, 8, &recforge_data::Silent).unwrap();
+    let again = compute_features(&input, "text", &sampler, &cache, ShardSpec::WHOLE, 8, &recforge_data::Silent).unwrap();
     assert_eq!(first.computed, 97 - first.from_cache);
     assert_eq!(again.computed, 0);
     assert_eq!(first.features, again.features);

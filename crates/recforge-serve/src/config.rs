@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use recforge_bandit::{PolicyConfig, SHARED_STATE_POLICIES};
 use serde::Deserialize;
 
 /// Everything the service reads at start: the bandit (`model`, or `items` + `clusters`) and/or
@@ -35,12 +36,22 @@ pub struct ServeConfig {
     /// Items per recommendation unless the request asks for another number.
     #[serde(default = "default_k")]
     pub k: usize,
-    /// Diag-LinUCB exploration strength α.
+    /// Exploration policy over the shared Diag-LinUCB statistics: `diag_linucb` (UCB, the
+    /// default), `egreedy` or `thompson`.
+    #[serde(default = "default_policy")]
+    pub policy: String,
+    /// UCB exploration strength α.
     #[serde(default = "default_alpha")]
     pub alpha: f64,
     /// Diag-LinUCB ridge prior λ.
     #[serde(default = "default_lambda")]
     pub lambda: f64,
+    /// ε of `policy = "egreedy"`.
+    #[serde(default = "default_epsilon")]
+    pub epsilon: f64,
+    /// Posterior scale of `policy = "thompson"`.
+    #[serde(default = "default_ts_scale")]
+    pub ts_scale: f64,
     /// Seconds a request id accepts feedback.
     #[serde(default = "default_ttl")]
     pub request_ttl_s: u64,
@@ -110,11 +121,20 @@ fn default_store() -> String {
 fn default_k() -> usize {
     10
 }
+fn default_policy() -> String {
+    "diag_linucb".into()
+}
 fn default_alpha() -> f64 {
-    0.5
+    PolicyConfig::DEFAULT.alpha
 }
 fn default_lambda() -> f64 {
-    1.0
+    PolicyConfig::DEFAULT.lambda
+}
+fn default_epsilon() -> f64 {
+    PolicyConfig::DEFAULT.epsilon
+}
+fn default_ts_scale() -> f64 {
+    PolicyConfig::DEFAULT.ts_scale
 }
 fn default_ttl() -> u64 {
     600
@@ -132,6 +152,15 @@ fn default_snapshot_every() -> usize {
 /// Most items one request may ask for.
 pub const MAX_K: usize = 1000;
 
+/// Command-line replacements for parts of the config (`recforge serve --retrieval ...`).
+#[derive(Debug, Clone, Default)]
+pub struct ServeOverrides {
+    pub retrieval: Option<PathBuf>,
+    pub index: Option<SearchIndex>,
+    pub listen: Option<String>,
+    pub store: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{}: {source}", path.display())]
@@ -145,8 +174,16 @@ pub enum ConfigError {
 impl ServeConfig {
     /// Reads and checks a config file.
     pub fn from_file(path: &Path) -> Result<ServeConfig, ConfigError> {
+        Self::from_file_with_overrides(path, &[])
+    }
+
+    /// Reads a config file, applies `--set key.path=value` overrides, then checks it.
+    pub fn from_file_with_overrides(path: &Path, overrides: &[String]) -> Result<ServeConfig, ConfigError> {
+        let parse_error = |message: String| ConfigError::Parse { path: path.to_path_buf(), message };
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
-        let mut config: ServeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| parse_error(e.to_string()))?;
+        recforge_data::apply_overrides(&mut table, overrides).map_err(|e| parse_error(e.to_string()))?;
+        let mut config: ServeConfig = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| parse_error(e.to_string()))?;
         // Relative model and run paths are relative to the config file.
         let base = path.parent().unwrap_or(Path::new("."));
         if let Some(model) = &config.model {
@@ -163,11 +200,45 @@ impl ServeConfig {
         Ok(config)
     }
 
+    /// The config `recforge serve` runs: the bandit config file (with `--set` overrides), or a
+    /// retrieval-only config; then the command line's retrieval run, index, listen address and
+    /// store replace the file's.
+    pub fn assemble(bandit: Option<&Path>, overrides: &[String], cli: ServeOverrides) -> Result<ServeConfig, ConfigError> {
+        let mut config = match (bandit, &cli.retrieval) {
+            (Some(path), _) => ServeConfig::from_file_with_overrides(path, overrides)?,
+            (None, Some(run)) => ServeConfig::retrieval_only(run.clone()),
+            (None, None) => {
+                return Err(ConfigError::Invalid { path: PathBuf::from("(command line)"), message: "give --bandit CONFIG and/or --retrieval RUN_DIR".into() });
+            }
+        };
+        if let Some(run) = cli.retrieval {
+            match &mut config.retrieval {
+                Some(table) => table.run = run,
+                None => config.retrieval = Some(RetrievalServeConfig::new(run)),
+            }
+        }
+        if let (Some(index), Some(table)) = (cli.index, config.retrieval.as_mut()) {
+            table.index = index;
+        }
+        if let Some(listen) = cli.listen {
+            config.listen = listen;
+        }
+        if let Some(store) = cli.store {
+            config.store = store;
+        }
+        Ok(config)
+    }
+
     /// A config that serves only retrieval from `run`, everything else at its default.
     pub fn retrieval_only(run: PathBuf) -> ServeConfig {
         let mut config: ServeConfig = toml::from_str("").expect("every field has a default");
         config.retrieval = Some(RetrievalServeConfig::new(run));
         config
+    }
+
+    /// The exploration parameters of [`recforge_bandit::make_policy_over`].
+    pub fn policy_config(&self) -> PolicyConfig {
+        PolicyConfig { lambda: self.lambda, alpha: self.alpha, epsilon: self.epsilon, ts_scale: self.ts_scale }
     }
 
     /// True when the config defines a bandit (its candidate source).
@@ -187,6 +258,12 @@ impl ServeConfig {
         }
         if !(self.alpha.is_finite() && self.alpha >= 0.0) || !(self.lambda.is_finite() && self.lambda > 0.0) {
             return Err("`alpha` must be ≥ 0 and `lambda` > 0".into());
+        }
+        if !SHARED_STATE_POLICIES.contains(&self.policy.as_str()) {
+            return Err(format!("`policy` {:?} is not one of {}", self.policy, SHARED_STATE_POLICIES.join(", ")));
+        }
+        if !(0.0..=1.0).contains(&self.epsilon) || !(self.ts_scale.is_finite() && self.ts_scale >= 0.0) {
+            return Err("`epsilon` must be in [0, 1] and `ts_scale` ≥ 0".into());
         }
         if self.k == 0 || self.k > MAX_K {
             return Err(format!("`k` must be in 1..={MAX_K}"));

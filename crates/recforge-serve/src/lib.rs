@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod loadgen;
 pub mod metrics;
 pub mod retrieval;
 pub mod routes;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 
 use recforge_bandit::online_matching::OnlineMatching;
 
-pub use config::{RetrievalServeConfig, SearchIndex, ServeConfig};
+pub use config::{RetrievalServeConfig, SearchIndex, ServeConfig, ServeOverrides};
 pub use retrieval::RetrievalService;
 pub use routes::router;
 pub use store::{BanditStore, DisabledStore, FileStore, RedisStore, open_store};
@@ -117,4 +118,21 @@ pub async fn serve(state: Arc<AppState>, shutdown: impl Future<Output = ()> + Se
     let retrieval = state.retrieval.as_ref().map_or_else(|| "none".to_string(), |r| format!("{} ({} search)", r.run.path.display(), r.index.name()));
     tracing::info!("recforge serve: listening on {addr}, bandit store {}, retrieval {retrieval}", state.store.url());
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await.map_err(|source| ServeError::Listen { addr, source })
+}
+
+/// Starts a multi-threaded runtime, builds the state from `config` and serves until Ctrl-C:
+/// what `recforge serve` runs.
+pub fn run_until_ctrl_c(config: ServeConfig) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| ServeError::Listen { addr: config.listen.clone(), source })?;
+    runtime.block_on(async {
+        let state = AppState::from_config(config)?;
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+        };
+        serve(state, shutdown).await
+    })
 }

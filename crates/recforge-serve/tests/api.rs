@@ -239,3 +239,29 @@ async fn with_a_model_users_map_to_their_clusters_and_candidates() {
     assert_error(status, &value, StatusCode::UNPROCESSABLE_ENTITY, "2 finite numbers");
     let _ = ClusterContext::one_hot(0);
 }
+
+#[tokio::test]
+async fn the_configured_policy_sets_the_exploration_bonus() {
+    // UCB's bonus is α·sd; an unseen item in a one-hot context with λ = 1 has sd 1.
+    let dir = tempfile::tempdir().unwrap();
+    let ucb = state(dir.path(), config("alpha = 0.25"));
+    let items = recommend(&ucb, json!([[2, 1.0]])).await["items"].as_array().unwrap().clone();
+    assert!(items.iter().all(|i| i["bonus"] == json!(0.25) && i["score"] == json!(0.25)), "{items:?}");
+    // ε-greedy adds no bonus: every score is the mean.
+    let dir = tempfile::tempdir().unwrap();
+    let greedy = state(dir.path(), config("policy = \"egreedy\"\nepsilon = 0.0"));
+    let items = recommend(&greedy, json!([[2, 1.0]])).await["items"].as_array().unwrap().clone();
+    assert!(items.iter().all(|i| i["bonus"] == json!(0.0) && !i["explored"].as_bool().unwrap()), "{items:?}");
+}
+
+#[test]
+fn set_overrides_apply_before_the_config_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("serve.toml");
+    std::fs::write(&path, format!("token = \"{TOKEN}\"\nitems = 20\nclusters = 4\n")).unwrap();
+    let config = ServeConfig::from_file_with_overrides(&path, &["alpha=0.3".into(), "policy=thompson".into()]).unwrap();
+    assert_eq!((config.alpha, config.policy.as_str()), (0.3, "thompson"));
+    assert_eq!(config.policy_config().lambda, recforge_bandit::PolicyConfig::DEFAULT.lambda);
+    let err = ServeConfig::from_file_with_overrides(&path, &["policy=ucb2".into()]).unwrap_err().to_string();
+    assert!(err.contains("serve.toml") && err.contains("ucb2"), "{err}");
+}

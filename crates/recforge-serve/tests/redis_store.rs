@@ -44,7 +44,7 @@ fn two_replicas_merge_to_the_sequential_state() {
             (ctx, rng.random_range(0..15u32), f64::from(rng.random::<f64>() < 0.3))
         })
         .collect();
-    let mut sequential = DiagLinUcb::new(1.0, 0.5);
+    let mut sequential = DiagLinUcb::new(1.0);
     for (ctx, item, reward) in &events {
         use recforge_bandit::Scorer;
         sequential.update(ctx, *item, *reward);

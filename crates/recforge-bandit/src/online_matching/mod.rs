@@ -6,15 +6,16 @@
 //! artifact the server loads: centroids, graph, context settings and the user embeddings.
 
 pub mod graph;
-pub mod kmeans;
 pub mod mf;
 
 use std::collections::HashMap;
 
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use recforge_data::kmeans::kmeans;
 use serde::{Deserialize, Serialize};
 
 pub use graph::BipartiteGraph;
-pub use kmeans::kmeans;
 pub use mf::{Mf, MfConfig};
 
 use crate::ClusterContext;
@@ -52,7 +53,7 @@ impl Default for ContextConfig {
 /// `w_u` for a user embedding: the top-K clusters by inner product with their centroids,
 /// weighted per `config.normalisation`.
 pub fn user_context(embedding: &[f32], centroids: &[Vec<f32>], config: &ContextConfig) -> ClusterContext {
-    let sims = kmeans::similarities(embedding, centroids);
+    let sims: Vec<f32> = centroids.iter().map(|c| mf::dot(embedding, c)).collect();
     let mut order: Vec<usize> = (0..sims.len()).collect();
     order.sort_by(|&a, &b| sims[b].total_cmp(&sims[a]).then(a.cmp(&b)));
     let k = if config.normalisation == Normalisation::OneHot { 1 } else { config.top_k.max(1) };
@@ -100,7 +101,8 @@ pub struct OnlineMatching {
 impl OnlineMatching {
     /// Clusters users, links clusters to items in `catalog`, injects `fresh`.
     pub fn build(model: &Mf, user_names: &[String], item_names: &[String], catalog: &[u32], fresh: &[u32], config: &OfflineConfig, seed: u64) -> Self {
-        let (centroids, _) = kmeans(&model.users, config.clusters, config.kmeans_iterations, seed);
+        // SmallRng: the generator Online Matching's published simulation numbers were drawn with.
+        let centroids = kmeans(&model.users, config.clusters, config.kmeans_iterations, &mut SmallRng::seed_from_u64(seed)).centroids;
         let mut graph = BipartiteGraph::build(&centroids, &model.items, catalog, config.width);
         graph.inject_fresh(fresh.iter().copied());
         let users = user_names.iter().cloned().zip(model.users.iter().cloned()).collect();

@@ -70,6 +70,19 @@ pub struct ObdLog {
 }
 
 impl ObdLog {
+    /// The dataset folder a `--data` value names: `obd` is `$RECFORGE_DATA/obd`, anything else
+    /// a folder with the same layout (`random/CAMPAIGN/CAMPAIGN.csv`, `bts/...`).
+    pub fn locate(data: &str) -> Result<PathBuf, OpeError> {
+        let dir = if data == "obd" { recforge_data::paths::data_dir().join("obd") } else { PathBuf::from(data) };
+        if !dir.is_dir() {
+            return Err(OpeError::Invalid(format!(
+                "{}: no Open Bandit Dataset folder here; run `recforge data fetch --only obd` or pass --data DIR",
+                dir.display()
+            )));
+        }
+        Ok(dir)
+    }
+
     /// Reads `DIR/{policy}/{campaign}/{campaign}.csv` and its `item_context.csv`.
     pub fn read(obd_dir: &Path, policy: &str, campaign: &str, vocab: &mut FeatureVocab) -> Result<ObdLog, OpeError> {
         let dir = obd_dir.join(policy).join(campaign);

@@ -124,3 +124,73 @@ pub fn evaluate_trained(random: &ObdLog, vocab: &FeatureVocab, policies: Vec<Box
     }
     Ok(results)
 }
+
+/// Both experiments of `recforge bandit ope` on one campaign, as one typed report (its JSON
+/// is what `--json` prints).
+#[derive(Debug, Clone, Serialize)]
+pub struct ObdReport {
+    pub campaign: String,
+    pub confidence: f64,
+    pub resamples: usize,
+    pub bts_validation: BtsValidation,
+    /// Experiment 2, one entry per policy, in the order asked.
+    pub policies: Vec<PolicyEstimates>,
+    pub policy_config: crate::PolicyConfig,
+}
+
+/// Reads the uniform-random and Bernoulli-TS logs of `campaign` (`all`, `men`, `women`) under
+/// `obd_dir`, validates the estimators against BTS's on-policy CTR, and evaluates the policies
+/// `names` (see [`crate::POLICY_NAMES`]) trained on the first half of the random log.
+pub fn run_obd(obd_dir: &std::path::Path, campaign: &str, names: &[String], config: &crate::PolicyConfig, options: BootstrapOptions) -> Result<ObdReport, OpeError> {
+    let mut vocab = FeatureVocab::default();
+    let random = ObdLog::read(obd_dir, "random", campaign, &mut vocab)?;
+    let bts = ObdLog::read(obd_dir, "bts", campaign, &mut vocab)?;
+    let bts_validation = bts_validation(&random, &bts, options)?;
+    let mut policies: Vec<Box<dyn Policy>> = Vec::with_capacity(names.len());
+    for name in names {
+        let policy = crate::make_policy(name, config, vocab.dim())
+            .ok_or_else(|| OpeError::Invalid(format!("unknown policy \"{name}\"; known: {}", crate::POLICY_NAMES.join(", "))))?;
+        policies.push(policy);
+    }
+    let policies = evaluate_trained(&random, &vocab, policies, options)?;
+    Ok(ObdReport {
+        campaign: campaign.to_string(),
+        confidence: options.confidence,
+        resamples: options.resamples,
+        bts_validation,
+        policies,
+        policy_config: *config,
+    })
+}
+
+fn interval_cell(e: &Estimate) -> String {
+    format!("{:.5} [{:.5}, {:.5}]", e.interval.estimate, e.interval.lower, e.interval.upper)
+}
+
+impl ObdReport {
+    /// Both experiments as Markdown tables (what `recforge bandit ope` prints).
+    pub fn to_markdown(&self) -> String {
+        use std::fmt::Write as _;
+        let v = &self.bts_validation;
+        let pct = (self.confidence * 100.0).round();
+        let mut out = format!(
+            "Open Bandit Dataset, campaign \"{}\": {} random-log rows, {} BTS-log rows; {pct}% bootstrap intervals ({} resamples)\n\n",
+            self.campaign, v.random_rows, v.bts_rows, self.resamples
+        );
+        out += "1. Bernoulli-TS policy's CTR estimated from the uniform-random log vs on-policy\n\n";
+        out += "| estimator | CTR [interval] | relative error vs on-policy |\n|---|---|---|\n";
+        let truth = v.on_policy_ctr.estimate;
+        let _ = writeln!(out, "| on-policy (BTS log) | {:.5} [{:.5}, {:.5}] | – |", truth, v.on_policy_ctr.lower, v.on_policy_ctr.upper);
+        for e in &v.estimates {
+            let _ = writeln!(out, "| {} | {} | {:+.1}% |", e.estimator, interval_cell(e), 100.0 * (e.interval.estimate - truth) / truth.max(f64::MIN_POSITIVE));
+        }
+        let (train, eval) = self.policies.first().map_or((0, 0), |p| (p.train_rows, p.eval_rows));
+        let _ = writeln!(out, "\n2. Policies trained on the first {train} rows of the random log, evaluated on the last {eval}\n");
+        let estimators: Vec<&str> = self.policies.first().map(|p| p.estimates.iter().map(|e| e.estimator.as_str()).collect()).unwrap_or_default();
+        let _ = writeln!(out, "| policy | {} |\n|---|{}", estimators.join(" | "), "---|".repeat(estimators.len()));
+        for p in &self.policies {
+            let _ = writeln!(out, "| {} | {} |", p.policy, p.estimates.iter().map(interval_cell).collect::<Vec<_>>().join(" | "));
+        }
+        out
+    }
+}

@@ -1,6 +1,7 @@
 //! `POST /v1/recommend`: a user (id, embedding or explicit cluster context) → K items ranked
-//! by Diag-LinUCB's upper confidence bound over the user's candidates, with each item's
-//! mean, bonus and whether it was exploration, and a request id for feedback.
+//! by the configured exploration policy (by default Diag-LinUCB's upper confidence bound) over
+//! the user's candidates, with each item's mean, bonus and whether it was exploration, and a
+//! request id for feedback.
 //!
 //! Request: `{"user_id": "..."}` or `{"embedding": [..]}` (needs the model) or
 //! `{"context": [[cluster, weight], ...]}`; optional `"k"`.
@@ -12,7 +13,7 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::Json;
 use rand::Rng;
-use recforge_bandit::{ClusterContext, DiagLinUcb, Policy, Scorer, Ucb};
+use recforge_bandit::{ClusterContext, DiagLinUcb, Policy as _, Valuation, make_policy_over};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
@@ -39,7 +40,7 @@ pub struct RecommendedItem {
     pub item: String,
     /// Item index (what the bandit statistics are keyed by).
     pub index: u32,
-    /// Upper confidence bound the ranking used: mean + bonus.
+    /// mean + bonus (for UCB, the upper confidence bound the ranking used).
     pub score: f64,
     pub mean: f64,
     pub bonus: f64,
@@ -116,15 +117,16 @@ async fn recommend(State(state): State<Arc<AppState>>, ApiJson(request): ApiJson
     let store = state.clone();
     let clusters = context.clusters.clone();
     let edges = tokio::task::spawn_blocking(move || store.store.edges(&clusters)).await??;
-    let mut scorer = DiagLinUcb::new(state.config.lambda, state.config.alpha);
+    let mut scorer = DiagLinUcb::new(state.config.lambda);
     scorer.apply_deltas(edges);
-    let policy = Ucb::new("diag_linucb", scorer);
+    let policy = make_policy_over(&state.config.policy, &state.config.policy_config(), scorer)
+        .ok_or_else(|| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("unknown policy {:?}", state.config.policy)))?;
     let chosen = policy.choose(&context, &candidates, k, &mut rand::rng());
     let items: Vec<RecommendedItem> = chosen
         .iter()
         .map(|c| {
-            let s = policy.scorer.score(&context, c.item);
-            RecommendedItem { item: state.item_name(c.item), index: c.item, score: s.ucb(), mean: s.mean, bonus: s.bonus, explored: c.explored }
+            let v = policy.valuation(&context, c.item).unwrap_or(Valuation { mean: c.score, bonus: 0.0 });
+            RecommendedItem { item: state.item_name(c.item), index: c.item, score: v.mean + v.bonus, mean: v.mean, bonus: v.bonus, explored: c.explored }
         })
         .collect();
     let issued = now_ms();

@@ -1,19 +1,22 @@
 //! `recforge serve --bandit CONFIG [--retrieval RUN_DIR]`: the Online Matching bandit and/or
-//! multi-interest retrieval over HTTP.
+//! multi-interest retrieval over HTTP (recforge-serve).
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args as ClapArgs;
-use recforge_serve::{AppState, RetrievalServeConfig, SearchIndex, ServeConfig};
+use recforge_serve::{SearchIndex, ServeConfig, ServeOverrides};
 
 #[derive(ClapArgs)]
 pub struct Args {
-    /// The service config (TOML: listen, store, token, model or items + clusters, k, alpha,
-    /// lambda, request_ttl_s, max_body_bytes, reward_range, snapshot_every, and an optional
-    /// [retrieval] table with run, index, ef).
+    /// The service config (TOML: listen, store, token, model or items + clusters, k, policy,
+    /// alpha, lambda, epsilon, ts_scale, request_ttl_s, max_body_bytes, reward_range,
+    /// snapshot_every, and an optional [retrieval] table with run, index, ef).
     #[arg(long, required_unless_present = "retrieval")]
     bandit: Option<PathBuf>,
+    /// Override a config value, e.g. `--set alpha=0.3` or `--set retrieval.ef=128` (repeatable).
+    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+    set: Vec<String>,
     /// Serve POST /v1/retrieve from this retrieval run directory (written by
     /// `recforge retrieval-zoo`); overrides the config's [retrieval] run.
     #[arg(long)]
@@ -30,34 +33,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let mut config = match (&args.bandit, &args.retrieval) {
-        (Some(path), _) => ServeConfig::from_file(path)?,
-        (None, Some(run)) => ServeConfig::retrieval_only(run.clone()),
-        (None, None) => anyhow::bail!("give --bandit CONFIG and/or --retrieval RUN_DIR"),
-    };
-    if let Some(run) = args.retrieval {
-        match &mut config.retrieval {
-            Some(table) => table.run = run,
-            None => config.retrieval = Some(RetrievalServeConfig::new(run)),
-        }
-    }
-    if let (Some(index), Some(table)) = (args.index.as_deref(), config.retrieval.as_mut()) {
-        table.index = if index == "hnsw" { SearchIndex::Hnsw } else { SearchIndex::Exact };
-    }
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
-    if let Some(store) = args.store {
-        config.store = store;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
-    runtime.block_on(async {
-        let state = AppState::from_config(config)?;
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
-        };
-        recforge_serve::serve(state, shutdown).await
-    })?;
+    let index = args.index.as_deref().map(|i| if i == "hnsw" { SearchIndex::Hnsw } else { SearchIndex::Exact });
+    let cli = ServeOverrides { retrieval: args.retrieval, index, listen: args.listen, store: args.store };
+    let config = ServeConfig::assemble(args.bandit.as_deref(), &args.set, cli)?;
+    recforge_serve::run_until_ctrl_c(config)?;
     Ok(())
 }

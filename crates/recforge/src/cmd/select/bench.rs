@@ -1,15 +1,8 @@
-//! `recforge select bench`: the Density sketch at scale. Synthetic clustered unit vectors are
-//! generated chunk by chunk from a seed (never all in memory), hashed in pass 1 and scored in
-//! pass 2; prints the time of each pass and the process's peak resident memory.
-
-use std::time::Instant;
+//! `recforge select bench`: the Density sketch at scale (recforge-select's `density_bench`).
 
 use anyhow::Result;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use rand_distr::StandardNormal;
-use rayon::prelude::*;
-use recforge_select::density::{LshConfig, LshSketch};
+use recforge_select::density::LshConfig;
+use recforge_select::density_bench::{BenchConfig, run_bench};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -28,80 +21,22 @@ pub struct BenchArgs {
     pub width: f32,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-}
-
-/// Points generated (and hashed) per chunk.
-const CHUNK: usize = 16_384;
-
-fn unit(mut v: Vec<f32>) -> Vec<f32> {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    v.iter_mut().for_each(|x| *x /= n);
-    v
-}
-
-/// Chunk `c` of the synthetic data, identical in both passes.
-fn chunk(args: &BenchArgs, centres: &[Vec<f32>], c: usize) -> Vec<Vec<f32>> {
-    let start = c * CHUNK;
-    let end = (start + CHUNK).min(args.points);
-    (start..end)
-        .into_par_iter()
-        .map(|i| {
-            let mut rng = StdRng::seed_from_u64(args.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            let centre = &centres[rng.random_range(0..centres.len())];
-            unit(centre.iter().map(|m| m + 0.5 * rng.sample::<f32, _>(StandardNormal) / (args.dim as f32).sqrt()).collect())
-        })
-        .collect()
-}
-
-/// Peak resident memory of this process (VmHWM), in MiB, where /proc is available.
-pub fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+    /// Print the result as JSON (and nothing else) on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    let mut rng = StdRng::seed_from_u64(args.seed);
-    let centres: Vec<Vec<f32>> = (0..args.clusters.max(1)).map(|_| unit((0..args.dim).map(|_| rng.sample(StandardNormal)).collect())).collect();
-    let config = LshConfig { rows: args.rows, hashes_per_row: args.hashes, width: args.width, seed: args.seed, ..LshConfig::default() };
-    let mut sketch = LshSketch::new(&config, args.dim)?;
-    let chunks = args.points.div_ceil(CHUNK);
-    let bar = indicatif::ProgressBar::new(2 * chunks as u64);
-    let (mut generate_s, mut hash_s) = (0.0, 0.0);
-    let started = Instant::now();
-    for c in 0..chunks {
-        let t = Instant::now();
-        let points = chunk(&args, &centres, c);
-        generate_s += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        sketch.add_batch(&points);
-        hash_s += t.elapsed().as_secs_f64();
-        bar.inc(1);
+    let config = BenchConfig { points: args.points, dim: args.dim, clusters: args.clusters, seed: args.seed };
+    let lsh = LshConfig { rows: args.rows, hashes_per_row: args.hashes, width: args.width, seed: args.seed, ..LshConfig::default() };
+    let r = run_bench(&config, &lsh, crate::progress::console())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
     }
-    let pass1 = started.elapsed().as_secs_f64();
-    let started = Instant::now();
-    let (mut sum, mut min, mut max) = (0f64, f32::MAX, f32::MIN);
-    for c in 0..chunks {
-        let t = Instant::now();
-        let points = chunk(&args, &centres, c);
-        generate_s += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        for d in sketch.density_batch(&points) {
-            sum += d as f64;
-            min = min.min(d);
-            max = max.max(d);
-        }
-        hash_s += t.elapsed().as_secs_f64();
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    let pass2 = started.elapsed().as_secs_f64();
-    println!(
-        "density bench: {} points × {} dims, R={} rows × K={} hashes, B={} buckets, {} threads",
-        args.points, args.dim, config.rows, config.hashes_per_row, config.buckets, rayon::current_num_threads()
-    );
-    println!("pass 1 (hash + count): {pass1:.1}s; pass 2 (score): {pass2:.1}s; of which LSH {hash_s:.1}s ({:.0} points/s per pass), data generation {generate_s:.1}s", 2.0 * args.points as f64 / hash_s.max(1e-9));
-    println!("density: mean {:.1}, min {min:.1}, max {max:.1}; sketch + projections {:.1} MiB; peak RSS {}", sum / args.points as f64, sketch.memory_bytes() as f64 / 1048576.0, peak_rss_mib().map_or("n/a".into(), |m| format!("{m:.0} MiB")));
+    println!("density bench: {} points × {} dims, R={} rows × K={} hashes, B={} buckets, {} threads", args.points, args.dim, lsh.rows, lsh.hashes_per_row, lsh.buckets, r.threads);
+    println!("pass 1 (hash + count): {:.1}s; pass 2 (score): {:.1}s; of which LSH {:.1}s ({:.0} points/s per pass), data generation {:.1}s", r.pass1_s, r.pass2_s, r.lsh_s, r.points_per_s(), r.generate_s);
+    let rss = r.peak_rss_bytes.map_or("n/a".into(), |b| format!("{:.0} MiB", b as f64 / 1048576.0));
+    println!("density: mean {:.1}, min {:.1}, max {:.1}; sketch + projections {:.1} MiB; peak RSS {rss}", r.density_mean, r.density_min, r.density_max, r.sketch_bytes as f64 / 1048576.0);
     Ok(())
 }

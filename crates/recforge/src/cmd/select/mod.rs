@@ -1,22 +1,19 @@
 //! `recforge select`: score a text file with a data-selection sampler and keep a fraction of
 //! it; `merge` joins shard score files; `corpus`, `experiment` and `bench` run the
-//! data-selection experiment and the Density scale benchmark.
+//! data-selection experiment and the Density scale benchmark (all in recforge-select).
 
 mod bench;
 mod experiment;
-mod models;
 
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
-use recforge_select::pipeline::{compute_features, count_documents, write_selection};
-use recforge_select::selection::keep_count;
-use recforge_select::shard::{ShardHeader, ShardSpec, merge_scores, write_scores};
-use recforge_select::{Sampler, Scoring, Selection, select};
+use recforge_select::Selection;
+use recforge_select::density::LshConfig;
+use recforge_select::models::{ModelOptions, SamplerKind};
+use recforge_select::run::{KeepOptions, ScoreJob, SelectionReport, merge_and_select, run_score_job};
+use recforge_select::shard::ShardSpec;
 
 #[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -40,20 +37,6 @@ pub enum SelectCommand {
     /// Density at scale: the LSH sketch over synthetic embeddings (default 1M × 384),
     /// two streaming passes; prints time and peak memory.
     Bench(bench::BenchArgs),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum SamplerKind {
-    /// Ask an instruction-tuned LLM (SmolLM2) whether the document is informative.
-    Askllm,
-    /// Inverse-propensity sampling by kernel density of sentence embeddings (MiniLM).
-    Density,
-    /// Keep the documents the LLM finds most predictable.
-    Perplexity,
-    /// Drop near-duplicates within k-means clusters of sentence embeddings.
-    Semdedup,
-    /// Uniformly at random.
-    Random,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -83,16 +66,66 @@ pub struct SelectArgs {
     pub seed: u64,
 }
 
+impl SelectArgs {
+    fn keep(&self) -> Result<KeepOptions> {
+        let selection = match (self.mode, self.threshold) {
+            (None, None) => None,
+            (Some(ModeArg::Topk), _) => Some(Selection::TopK),
+            (Some(ModeArg::Ipw), _) => Some(Selection::InversePropensity),
+            (Some(ModeArg::Threshold) | None, Some(t)) => Some(Selection::Threshold(t)),
+            (Some(ModeArg::Threshold), None) => bail!("--mode threshold needs --threshold VALUE"),
+        };
+        Ok(KeepOptions { keep: self.keep, selection, seed: self.seed })
+    }
+}
+
+/// The models behind the samplers.
+#[derive(clap::Args, Clone)]
+pub struct ModelArgs {
+    /// GGUF causal LM for askllm and perplexity (default: DATA/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf).
+    #[arg(long)]
+    pub llm: Option<PathBuf>,
+    /// Sentence-encoder folder for density and semdedup (default: DATA/models/all-minilm-l6-v2),
+    /// or `hashed` for the model-free hashed word n-gram embedder.
+    #[arg(long)]
+    pub encoder: Option<PathBuf>,
+    /// Tokens of each document the LLM sees (askllm: inside the prompt; perplexity: scored).
+    #[arg(long, default_value_t = 256)]
+    pub max_doc_tokens: usize,
+    /// LSH sketch rows (density).
+    #[arg(long, default_value_t = 64)]
+    pub lsh_rows: usize,
+    /// p-stable hashes concatenated per row (density).
+    #[arg(long, default_value_t = 4)]
+    pub lsh_hashes: usize,
+    /// Hash bucket width in embedding distance (density).
+    #[arg(long, default_value_t = 1.0)]
+    pub lsh_width: f32,
+    /// k-means clusters for semdedup (0: √n).
+    #[arg(long, default_value_t = 0)]
+    pub clusters: usize,
+}
+
+impl ModelArgs {
+    fn options(&self) -> ModelOptions {
+        let lsh = LshConfig { rows: self.lsh_rows, hashes_per_row: self.lsh_hashes, width: self.lsh_width, ..LshConfig::default() };
+        ModelOptions { llm: self.llm.clone(), encoder: self.encoder.clone(), max_doc_tokens: self.max_doc_tokens, lsh, clusters: self.clusters }
+    }
+}
+
 #[derive(clap::Args)]
 pub struct RunArgs {
     /// Input documents: .jsonl (one object per line), .csv, .tsv or .parquet.
-    #[arg(long, required = true)]
+    #[arg(long, alias = "data", required = true)]
     pub input: Option<PathBuf>,
     /// The column or JSON key holding the text.
     #[arg(long, default_value = "text")]
     pub text_field: String,
-    #[arg(long, value_enum, default_value = "random")]
-    pub sampler: SamplerKind,
+    /// askllm (an instruction-tuned LLM judges each document), density (inverse-propensity by
+    /// kernel density of sentence embeddings), perplexity, semdedup (near-duplicates within
+    /// k-means clusters) or random.
+    #[arg(long, default_value = "random", value_parser = SamplerKind::NAMES)]
+    pub sampler: String,
     /// Output: the kept records as JSON lines (each with a `select_score`); with --shard, this
     /// shard's score file instead (merge them with `recforge select merge`). A whole run also
     /// writes its score file next to it as OUT.scores.jsonl.
@@ -107,7 +140,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub select: SelectArgs,
     #[command(flatten)]
-    pub models: models::ModelArgs,
+    pub models: ModelArgs,
     /// Documents per model batch.
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
@@ -127,7 +160,7 @@ pub struct MergeArgs {
 
 pub fn run(args: Args) -> Result<()> {
     match args.command {
-        Some(SelectCommand::Merge(a)) => run_merge(a),
+        Some(SelectCommand::Merge(a)) => print_selection(&merge_and_select(&a.scores, &a.select.keep()?, &a.out)?),
         Some(SelectCommand::Corpus(a)) => experiment::run_corpus(a),
         Some(SelectCommand::Experiment(a)) => experiment::run_experiment(a),
         Some(SelectCommand::Bench(a)) => bench::run(a),
@@ -135,84 +168,39 @@ pub fn run(args: Args) -> Result<()> {
     }
 }
 
-impl SelectArgs {
-    fn selection(&self, default: Selection) -> Result<Selection> {
-        Ok(match (self.mode, self.threshold) {
-            (None, None) => default,
-            (Some(ModeArg::Topk), _) => Selection::TopK,
-            (Some(ModeArg::Ipw), _) => Selection::InversePropensity,
-            (Some(ModeArg::Threshold) | None, Some(t)) => Selection::Threshold(t),
-            (Some(ModeArg::Threshold), None) => bail!("--mode threshold needs --threshold VALUE"),
-        })
-    }
-}
-
-/// Scores → kept indices → the output file; prints a summary.
-fn finish(input: &Path, field: &str, scoring: &Scoring, default: Selection, features: &[Vec<f32>], select_args: &SelectArgs, out: &Path) -> Result<()> {
-    let scores = scoring.scores(features)?;
-    let selection = select_args.selection(default)?;
-    let k = keep_count(scores.len(), select_args.keep)?;
-    let kept = select(&scores, selection, k, select_args.seed)?;
-    let written = write_selection(input, field, &kept, &scores, out)?;
-    println!("kept {written} of {} documents ({selection:?}) → {}", scores.len(), out.display());
+fn print_selection(s: &SelectionReport) -> Result<()> {
+    println!("kept {} of {} documents ({:?}) → {}", s.kept, s.documents, s.selection, s.out.display());
     Ok(())
 }
 
-fn score_path(out: &Path) -> PathBuf {
-    let mut name = out.as_os_str().to_owned();
-    name.push(".scores.jsonl");
-    PathBuf::from(name)
-}
-
 fn run_select(args: RunArgs) -> Result<()> {
-    let (Some(input), Some(out)) = (args.input.as_deref(), args.out.as_deref()) else { bail!("--input and --out are required") };
-    let shard = args.shard.unwrap_or(ShardSpec::WHOLE);
-    let total = count_documents(input, &args.text_field)?;
-    let sampler: Box<dyn Sampler> = models::build_sampler(args.sampler, &args.models, args.select.seed)?;
-    let cache = models::open_cache(args.cache.as_deref())?;
-    let owned = (0..total).filter(|&i| shard.owns(i)).count();
-    let bar = ProgressBar::new(owned as u64).with_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} docs, {per_sec}, ETA {eta}")
-            .context("progress template")?
-            .progress_chars("=> "),
-    );
-    bar.set_message(format!("{} {shard}", sampler.name()));
-    let started = Instant::now();
-    // The bar hides itself when stderr is not a terminal (a run under nohup, a CI log): print a
-    // plain progress line every 30 s there instead.
-    let plain = !std::io::stderr().is_terminal();
-    let mut last_line = Instant::now();
-    let mut progress = |done: usize| {
-        bar.set_position(done as u64);
-        if plain && (last_line.elapsed().as_secs() >= 30 || done == owned) {
-            last_line = Instant::now();
-            let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            eprintln!("{} {shard}: {done}/{owned} documents, {rate:.2}/s", sampler.name());
-        }
+    let (Some(input), Some(out)) = (args.input, args.out) else { bail!("--input and --out are required") };
+    let job = ScoreJob {
+        input,
+        text_field: args.text_field,
+        sampler: args.sampler.parse().map_err(anyhow::Error::msg)?,
+        models: args.models.options(),
+        cache: args.cache,
+        shard: args.shard,
+        batch_size: args.batch_size,
+        keep: args.select.keep()?,
+        out,
     };
-    let run = compute_features(input, &args.text_field, sampler.as_ref(), cache.as_ref(), shard, args.batch_size, &mut progress)?;
-    bar.finish_and_clear();
-    let seconds = started.elapsed().as_secs_f64();
+    let report = run_score_job(&job, crate::progress::console())?;
     println!(
-        "{}: {} documents scored in {seconds:.1}s ({} computed, {} from the cache; {:.2} computed docs/s)",
-        sampler.name(),
-        run.features.len(),
-        run.computed,
-        run.from_cache,
-        run.computed as f64 / seconds.max(1e-9)
+        "{}: {} documents scored in {:.1}s ({} computed, {} from the cache; {:.2} computed docs/s)",
+        report.sampler,
+        report.scored,
+        report.seconds,
+        report.computed,
+        report.from_cache,
+        report.computed as f64 / report.seconds.max(1e-9)
     );
-    let header = ShardHeader::for_sampler(sampler.as_ref(), shard, run.total, input, &args.text_field);
-    if args.shard.is_some() {
-        write_scores(out, &header, &run.features)?;
-        println!("shard {shard} score file → {} (merge with `recforge select merge --scores ...`)", out.display());
-        return Ok(());
+    match &report.selection {
+        Some(selection) => print_selection(selection),
+        None => {
+            println!("shard {} score file → {} (merge with `recforge select merge --scores ...`)", report.shard, report.score_file.display());
+            Ok(())
+        }
     }
-    write_scores(&score_path(out), &header, &run.features)?;
-    let features: Vec<Vec<f32>> = run.features.into_iter().map(|(_, f)| f).collect();
-    finish(input, &args.text_field, &header.scoring, sampler.default_selection(), &features, &args.select, out)
-}
-
-fn run_merge(args: MergeArgs) -> Result<()> {
-    let (header, features) = merge_scores(&args.scores)?;
-    finish(&header.input, &header.text_field, &header.scoring, header.default_selection, &features, &args.select, &args.out)
 }

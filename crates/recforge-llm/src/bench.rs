@@ -1,0 +1,203 @@
+//! `recforge bench llm`: speed and memory of this runtime on the real models — prompt
+//! tokens/s when scoring Ask-LLM-style prompts (batched, f32 and quantized weights),
+//! generation tokens/s, sentence embeddings/s, peak RSS — and, on request, the same workload
+//! through llama-cpp-python and sentence-transformers (bench/llm/peers.py) in the same run.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::{CausalLm, GenerationParams, LlmError, LoadOptions, SentenceEncoder, WeightFormat};
+
+/// The workload.
+#[derive(Debug, Clone)]
+pub struct LlmBenchConfig {
+    /// Causal LM: a .gguf file or a Hugging Face directory.
+    pub model: PathBuf,
+    /// Sentence encoder directory (BERT, safetensors).
+    pub encoder: PathBuf,
+    /// Text corpus, one document per line.
+    pub corpus: PathBuf,
+    /// Documents scored with the yes/no quality prompt.
+    pub docs: usize,
+    /// Documents are cut to this many tokens before being put in the prompt.
+    pub max_doc_tokens: usize,
+    /// Tokens generated (greedy) for the generation speed.
+    pub gen_tokens: usize,
+    /// Sentences embedded for the encoder speed.
+    pub sentences: usize,
+    /// Weight formats timed for scoring and generation.
+    pub formats: Vec<WeightFormat>,
+}
+
+/// One weight format's causal-LM timings.
+#[derive(Debug, Clone, Serialize)]
+pub struct CausalLmBench {
+    pub model_id: String,
+    pub load_s: f64,
+    pub prompts: usize,
+    pub prompt_tokens: usize,
+    pub score_s: f64,
+    pub prompt_tokens_per_s: f64,
+    pub docs_per_s: f64,
+    pub mean_p_yes: f32,
+    pub generated_tokens: usize,
+    pub generate_s: f64,
+    pub generation_tokens_per_s: f64,
+}
+
+/// The sentence encoder's timing.
+#[derive(Debug, Clone, Serialize)]
+pub struct EncoderBench {
+    pub model_id: String,
+    pub sentences: usize,
+    pub embed_s: f64,
+    pub embeddings_per_s: f64,
+}
+
+/// Everything measured (`results.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct LlmBenchReport {
+    pub threads: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub causal_lm_f32: Option<CausalLmBench>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub causal_lm_quantized: Option<CausalLmBench>,
+    pub sentence_encoder: EncoderBench,
+    pub peak_rss_mib: f64,
+    /// What bench/llm/peers.py printed, as it printed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peers: Option<serde_json::Value>,
+}
+
+/// The exact prompts and sentences timed, for the peers to run the same work.
+#[derive(Debug, Clone, Serialize)]
+pub struct Workload {
+    pub model: PathBuf,
+    pub encoder: PathBuf,
+    pub prompts: Vec<String>,
+    pub gen_prompt: String,
+    pub gen_tokens: usize,
+    pub sentences: Vec<String>,
+}
+
+fn read_corpus(path: &Path) -> Result<Vec<String>, LlmError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LlmError::Io { path: path.to_path_buf(), source })?;
+    let docs: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    if docs.is_empty() {
+        return Err(LlmError::Input(format!("{}: no documents (one per line expected)", path.display())));
+    }
+    Ok(docs)
+}
+
+/// The yes/no data-quality prompt of Ask-LLM (PAPERS.md §5), as the benchmark's workload.
+fn quality_prompt(doc: &str) -> String {
+    format!(
+        "###\n{doc}\n###\n\nDoes the previous paragraph demarcated within ### and ### contain informative signal for pre-training a large-language model? An informative datapoint should be well-formatted, contain some usable knowledge of the world, and strictly NOT have any harmful, racist, sexist, etc. content.\n\nOPTIONS:\n- yes\n- no"
+    )
+}
+
+fn bench_causal_lm(config: &LlmBenchConfig, corpus: &[String], format: WeightFormat, workload: &mut Workload) -> Result<CausalLmBench, LlmError> {
+    let start = Instant::now();
+    let lm = CausalLm::load_with(&config.model, LoadOptions { weights: format })?;
+    let load_s = start.elapsed().as_secs_f64();
+    let prompts: Vec<String> = corpus.iter().take(config.docs).map(|d| lm.chat_prompt(&quality_prompt(&lm.truncate_to_tokens(d, config.max_doc_tokens)))).collect();
+    let tokens: usize = prompts.iter().map(|p| lm.count_tokens(p)).sum();
+    // Warm-up on one prompt, then the timed batched pass.
+    lm.first_token_probability(&prompts[..1], &["yes", "Yes"])?;
+    let start = Instant::now();
+    let scores = lm.first_token_probability(&prompts, &["yes", "Yes"])?;
+    let score_s = start.elapsed().as_secs_f64();
+    let gen_prompt = lm.chat_prompt("Write a long paragraph about the history of the river Thames.");
+    let params = GenerationParams { max_tokens: config.gen_tokens, ..Default::default() };
+    let start = Instant::now();
+    let text = lm.generate(&gen_prompt, &params)?;
+    let generate_s = start.elapsed().as_secs_f64();
+    let generated = lm.count_tokens(&text);
+    workload.prompts = prompts.clone();
+    workload.gen_prompt = gen_prompt;
+    Ok(CausalLmBench {
+        model_id: lm.model_id().to_string(),
+        load_s,
+        prompts: prompts.len(),
+        prompt_tokens: tokens,
+        score_s,
+        prompt_tokens_per_s: tokens as f64 / score_s,
+        docs_per_s: prompts.len() as f64 / score_s,
+        mean_p_yes: scores.iter().sum::<f32>() / scores.len().max(1) as f32,
+        generated_tokens: generated,
+        generate_s,
+        generation_tokens_per_s: generated as f64 / generate_s,
+    })
+}
+
+/// Times every weight format of the causal LM, then the sentence encoder.
+pub fn run_llm_bench(config: &LlmBenchConfig) -> Result<(LlmBenchReport, Workload), LlmError> {
+    let corpus = read_corpus(&config.corpus)?;
+    if config.docs == 0 {
+        return Err(LlmError::Input("the benchmark needs at least one document (--docs)".into()));
+    }
+    let mut workload = Workload {
+        model: config.model.clone(),
+        encoder: config.encoder.clone(),
+        prompts: Vec::new(),
+        gen_prompt: String::new(),
+        gen_tokens: config.gen_tokens,
+        sentences: Vec::new(),
+    };
+    let (mut causal_lm_f32, mut causal_lm_quantized) = (None, None);
+    for &format in &config.formats {
+        let bench = bench_causal_lm(config, &corpus, format, &mut workload)?;
+        match format {
+            WeightFormat::F32 => causal_lm_f32 = Some(bench),
+            WeightFormat::Quantized => causal_lm_quantized = Some(bench),
+        }
+    }
+    workload.sentences = corpus
+        .iter()
+        .flat_map(|d| d.split(". ").map(|s| s.trim().to_string()).collect::<Vec<_>>())
+        .filter(|s| s.len() > 20)
+        .take(config.sentences)
+        .collect();
+    let encoder = SentenceEncoder::load(&config.encoder)?;
+    encoder.embed(&workload.sentences[..workload.sentences.len().min(8)])?;
+    let start = Instant::now();
+    encoder.embed(&workload.sentences)?;
+    let embed_s = start.elapsed().as_secs_f64();
+    let sentence_encoder = EncoderBench {
+        model_id: encoder.model_id().to_string(),
+        sentences: workload.sentences.len(),
+        embed_s,
+        embeddings_per_s: workload.sentences.len() as f64 / embed_s,
+    };
+    let report = LlmBenchReport {
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        causal_lm_f32,
+        causal_lm_quantized,
+        sentence_encoder,
+        peak_rss_mib: recforge_data::memory::peak_rss_bytes().unwrap_or(0) as f64 / (1024.0 * 1024.0),
+        peers: None,
+    };
+    Ok((report, workload))
+}
+
+/// Runs bench/llm/peers.py with `python` on `workload` (written to `workload_path`) and
+/// returns the JSON it prints.
+pub fn run_peers(python: &Path, script: &Path, workload: &Workload, workload_path: &Path) -> Result<serde_json::Value, LlmError> {
+    let json = serde_json::to_string(workload).map_err(|e| LlmError::Input(e.to_string()))?;
+    std::fs::write(workload_path, json).map_err(|source| LlmError::Io { path: workload_path.to_path_buf(), source })?;
+    if !python.exists() {
+        return Err(LlmError::Input(format!(
+            "{} is missing: python3 -m venv bench/llm/.venv && bench/llm/.venv/bin/pip install -r bench/llm/requirements.txt",
+            python.display()
+        )));
+    }
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .arg(workload_path)
+        .output()
+        .map_err(|source| LlmError::Io { path: script.to_path_buf(), source })?;
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).map_err(|e| LlmError::Input(format!("{} printed no JSON ({e}): {}", script.display(), String::from_utf8_lossy(&output.stdout))))
+}

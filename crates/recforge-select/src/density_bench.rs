@@ -1,0 +1,124 @@
+//! The Density sketch at scale (`recforge select bench`): synthetic clustered unit vectors are
+//! generated chunk by chunk from a seed (never all in memory), hashed in pass 1 and scored in
+//! pass 2; the result holds the time of each pass and the process's peak resident memory.
+
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::StandardNormal;
+use rayon::prelude::*;
+use recforge_data::{Phase, Progress, Unit};
+use serde::Serialize;
+
+use crate::density::{LshConfig, LshSketch};
+use crate::error::Result;
+
+/// Points generated (and hashed) per chunk.
+const CHUNK: usize = 16_384;
+
+/// The synthetic workload.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct BenchConfig {
+    pub points: usize,
+    pub dim: usize,
+    /// Gaussian clusters the points are drawn around.
+    pub clusters: usize,
+    pub seed: u64,
+}
+
+/// What the two passes measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub config: BenchConfig,
+    pub lsh: LshConfig,
+    pub threads: usize,
+    pub pass1_s: f64,
+    pub pass2_s: f64,
+    /// Time spent in the sketch (both passes), data generation excluded.
+    pub lsh_s: f64,
+    pub generate_s: f64,
+    pub density_mean: f64,
+    pub density_min: f32,
+    pub density_max: f32,
+    pub sketch_bytes: usize,
+    pub peak_rss_bytes: Option<u64>,
+}
+
+impl BenchReport {
+    /// Points hashed per second of sketch time, per pass.
+    pub fn points_per_s(&self) -> f64 {
+        2.0 * self.config.points as f64 / self.lsh_s.max(1e-9)
+    }
+}
+
+fn unit(mut v: Vec<f32>) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.iter_mut().for_each(|x| *x /= n);
+    v
+}
+
+/// Chunk `c` of the synthetic data, identical in both passes.
+fn chunk(config: &BenchConfig, centres: &[Vec<f32>], c: usize) -> Vec<Vec<f32>> {
+    let start = c * CHUNK;
+    let end = (start + CHUNK).min(config.points);
+    (start..end)
+        .into_par_iter()
+        .map(|i| {
+            let mut rng = StdRng::seed_from_u64(config.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let centre = &centres[rng.random_range(0..centres.len())];
+            unit(centre.iter().map(|m| m + 0.5 * rng.sample::<f32, _>(StandardNormal) / (config.dim as f32).sqrt()).collect())
+        })
+        .collect()
+}
+
+/// Runs both passes of the sketch `lsh` over the workload `config`.
+pub fn run_bench(config: &BenchConfig, lsh: &LshConfig, progress: &dyn Progress) -> Result<BenchReport> {
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let centres: Vec<Vec<f32>> = (0..config.clusters.max(1)).map(|_| unit((0..config.dim).map(|_| rng.sample(StandardNormal)).collect())).collect();
+    let mut sketch = LshSketch::new(lsh, config.dim)?;
+    let chunks = config.points.div_ceil(CHUNK);
+    let phase = Phase::begin(progress, "density bench", Some(2 * config.points as u64), Unit::Items);
+    let (mut generate_s, mut lsh_s) = (0.0, 0.0);
+    let started = Instant::now();
+    for c in 0..chunks {
+        let t = Instant::now();
+        let points = chunk(config, &centres, c);
+        generate_s += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        sketch.add_batch(&points);
+        lsh_s += t.elapsed().as_secs_f64();
+        phase.update(((c + 1) * CHUNK).min(config.points) as u64, "pass 1");
+    }
+    let pass1_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let (mut sum, mut min, mut max) = (0f64, f32::MAX, f32::MIN);
+    for c in 0..chunks {
+        let t = Instant::now();
+        let points = chunk(config, &centres, c);
+        generate_s += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        for d in sketch.density_batch(&points) {
+            sum += d as f64;
+            min = min.min(d);
+            max = max.max(d);
+        }
+        lsh_s += t.elapsed().as_secs_f64();
+        phase.update((config.points + ((c + 1) * CHUNK).min(config.points)) as u64, "pass 2");
+    }
+    drop(phase);
+    Ok(BenchReport {
+        config: *config,
+        lsh: lsh.clone(),
+        threads: rayon::current_num_threads(),
+        pass1_s,
+        pass2_s: started.elapsed().as_secs_f64(),
+        lsh_s,
+        generate_s,
+        density_mean: sum / config.points.max(1) as f64,
+        density_min: min,
+        density_max: max,
+        sketch_bytes: sketch.memory_bytes(),
+        peak_rss_bytes: recforge_data::memory::peak_rss_bytes(),
+    })
+}
