@@ -9,6 +9,8 @@ use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use recforge_data::{ItemSideFeature, ItemSideFeatures};
+
+mod common;
 use recforge_models::retrieval::idw::{IdwConfig, blend, density_round, example_weights, initial_weights, inverse_density};
 use recforge_models::retrieval::kde::{GaussianKde, scott_factor};
 use recforge_models::retrieval::loss::{in_batch_softmax, max_over_heads};
@@ -264,8 +266,7 @@ fn tiny_model(device: &Device) -> (RetrievalModel, ItemFeatureTable) {
     let mut config = RetrievalModelConfig::new_default(&table, 2, 4);
     config.user.dropout = 0.0;
     config.user.attention_heads = 2;
-    device.seed(5);
-    (config.init(device), table)
+    (common::local_weights(config.init(device), 5), table)
 }
 
 fn loss_of(model: &RetrievalModel, table: &ItemFeatureTable, device: &Device) -> Tensor<1> {
