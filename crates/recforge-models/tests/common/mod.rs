@@ -1,5 +1,6 @@
 //! The small layout, batch and embedding store the model tests share: a single-id field and a
 //! bag field (one bag empty, one with a repeated id) plus two numeric features.
+#![allow(dead_code)] // each test binary uses a different part
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
@@ -45,7 +46,6 @@ pub fn store(dim: usize, seed: u64) -> EmbeddingStore {
 /// Overwrites every float parameter with U(−0.5, 0.5) draws from a local RNG, so the weights
 /// depend only on the seed — not on the backend's process-wide RNG, which tests running in
 /// parallel threads share (and re-seed).
-#[allow(dead_code)]
 pub struct LocalWeights(StdRng);
 
 impl ModuleMapper for LocalWeights {
@@ -59,7 +59,6 @@ impl ModuleMapper for LocalWeights {
 }
 
 /// `module` with every float parameter drawn from [`LocalWeights`] at `seed`.
-#[allow(dead_code)]
 pub fn local_weights<M: Module>(module: M, seed: u64) -> M {
     module.map(&mut LocalWeights(StdRng::seed_from_u64(seed)))
 }
