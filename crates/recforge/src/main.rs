@@ -85,6 +85,12 @@ enum Command {
     #[command(subcommand)]
     #[cfg(feature = "llm")]
     Llm(cmd::llm::LlmCommand),
+    /// Print a shell completion script, e.g. `recforge completions bash > /etc/bash_completion.d/recforge`
+    /// or `recforge completions zsh > "${fpath[1]}/_recforge"`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() {
@@ -117,6 +123,10 @@ fn main() {
         Command::Select(args) => cmd::select::run(args),
         #[cfg(feature = "llm")]
         Command::Llm(command) => cmd::llm::run(command),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "recforge", &mut std::io::stdout());
+            Ok(())
+        }
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");
