@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::Json;
 use rand::Rng;
-use recforge_bandit::{ClusterContext, DiagLinUcb, Policy as _, Valuation, make_policy_over};
+use recforge_bandit::{ClusterContext, DiagLinUcb, Valuation, make_policy_over};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
