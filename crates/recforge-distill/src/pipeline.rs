@@ -158,7 +158,7 @@ pub fn train_teacher(
     show_progress: bool,
 ) -> Result<(TrainedModel, f64), PipelineError> {
     let started = Instant::now();
-    let outcome = recforge_train::fit(model, train, data, split, show_progress)?;
+    let outcome = recforge_train::fit(model, train, data, split, &recforge_data::Silent)?;
     Ok((outcome.trained, started.elapsed().as_secs_f64()))
 }
 
@@ -173,7 +173,7 @@ pub fn refresh_teacher(
 ) -> Result<(TrainedModel, f64), PipelineError> {
     let started = Instant::now();
     let steps = epochs * newer.train.len().div_ceil(train.batch_size.max(1));
-    let refreshed = fine_tune(teacher.clone(), train, data, newer, steps, show_progress)?;
+    let refreshed = fine_tune(teacher.clone(), train, data, newer, steps, &recforge_data::Silent)?;
     Ok((refreshed, started.elapsed().as_secs_f64()))
 }
 
@@ -224,7 +224,7 @@ pub fn fit_and_evaluate(
     objective: &mut dyn Objective,
 ) -> Result<(StudentResult, TrainedModel), PipelineError> {
     let started = Instant::now();
-    let outcome = fit_with(model, train, data, split, show_progress, objective)?;
+    let outcome = fit_with(model, train, data, split, &recforge_data::Silent, objective)?;
     let train_seconds = started.elapsed().as_secs_f64();
     let eval = |rows: &[usize]| {
         let p = predict(&outcome.trained.model, &outcome.trained.store, data, rows, train.eval_batch_size, &Device::default());

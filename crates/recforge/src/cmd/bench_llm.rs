@@ -146,7 +146,7 @@ pub fn run(args: Args) -> Result<()> {
         json!({ "model_id": encoder.model_id(), "sentences": sentences.len(), "embed_s": embed_s,
                 "embeddings_per_s": sentences.len() as f64 / embed_s }),
     );
-    let peak = crate::cmd::bench::peak_rss_bytes();
+    let peak = recforge_train::bench::prepare::peak_rss_bytes();
     println!("peak RSS {:.1} MiB", peak as f64 / (1024.0 * 1024.0));
     results.insert("peak_rss_mib".into(), json!(peak as f64 / (1024.0 * 1024.0)));
     if let Some(parent) = args.out.parent() {

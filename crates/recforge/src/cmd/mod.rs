@@ -17,6 +17,7 @@ pub mod loadgen;
 pub mod quickstart;
 pub mod retrieval_zoo;
 pub mod retrieve;
+pub mod runs;
 pub mod select;
 pub mod serve;
 pub mod table;
