@@ -204,7 +204,7 @@ pub fn encode_file(
             slot.separator.clone_from(separator);
         }
     }
-    let progress = Progress::new(opts.progress, reader.total_bytes());
+    let progress = Progress::new(opts.progress);
     let encoded = encode_rows(
         &decoder,
         encoder,

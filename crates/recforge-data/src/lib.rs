@@ -37,6 +37,7 @@ pub mod paths;
 pub mod prepare;
 pub mod progress;
 pub mod reader;
+#[cfg(feature = "redis")]
 pub mod redis_conn;
 pub mod rows;
 pub mod schema;

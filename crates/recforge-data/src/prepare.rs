@@ -116,7 +116,7 @@ fn build(schema: &Schema, opts: &PrepareOptions, hash: String) -> Result<(Datase
     let (mut reader, tables) = Tables::open(schema, source)?;
     let decoder = Decoder::new(schema, tables)?;
     let _phase = Phase::begin(opts.progress, &format!("preparing {}", schema.name), Some(2 * reader.total_bytes()), Unit::Bytes);
-    let mut progress = Progress::new(opts.progress, 2 * reader.total_bytes());
+    let mut progress = Progress::new(opts.progress);
     let fitted = fit(
         schema,
         &decoder,

@@ -62,22 +62,16 @@ impl Skipped {
 }
 
 /// Reports bytes read to an observer every [`PROGRESS_EVERY_ROWS`] rows. Over the two
-/// prepare passes `bytes` grows to `total` = twice the file size; `rows` counts the current
-/// pass.
+/// prepare passes the position grows to twice the file size; `rows` counts the current pass.
 pub(crate) struct Progress<'a> {
     observer: &'a dyn crate::progress::Progress,
     /// Bytes of passes already finished.
     pub offset: u64,
-    pub total: u64,
 }
 
 impl<'a> Progress<'a> {
-    pub fn new(observer: &'a dyn crate::progress::Progress, total: u64) -> Self {
-        Progress {
-            observer,
-            offset: 0,
-            total,
-        }
+    pub fn new(observer: &'a dyn crate::progress::Progress) -> Self {
+        Progress { observer, offset: 0 }
     }
 
     pub fn tick(&self, rows: u64, bytes: u64) {

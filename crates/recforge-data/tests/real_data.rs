@@ -1,23 +1,23 @@
 //! Preparations of the real datasets (MovieLens-1M, MovieLens-100K, Open Bandit) with the
 //! schemas in `tests/real_schemas/`. Ignored by default because the files are fetched, not
-//! shipped; run with
-//! `RECFORGE_DATA=/path/to/data cargo test -p recforge-data --test real_data -- --ignored --nocapture`.
+//! shipped; `.ci/run` runs them with `--ignored` after `recforge data fetch`, and a missing
+//! file is a failure. By hand:
+//! `RECFORGE_DATA=/path/to/data cargo test --workspace --test real_data -- --ignored --nocapture`.
 //! Each test prints rows, label rate and cold/cached prepare seconds.
 
 use std::path::{Path, PathBuf};
 
 use recforge_data::{PrepareOptions, Schema, prepare};
 
-fn schema(name: &str) -> Option<Schema> {
+fn schema(name: &str) -> Schema {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/real_schemas")
         .join(name);
     let schema = Schema::from_toml_file(&path).expect("schema parses");
-    if !schema.files().iter().all(|p| p.exists()) {
-        eprintln!("skipping {name}: data not fetched (set RECFORGE_DATA)");
-        return None;
+    for file in schema.files() {
+        assert!(file.exists(), "{name}: {} is missing: run `recforge data fetch` (or set RECFORGE_DATA)", file.display());
     }
-    Some(schema)
+    schema
 }
 
 fn prepare_twice(schema: &Schema) {
@@ -55,26 +55,17 @@ fn prepare_twice(schema: &Schema) {
 #[test]
 #[ignore = "needs the fetched MovieLens-1M files"]
 fn ml1m_ctr() {
-    let Some(schema) = schema("ml1m.toml") else {
-        return;
-    };
-    prepare_twice(&schema);
+    prepare_twice(&schema("ml1m.toml"));
 }
 
 #[test]
 #[ignore = "needs the fetched MovieLens-100K files"]
 fn ml100k_ctr() {
-    let Some(schema) = schema("ml100k.toml") else {
-        return;
-    };
-    prepare_twice(&schema);
+    prepare_twice(&schema("ml100k.toml"));
 }
 
 #[test]
 #[ignore = "needs the fetched Open Bandit Dataset files"]
 fn obd_ctr() {
-    let Some(schema) = schema("obd.toml") else {
-        return;
-    };
-    prepare_twice(&schema);
+    prepare_twice(&schema("obd.toml"));
 }

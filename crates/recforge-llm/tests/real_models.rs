@@ -1,24 +1,23 @@
 //! The runtime on the real models of DATA.md (SmolLM2-135M-Instruct Q4_1 GGUF and
-//! all-MiniLM-L6-v2). `.ci/run` does not fetch models, so these tests are `#[ignore]`d; run them
-//! with `cargo test --workspace --test real_models -- --ignored` after
-//! `scripts/fetch-data.sh --only smollm2,minilm` (each skips with a message if its file is absent).
+//! all-MiniLM-L6-v2). The models are fetched, not shipped, so these tests are `#[ignore]`d;
+//! `.ci/run` runs them with `--ignored` after `recforge data fetch --only smollm2,minilm`, and a
+//! missing file is a failure. By hand: `cargo test --workspace --test real_models -- --ignored`.
 
 use std::path::PathBuf;
 
 use recforge_llm::{CausalLm, GenerationParams, SentenceEncoder};
 
-fn data(rel: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data").join(rel);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!("skipped: {} is missing (scripts/fetch-data.sh fetches it)", path.display());
-        None
-    }
+fn data(rel: &str) -> PathBuf {
+    let root = std::env::var_os("RECFORGE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"));
+    let path = root.join(rel);
+    assert!(path.exists(), "{} is missing: run `recforge data fetch --only smollm2,minilm` (or set RECFORGE_DATA)", path.display());
+    path
 }
 
-fn smollm() -> Option<CausalLm> {
-    data("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf").map(|p| CausalLm::load(&p).unwrap())
+fn smollm() -> CausalLm {
+    CausalLm::load(&data("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap()
 }
 
 /// A yes/no quality prompt in the spirit of Ask-LLM (the exact prompt lives in recforge-select).
@@ -32,9 +31,9 @@ const CLEAN: &str = "The Amazon River in South America is the largest river by d
 const SPAM: &str = "CONGRATULATIONS!!! U have WON a FREE entry 2 our £1000 prize draw!!! txt WIN to 80086 NOW to claim ur cash prize, limited time only, click http://win-now.biz, unsubscribe STOP";
 
 #[test]
-#[ignore = "needs data/models (not fetched by CI)"]
+#[ignore = "needs the fetched models (recforge data fetch --only smollm2,minilm); CI runs it"]
 fn smollm_tokenizer_round_trips_and_chatml_tokens_are_single() {
-    let Some(lm) = smollm() else { return };
+    let lm = smollm();
     assert_eq!(lm.tokenizer().get_vocab_size(true), 49_152);
     for text in [CLEAN, SPAM, "naïve café, 2024-11-29: 3.14159 ∑ 日本"] {
         assert_eq!(lm.decode(&lm.encode(text).unwrap()).unwrap(), text);
@@ -48,9 +47,9 @@ fn smollm_tokenizer_round_trips_and_chatml_tokens_are_single() {
 }
 
 #[test]
-#[ignore = "needs data/models (not fetched by CI)"]
+#[ignore = "needs the fetched models (recforge data fetch --only smollm2,minilm); CI runs it"]
 fn smollm_prefers_the_encyclopedic_paragraph_over_spam() {
-    let Some(lm) = smollm() else { return };
+    let lm = smollm();
     let prompts = vec![quality_prompt(&lm, CLEAN), quality_prompt(&lm, SPAM)];
     let p = lm.first_token_probability(&prompts, &["yes", "Yes", " yes", " Yes"]).unwrap();
     eprintln!("P(yes | clean) = {:.4}, P(yes | spam) = {:.4}", p[0], p[1]);
@@ -73,9 +72,9 @@ fn smollm_prefers_the_encyclopedic_paragraph_over_spam() {
 }
 
 #[test]
-#[ignore = "needs data/models (not fetched by CI)"]
+#[ignore = "needs the fetched models (recforge data fetch --only smollm2,minilm); CI runs it"]
 fn minilm_paraphrases_are_closer_than_unrelated_sentences() {
-    let Some(dir) = data("models/all-minilm-l6-v2") else { return };
+    let dir = data("models/all-minilm-l6-v2");
     let enc = SentenceEncoder::load(&dir).unwrap();
     assert_eq!(enc.dim(), 384);
     let texts: Vec<String> = [

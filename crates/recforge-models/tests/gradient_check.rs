@@ -1,5 +1,8 @@
 //! Finite-difference gradient checks: the gradients autodiff returns to the EmbeddingStore and
-//! to the model inputs must match central differences of the loss, for every ranking model.
+//! to the model inputs must match central differences of the loss, for every ranking model, at
+//! several weight seeds. Weights come from a local RNG (no process-wide seed, no lock between
+//! parallel tests); coordinates whose difference quotient changes with the step size sit on a
+//! kink and are skipped (at most 10% of them).
 
 use burn::prelude::*;
 use burn::tensor::activation::log_sigmoid;
@@ -9,7 +12,7 @@ use recforge_models::ranking::{
 use recforge_models::{EmbeddedBatch, EmbeddingStore, ModelConfig, ModelInput, RankingModel};
 
 mod common;
-use common::{batch, layout, store};
+use common::{batch, layout, local_weights, store};
 
 /// Small enough for LayerNorm over 4-wide tokens (strongly curved), large enough for f32.
 const EPS: f32 = 3e-3;
@@ -25,20 +28,67 @@ fn scalar(t: Tensor<1>) -> f64 {
     t.into_scalar::<f32>() as f64
 }
 
-/// Gradient checks run one at a time: run in parallel threads they disagreed with finite
-/// differences in about 6 runs of 100 (never when serial), through state the backend shares
-/// between threads (the seeded device RNG at least); not yet root-caused.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// Weight seeds each model is checked at.
+const SEEDS: [u64; 3] = [1, 2, 3];
+
+/// Largest share of coordinates that may be skipped as sitting on a kink.
+const MAX_SKIPPED_SHARE: f64 = 0.1;
+
+/// The central difference of `f` at step `EPS`, or None when it disagrees with the one at
+/// `EPS / 2` by more than the check's tolerance: then a kink (a ReLU switching, a max changing
+/// its argument) lies within the step and neither difference estimates the gradient.
+fn smooth_difference(f: impl Fn(f32) -> f64) -> Option<f64> {
+    let wide = (f(EPS) - f(-EPS)) / (2.0 * EPS as f64);
+    let narrow = (f(EPS / 2.0) - f(-EPS / 2.0)) / (EPS as f64);
+    ((wide - narrow).abs() < 0.5 * tolerance(narrow)).then_some(narrow)
+}
+
+fn tolerance(numeric: f64) -> f64 {
+    2e-2 * (1.0 + numeric.abs())
+}
+
+/// Counts checked and skipped coordinates and fails on the first disagreement.
+#[derive(Default)]
+struct Tally {
+    checked: usize,
+    skipped: usize,
+}
+
+impl Tally {
+    fn compare(&mut self, what: &str, analytic: f64, numeric: Option<f64>) {
+        match numeric {
+            Some(numeric) => {
+                assert!((analytic - numeric).abs() < tolerance(numeric), "{what}: autodiff {analytic} vs finite difference {numeric}");
+                self.checked += 1;
+            }
+            None => self.skipped += 1,
+        }
+    }
+
+    fn assert_mostly_checked(&self, what: &str) {
+        let total = self.checked + self.skipped;
+        assert!(
+            (self.skipped as f64) <= MAX_SKIPPED_SHARE * total as f64,
+            "{what}: {} of {total} coordinates sat on a kink; the check covers too little",
+            self.skipped
+        );
+    }
+}
 
 fn check_model(config: ModelConfig) {
-    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    for seed in SEEDS {
+        check_model_at(&config, seed);
+    }
+}
+
+fn check_model_at(config: &ModelConfig, seed: u64) {
     let device = Device::default().autodiff();
     let plain = Device::default();
-    device.seed(3);
-    let model = config.init(&layout(), &device);
+    let model = local_weights(config.init(&layout(), &device), seed);
+    let name = format!("{} (weights seed {seed})", config.name());
     let dim = config.embedding_dim();
     let batch = batch();
-    let mut base = store(dim, 11);
+    let mut base = store(dim, 11 + seed);
     // Give LR's zero-initialised tables non-zero values too.
     for table in 0..2 {
         for (i, w) in base.table_mut(table).iter_mut().enumerate() {
@@ -57,24 +107,19 @@ fn check_model(config: ModelConfig) {
         let e = EmbeddedBatch::new(s, &batch, &plain, false);
         scalar(loss_sum(plain_model.forward(&e.input), &batch.labels, &plain))
     };
-    let mut checked = 0;
+    let mut tally = Tally::default();
     for table in 0..2 {
         for i in 0..base.table(table).len() {
             let analytic = base.table(table)[i] - stepped.table(table)[i];
-            let mut up = base.clone();
-            up.table_mut(table)[i] += EPS;
-            let mut down = base.clone();
-            down.table_mut(table)[i] -= EPS;
-            let numeric = (loss_at(&up) - loss_at(&down)) / (2.0 * EPS as f64);
-            assert!(
-                (analytic as f64 - numeric).abs() < 2e-2 * (1.0 + numeric.abs()),
-                "{}: table {table} weight {i}: autodiff {analytic} vs finite difference {numeric}",
-                config.name()
-            );
-            checked += 1;
+            let numeric = smooth_difference(|delta| {
+                let mut moved = base.clone();
+                moved.table_mut(table)[i] += delta;
+                loss_at(&moved)
+            });
+            tally.compare(&format!("{name}: table {table} weight {i}"), analytic as f64, numeric);
         }
     }
-    assert_eq!(checked, 4 * dim + 6 * dim);
+    assert_eq!(tally.checked + tally.skipped, 4 * dim + 6 * dim);
     // Rows the batch never touched get exactly zero gradient (tags row 0 is unused).
     assert_eq!(&base.table(1)[..dim], &stepped.table(1)[..dim]);
 
@@ -86,21 +131,16 @@ fn check_model(config: ModelConfig) {
     let grads = loss_sum(model.forward(&input), &batch.labels, &device).backward();
     let analytic: Vec<f32> = dense.grad(&grads).expect("dense input gradient").into_data().try_to_vec().unwrap();
     for i in 0..dense_values.len() {
-        let eval = |delta: f32| {
+        let numeric = smooth_difference(|delta| {
             let mut values = dense_values.clone();
             values[i] += delta;
             let dense = Tensor::<2>::from_data(TensorData::new(values, [4, 2]), &plain);
             let input = ModelInput { fields: fields.clone(), dense: Some(dense) };
             scalar(loss_sum(plain_model.forward(&input), &batch.labels, &plain))
-        };
-        let numeric = (eval(EPS) - eval(-EPS)) / (2.0 * EPS as f64);
-        assert!(
-            (analytic[i] as f64 - numeric).abs() < 2e-2 * (1.0 + numeric.abs()),
-            "{}: dense input {i}: autodiff {} vs finite difference {numeric}",
-            config.name(),
-            analytic[i]
-        );
+        });
+        tally.compare(&format!("{name}: dense input {i}"), analytic[i] as f64, numeric);
     }
+    tally.assert_mostly_checked(&name);
 }
 
 #[test]

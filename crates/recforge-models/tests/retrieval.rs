@@ -9,11 +9,13 @@ use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use recforge_data::{ItemSideFeature, ItemSideFeatures};
+
+mod common;
 use recforge_models::retrieval::idw::{IdwConfig, blend, density_round, example_weights, initial_weights, inverse_density};
 use recforge_models::retrieval::kde::{GaussianKde, scott_factor};
 use recforge_models::retrieval::loss::{in_batch_softmax, max_over_heads};
 use recforge_models::retrieval::{
-    ExactIndex, HistoryBatch, HnswIndex, HnswParams, ItemFeatureTable, MipsIndex, RetrievalModel, RetrievalModelConfig,
+    ExactIndex, HistoryBatch, ItemFeatureTable, MipsIndex, RetrievalModel, RetrievalModelConfig,
 };
 
 fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -196,6 +198,7 @@ proptest! {
 /// HNSW must find at least this share of the exact top 10 on random data.
 const HNSW_RECALL_FLOOR: f64 = 0.9;
 
+#[cfg(feature = "hnsw")]
 #[test]
 fn hnsw_recall_on_random_data_is_above_the_floor() {
     let (n, dim, k, queries) = (5000usize, 16usize, 10usize, 100usize);
@@ -208,7 +211,7 @@ fn hnsw_recall_on_random_data_is_above_the_floor() {
         })
         .collect();
     let exact = ExactIndex::new(vectors.clone(), dim);
-    let hnsw = HnswIndex::build(vectors, dim, HnswParams::default());
+    let hnsw = recforge_models::retrieval::HnswIndex::build(vectors, dim, recforge_models::retrieval::HnswParams::default());
     let mut found = 0;
     for h in [1usize, 3] {
         for _ in 0..queries / 2 {
@@ -221,6 +224,7 @@ fn hnsw_recall_on_random_data_is_above_the_floor() {
     assert!(recall >= HNSW_RECALL_FLOOR, "HNSW recall@{k} {recall:.3} below {HNSW_RECALL_FLOOR}");
 }
 
+#[cfg(feature = "hnsw")]
 #[test]
 fn hnsw_recall_holds_when_norms_spread_log_normally() {
     // The case that broke the Euclidean reduction (x ↦ [x, √(M² − ‖x‖²)]): Gaussian directions
@@ -239,7 +243,7 @@ fn hnsw_recall_holds_when_norms_spread_log_normally() {
         vectors.extend((0..dim).map(|_| scale * gaussian()));
     }
     let exact = ExactIndex::new(vectors.clone(), dim);
-    let hnsw = HnswIndex::build(vectors, dim, HnswParams::default());
+    let hnsw = recforge_models::retrieval::HnswIndex::build(vectors, dim, recforge_models::retrieval::HnswParams::default());
     let mut found = 0;
     for _ in 0..queries {
         let query: Vec<f32> = (0..dim).map(|_| gaussian()).collect();
@@ -264,8 +268,7 @@ fn tiny_model(device: &Device) -> (RetrievalModel, ItemFeatureTable) {
     let mut config = RetrievalModelConfig::new_default(&table, 2, 4);
     config.user.dropout = 0.0;
     config.user.attention_heads = 2;
-    device.seed(5);
-    (config.init(device), table)
+    (common::local_weights(config.init(device), 5), table)
 }
 
 fn loss_of(model: &RetrievalModel, table: &ItemFeatureTable, device: &Device) -> Tensor<1> {

@@ -1,6 +1,6 @@
 //! The real SmolLM2-135M-Instruct, through Ask-LLM, scores a clean encyclopedic paragraph
-//! above a spam email. Skips (and says why) when the model file is absent; set
-//! RECFORGE_REQUIRE_MODELS=1 to make that a failure.
+//! above a spam email. Ignored by default (the model is fetched, not shipped); `.ci/run` runs
+//! it with `--ignored` after `recforge data fetch`, and it fails when the file is absent.
 
 use std::path::PathBuf;
 
@@ -14,13 +14,10 @@ fn model_path() -> PathBuf {
 }
 
 #[test]
+#[ignore = "needs the fetched SmolLM2 model (recforge data fetch --only smollm2); CI runs it"]
 fn smollm2_prefers_an_encyclopedic_paragraph_to_spam() {
     let path = model_path();
-    if !path.exists() {
-        assert!(std::env::var("RECFORGE_REQUIRE_MODELS").is_err(), "{} is missing", path.display());
-        eprintln!("skipped: {} is missing (run scripts/fetch-data.sh)", path.display());
-        return;
-    }
+    assert!(path.exists(), "{} is missing: run `recforge data fetch --only smollm2` (or set RECFORGE_DATA)", path.display());
     let sampler = AskLlm::new(CausalLm::load(&path).unwrap());
     let clean = "The Amazon River in South America is the largest river by discharge volume of water in the world. \
                  It flows through Peru, Colombia and Brazil before reaching the Atlantic Ocean, and its basin covers \

@@ -24,7 +24,7 @@ fn env_or(name: &str, default: &str) -> String {
 }
 
 #[test]
-#[ignore]
+#[ignore = "minutes of CPU on the fetched text corpora; run by hand"]
 fn data_selection_experiment() {
     let data = PathBuf::from(env_or("RECFORGE_DATA", "../../data"));
     let out = PathBuf::from(env_or("SELECT_OUT", "../../runs/select"));

@@ -4,6 +4,7 @@
 mod cmd;
 mod progress;
 mod report;
+#[cfg(feature = "distill")]
 mod distill_report;
 mod retrieval_report;
 
@@ -60,26 +61,38 @@ enum Command {
     Bandit(cmd::bandit::BanditCommand),
     /// Serve the Online Matching bandit (recommend, feedback) and/or retrieval (retrieve) over
     /// HTTP, with healthz and metrics.
+    #[cfg(feature = "serve")]
     Serve(cmd::serve::Args),
     /// Bounded load against a running service: requests/s, p50/p99, merged-state check.
+    #[cfg(feature = "serve")]
     Loadgen(cmd::loadgen::Args),
     /// Knowledge distillation: train or load a teacher, label the student window once into a
     /// label store, train students (no KD / direct / auxiliary head) against the stored labels,
     /// optionally search teachers under a budget; writes runs/<name>/{results.json,report.html}.
     /// `mode = "committee" | "talking" | "levi"` in the config: DiverseDistill committees with a
     /// text-model teacher, Talking Models, LEVI layer-wise ensembles.
+    #[cfg(feature = "distill")]
     Distill(cmd::distill::Args),
     /// Teacher-label service: consume events, score them with a teacher, store the labels.
+    #[cfg(feature = "distill")]
     Labeler(cmd::labeler::Args),
     /// Event streams: replay a dataset into an event log.
     #[command(subcommand)]
     Events(cmd::events::EventsCommand),
     /// Training-data selection: score a text file (Ask-LLM, Density, perplexity, SemDeDup,
     /// random) and keep a fraction; sharded, resumable; plus the selection experiment.
+    #[cfg(feature = "select")]
     Select(cmd::select::Args),
     /// LLM recommendation: task data in natural language, LoRA fine-tuning, evaluation.
     #[command(subcommand)]
+    #[cfg(feature = "llm")]
     Llm(cmd::llm::LlmCommand),
+    /// Print a shell completion script, e.g. `recforge completions bash > /etc/bash_completion.d/recforge`
+    /// or `recforge completions zsh > "${fpath[1]}/_recforge"`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() {
@@ -100,13 +113,23 @@ fn main() {
         Command::Bench(command) => cmd::bench::run(command),
         Command::Bandit(cmd::bandit::BanditCommand::Ope(args)) => cmd::bandit::run_ope(args),
         Command::Bandit(cmd::bandit::BanditCommand::Simulate(args)) => cmd::bandit::run_simulate(args),
+        #[cfg(feature = "serve")]
         Command::Serve(args) => cmd::serve::run(args),
+        #[cfg(feature = "serve")]
         Command::Loadgen(args) => cmd::loadgen::run(args),
+        #[cfg(feature = "distill")]
         Command::Distill(args) => cmd::distill::run(args),
+        #[cfg(feature = "distill")]
         Command::Labeler(args) => cmd::labeler::run(args),
         Command::Events(command) => cmd::events::run(command),
+        #[cfg(feature = "select")]
         Command::Select(args) => cmd::select::run(args),
+        #[cfg(feature = "llm")]
         Command::Llm(command) => cmd::llm::run(command),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "recforge", &mut std::io::stdout());
+            Ok(())
+        }
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

@@ -15,12 +15,14 @@
 
 mod event;
 pub mod file;
+#[cfg(feature = "redis")]
 pub mod redis;
 
 use std::time::Duration;
 
 pub use event::{EVENT_FORMAT_VERSION, Event, FeatureValue, encode_events};
 pub use file::FileEventLog;
+#[cfg(feature = "redis")]
 pub use self::redis::RedisEventLog;
 
 /// An event log failure, naming the log and what to do.
@@ -79,7 +81,13 @@ pub trait Consumer: Send {
 pub fn open_event_log(url: &str) -> Result<Box<dyn EventLog>> {
     match url.split_once("://") {
         Some(("file", path)) => Ok(Box::new(FileEventLog::open_url(url, path)?)),
+        #[cfg(feature = "redis")]
         Some(("redis", _)) => Ok(Box::new(RedisEventLog::open(url)?)),
+        #[cfg(not(feature = "redis"))]
+        Some(("redis", _)) => Err(EventLogError::BadUrl {
+            url: url.into(),
+            reason: "this build has no Redis support; rebuild recforge with the `redis` feature (on by default)".into(),
+        }),
         _ => Err(EventLogError::BadUrl { url: url.into(), reason: "expected file://DIR or redis://HOST:PORT[/NAME]".into() }),
     }
 }

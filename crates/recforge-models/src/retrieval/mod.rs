@@ -20,4 +20,6 @@ pub use item_tower::{ItemFeatureTable, ItemTower, ItemTowerConfig};
 pub use model::{RetrievalModel, RetrievalModelConfig};
 pub use mur::{HistoryBatch, UserTower, UserTowerConfig};
 pub use retriever::Retriever;
-pub use search::{ExactIndex, Hit, HnswIndex, HnswParams, MipsIndex};
+pub use search::{ExactIndex, Hit, MipsIndex};
+#[cfg(feature = "hnsw")]
+pub use search::{HnswIndex, HnswParams};

@@ -1,6 +1,11 @@
 //! The small layout, batch and embedding store the model tests share: a single-id field and a
 //! bag field (one bag empty, one with a repeated id) plus two numeric features.
+#![allow(dead_code)] // each test binary uses a different part
 
+use burn::module::{Module, ModuleMapper, Param};
+use burn::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use recforge_data::{Batch, FeatureLayout, SparseFeature, SparseField};
 use recforge_models::{EmbeddingStore, SparseOptimizer, TableSpec};
 
@@ -36,4 +41,24 @@ pub fn store(dim: usize, seed: u64) -> EmbeddingStore {
         0.3,
         seed,
     )
+}
+
+/// Overwrites every float parameter with U(−0.5, 0.5) draws from a local RNG, so the weights
+/// depend only on the seed — not on the backend's process-wide RNG, which tests running in
+/// parallel threads share (and re-seed).
+pub struct LocalWeights(StdRng);
+
+impl ModuleMapper for LocalWeights {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.map(|tensor| {
+            let shape = tensor.shape();
+            let values: Vec<f32> = (0..shape.num_elements()).map(|_| self.0.random_range(-0.5f32..0.5)).collect();
+            Tensor::<D>::from_data(TensorData::new(values, shape), &tensor.device())
+        })
+    }
+}
+
+/// `module` with every float parameter drawn from [`LocalWeights`] at `seed`.
+pub fn local_weights<M: Module>(module: M, seed: u64) -> M {
+    module.map(&mut LocalWeights(StdRng::seed_from_u64(seed)))
 }

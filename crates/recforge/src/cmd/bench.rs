@@ -20,9 +20,11 @@ pub enum BenchCommand {
     /// training and inference examples/s, their ratio, and batch-1 latency.
     Ranking(RankingArgs),
     /// Top-K search: queries/s, p99 latency and HNSW recall vs exact, on ML-1M-sized and 1M-item corpora.
+    #[cfg(feature = "hnsw")]
     Retrieval(crate::cmd::bench_retrieval::Args),
     /// LLM runtime: prompt tokens/s when scoring, generation tokens/s, embeddings/s, peak RSS;
     /// `--peers` adds llama.cpp and sentence-transformers on the same workload.
+    #[cfg(feature = "llm")]
     Llm(crate::cmd::bench_llm::Args),
 }
 
@@ -129,7 +131,9 @@ pub fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::Prepare(args) => prepare(args),
         BenchCommand::TrainStep(args) => train_step(args),
         BenchCommand::Ranking(args) => ranking(args),
+        #[cfg(feature = "hnsw")]
         BenchCommand::Retrieval(args) => crate::cmd::bench_retrieval::run(args),
+        #[cfg(feature = "llm")]
         BenchCommand::Llm(args) => crate::cmd::bench_llm::run(args),
     }
 }

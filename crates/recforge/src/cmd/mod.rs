@@ -1,24 +1,34 @@
-//! One file per subcommand.
+//! One file per subcommand; the heavy ones (LLM, selection, distillation, serving) only in
+//! builds with their cargo feature.
 
 pub mod align_ml100k;
 pub mod bandit;
 pub mod bench;
+#[cfg(feature = "llm")]
 pub mod bench_llm;
+#[cfg(feature = "hnsw")]
 pub mod bench_retrieval;
 pub mod data;
+#[cfg(feature = "distill")]
 pub mod distill;
+#[cfg(feature = "distill")]
 pub mod distill_modes;
 pub mod eval;
 pub mod events;
 pub mod export;
+#[cfg(feature = "distill")]
 pub mod labeler;
+#[cfg(feature = "llm")]
 pub mod llm;
+#[cfg(feature = "serve")]
 pub mod loadgen;
 pub mod quickstart;
 pub mod retrieval_zoo;
 pub mod retrieve;
 pub mod runs;
+#[cfg(feature = "select")]
 pub mod select;
+#[cfg(feature = "serve")]
 pub mod serve;
 pub mod table;
 pub mod train;

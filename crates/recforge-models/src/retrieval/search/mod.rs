@@ -1,12 +1,14 @@
 //! Top-K maximum inner product search over item vectors: [`ExactIndex`] scans every item
 //! (blocked, SIMD-friendly dot products, rayon over blocks) and [`HnswIndex`] answers
-//! approximately from an HNSW graph (`hnsw_rs`). A query is one or several vectors (a
+//! approximately from an HNSW graph (`hnsw_rs`, behind the `hnsw` feature). A query is one or several vectors (a
 //! multi-interest user's H heads); an item's score is the max over the query vectors.
 
 pub mod exact;
+#[cfg(feature = "hnsw")]
 pub mod hnsw;
 
 pub use exact::ExactIndex;
+#[cfg(feature = "hnsw")]
 pub use hnsw::{HnswIndex, HnswParams};
 
 /// One retrieved item.
