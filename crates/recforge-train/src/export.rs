@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use recforge_data::{Progress, Task, TaskOptions};
 use recforge_models::ranking::{ServingError, to_serving};
-use recforge_models::{ModelConfig, Ranker, RankingModel};
+use recforge_models::{ModelConfig, Ranker};
 use serde::{Deserialize, Serialize};
 
 use crate::evaluate::evaluate;

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use recforge_data::Dataset;
-use recforge_models::{ModelConfig, RankingModel};
+use recforge_models::ModelConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
