@@ -155,7 +155,7 @@ pub fn train_teacher(
     train: &TrainConfig,
     data: &Dataset,
     split: &Split,
-    show_progress: bool,
+    _show_progress: bool,
 ) -> Result<(TrainedModel, f64), PipelineError> {
     let started = Instant::now();
     let outcome = recforge_train::fit(model, train, data, split, &recforge_data::Silent)?;
@@ -169,7 +169,7 @@ pub fn refresh_teacher(
     data: &Dataset,
     newer: &Split,
     epochs: usize,
-    show_progress: bool,
+    _show_progress: bool,
 ) -> Result<(TrainedModel, f64), PipelineError> {
     let started = Instant::now();
     let steps = epochs * newer.train.len().div_ceil(train.batch_size.max(1));
@@ -220,7 +220,7 @@ pub fn fit_and_evaluate(
     train: &TrainConfig,
     data: &Dataset,
     split: &Split,
-    show_progress: bool,
+    _show_progress: bool,
     objective: &mut dyn Objective,
 ) -> Result<(StudentResult, TrainedModel), PipelineError> {
     let started = Instant::now();
