@@ -155,10 +155,10 @@ pub fn train_teacher(
     train: &TrainConfig,
     data: &Dataset,
     split: &Split,
-    show_progress: bool,
+    _show_progress: bool,
 ) -> Result<(TrainedModel, f64), PipelineError> {
     let started = Instant::now();
-    let outcome = recforge_train::fit(model, train, data, split, show_progress)?;
+    let outcome = recforge_train::fit(model, train, data, split, &recforge_data::Silent)?;
     Ok((outcome.trained, started.elapsed().as_secs_f64()))
 }
 
@@ -169,11 +169,11 @@ pub fn refresh_teacher(
     data: &Dataset,
     newer: &Split,
     epochs: usize,
-    show_progress: bool,
+    _show_progress: bool,
 ) -> Result<(TrainedModel, f64), PipelineError> {
     let started = Instant::now();
     let steps = epochs * newer.train.len().div_ceil(train.batch_size.max(1));
-    let refreshed = fine_tune(teacher.clone(), train, data, newer, steps, show_progress)?;
+    let refreshed = fine_tune(teacher.clone(), train, data, newer, steps, &recforge_data::Silent)?;
     Ok((refreshed, started.elapsed().as_secs_f64()))
 }
 
@@ -220,11 +220,11 @@ pub fn fit_and_evaluate(
     train: &TrainConfig,
     data: &Dataset,
     split: &Split,
-    show_progress: bool,
+    _show_progress: bool,
     objective: &mut dyn Objective,
 ) -> Result<(StudentResult, TrainedModel), PipelineError> {
     let started = Instant::now();
-    let outcome = fit_with(model, train, data, split, show_progress, objective)?;
+    let outcome = fit_with(model, train, data, split, &recforge_data::Silent, objective)?;
     let train_seconds = started.elapsed().as_secs_f64();
     let eval = |rows: &[usize]| {
         let p = predict(&outcome.trained.model, &outcome.trained.store, data, rows, train.eval_batch_size, &Device::default());

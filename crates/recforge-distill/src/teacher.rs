@@ -111,7 +111,7 @@ impl Teacher {
     pub fn refreshed(&self, window: &[Event], steps: usize, out_dir: &Path, version: TeacherVersion) -> Result<Teacher, TeacherError> {
         let data = encode_events(&self.encoder, window)?;
         let split = Split { train: (0..data.len()).collect(), valid: Vec::new(), test: Vec::new() };
-        let trained = fine_tune(self.trained.clone(), &self.config.train, &data, &split, steps.max(1), false)?;
+        let trained = fine_tune(self.trained.clone(), &self.config.train, &data, &split, steps.max(1), &recforge_data::Silent)?;
         let run_err = |source| TeacherError::Run { path: out_dir.to_path_buf(), source };
         let run = RunDir::create(out_dir).map_err(run_err)?;
         run.save_config(&self.config).map_err(run_err)?;

@@ -156,7 +156,7 @@ pub fn successive_halving(
             }
             let train = TrainConfig { seed: config.train.seed + rung as u64, ..config.train.clone() };
             let started = Instant::now();
-            candidate.model = fine_tune(candidate.model.clone(), &train, data, teacher_split, steps - candidate.steps_done, false)?;
+            candidate.model = fine_tune(candidate.model.clone(), &train, data, teacher_split, steps - candidate.steps_done, &recforge_data::Silent)?;
             let seconds = started.elapsed().as_secs_f64();
             spent += seconds;
             candidate.seconds += seconds;

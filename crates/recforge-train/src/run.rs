@@ -23,6 +23,12 @@ pub enum RunError {
     Config { path: PathBuf, message: String },
     #[error("{path}: cannot load model weights ({message}); was this run trained with another model config or data schema?")]
     Weights { path: PathBuf, message: String },
+    #[error("training on the data of {}: {source}", .schema.display())]
+    Train { schema: PathBuf, source: crate::trainer::TrainError },
+    #[error(transparent)]
+    Data(#[from] recforge_data::DataError),
+    #[error("{path}: the prepared dataset has no fitted encoder; rerun `recforge data prepare --force` on its schema")]
+    NoEncoder { path: PathBuf },
 }
 
 /// `[data]`: which dataset to train on.
@@ -49,11 +55,21 @@ pub struct RunConfig {
 impl RunConfig {
     /// Read a config, resolving the schema path against the config's folder.
     pub fn from_file(path: &Path) -> Result<Self, RunError> {
+        Self::from_file_with_overrides(path, &[])
+    }
+
+    /// Read a config after applying `--set key.path=value` overrides to its TOML (each
+    /// override is validated like the file itself), then resolve the schema path.
+    pub fn from_file_with_overrides(path: &Path, overrides: &[String]) -> Result<Self, RunError> {
         let text = std::fs::read_to_string(path).map_err(|source| RunError::Io { path: path.into(), source })?;
-        let mut config: RunConfig = toml::from_str(&text).map_err(|e| RunError::Config {
-            path: path.into(),
-            message: e.to_string(),
-        })?;
+        let config_error = |message: String| RunError::Config { path: path.into(), message };
+        let mut config: RunConfig = if overrides.is_empty() {
+            toml::from_str(&text).map_err(|e| config_error(e.to_string()))?
+        } else {
+            let mut table: toml::Table = toml::from_str(&text).map_err(|e| config_error(e.to_string()))?;
+            recforge_data::apply_overrides(&mut table, overrides).map_err(|e| config_error(e.to_string()))?;
+            toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| config_error(format!("after --set: {e}")))?
+        };
         if config.data.schema.is_relative() {
             let base = path.parent().unwrap_or(Path::new("."));
             config.data.schema = base.join(&config.data.schema);

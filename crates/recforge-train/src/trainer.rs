@@ -3,24 +3,22 @@
 //! each epoch and early stopping that restores the best epoch. The loss is an [`Objective`]:
 //! BCE on the hard labels by default ([`HardLabels`]); distillation plugs in its own.
 
-use std::time::Instant;
-
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::optim::decay::WeightDecayConfig;
 use burn::prelude::*;
 use burn::tensor::Gradients;
 use burn::tensor::activation::relu;
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use recforge_data::{Batch, Dataset, Split};
+use recforge_data::{Batch, Dataset, Progress, Split};
 use recforge_models::layers::seed_dropout;
 use recforge_models::{EmbeddedBatch, EmbeddingStore, ModelConfig, ModelInput, Ranker, RankingModel, TableSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{DenseOptimizer, TrainConfig};
 use crate::evaluate::{EvalMetrics, evaluate};
+use crate::step_loop::{Learner, LoopConfig, LoopError, run_loop};
 
 /// A model ready to score: its config, dense weights and embedding tables.
 #[derive(Debug, Clone)]
@@ -146,9 +144,104 @@ pub fn fit(
     train: &TrainConfig,
     data: &Dataset,
     split: &Split,
-    show_progress: bool,
+    progress: &dyn Progress,
 ) -> Result<FitOutcome, TrainError> {
-    fit_with(config, train, data, split, show_progress, &mut HardLabels)
+    fit_with(config, train, data, split, progress, &mut HardLabels)
+}
+
+/// A ranking model in training, as [`run_loop`] drives it: one step of `objective` per batch,
+/// validation AUC on `valid` after each epoch, a copy of the best epoch's model.
+pub struct RankingLearner<'a> {
+    /// The model being trained (taken out during a step: the dense optimizer consumes it).
+    current: Option<TrainedModel>,
+    optimizer: ModuleOptimizer,
+    objective: &'a mut dyn Objective,
+    data: &'a Dataset,
+    /// Validation rows (none: no validation, as in [`fine_tune`]).
+    valid: &'a [usize],
+    lr: f64,
+    eval_batch_size: usize,
+    device: Device,
+    /// Validation metrics per epoch, in order.
+    validated: Vec<EvalMetrics>,
+    best: Option<TrainedModel>,
+}
+
+impl<'a> RankingLearner<'a> {
+    /// Train `start` (built on the autodiff `device`) under `objective` with `train`'s optimizer
+    /// and learning rate; validate on `valid` (empty: no validation).
+    pub fn new(
+        start: TrainedModel,
+        device: Device,
+        train: &TrainConfig,
+        data: &'a Dataset,
+        valid: &'a [usize],
+        objective: &'a mut dyn Objective,
+    ) -> Self {
+        RankingLearner {
+            current: Some(start),
+            optimizer: dense_optimizer(train),
+            objective,
+            data,
+            valid,
+            lr: train.lr,
+            eval_batch_size: train.eval_batch_size,
+            device,
+            validated: Vec::new(),
+            best: None,
+        }
+    }
+
+    /// The model as it is now (not the best epoch's).
+    pub fn into_current(mut self) -> TrainedModel {
+        self.current.take().expect("the model is only taken out during a step")
+    }
+
+    fn model(&self) -> &TrainedModel {
+        self.current.as_ref().expect("the model is only taken out during a step")
+    }
+}
+
+impl Learner for RankingLearner<'_> {
+    type Error = TrainError;
+
+    fn step(&mut self, rows: &[usize]) -> Result<f64, TrainError> {
+        let current = self.current.take().expect("the model is only taken out during a step");
+        let (next, loss, _) =
+            train_step(current, &mut self.optimizer, &mut *self.objective, self.data, rows, self.lr, &self.device)?;
+        self.current = Some(next);
+        Ok(loss)
+    }
+
+    fn validate(&mut self, epoch: usize) -> Result<Option<f64>, TrainError> {
+        if self.valid.is_empty() {
+            return Ok(None);
+        }
+        let current = self.model();
+        let valid = evaluate(&current.model.valid(), &current.store, self.data, self.valid, self.eval_batch_size, &Device::default());
+        tracing::info!(
+            epoch,
+            valid_auc = format!("{:.4}", valid.auc),
+            valid_logloss = format!("{:.4}", valid.logloss),
+            "epoch done"
+        );
+        let score = valid.auc;
+        self.validated.push(valid);
+        Ok(Some(score))
+    }
+
+    fn keep_best(&mut self, _epoch: usize) {
+        self.best = self.current.clone();
+    }
+}
+
+impl From<LoopError> for TrainError {
+    fn from(error: LoopError) -> Self {
+        match error {
+            LoopError::Diverged { loss, epoch, step } => TrainError::Diverged { loss, epoch, step },
+            LoopError::NoRows => TrainError::EmptySplit { train: 0, valid: 0 },
+        }
+    }
 }
 
 /// [`fit`] minimising `objective` instead of the hard-label BCE; early stopping still uses the
@@ -158,84 +251,39 @@ pub fn fit_with(
     train: &TrainConfig,
     data: &Dataset,
     split: &Split,
-    show_progress: bool,
+    progress: &dyn Progress,
     objective: &mut dyn Objective,
 ) -> Result<FitOutcome, TrainError> {
     if split.train.is_empty() || split.valid.is_empty() {
         return Err(TrainError::EmptySplit { train: split.train.len(), valid: split.valid.len() });
     }
     let device = Device::default().autodiff();
-    let eval_device = Device::default();
-    let mut current = TrainedModel::init(config, train, data, &device)?;
-    let mut optimizer = dense_optimizer(train);
-    let mut rng = StdRng::seed_from_u64(train.seed);
-    let mut order = split.train.clone();
-    let mut history: Vec<EpochRecord> = Vec::new();
-    let mut best: Option<(f64, usize, TrainedModel)> = None;
-    let mut stopped_early = false;
-    let (mut total_examples, mut total_seconds) = (0usize, 0f64);
-
-    for epoch in 1..=train.epochs {
-        order.shuffle(&mut rng);
-        let bar = progress_bar(order.len(), epoch, train.epochs, show_progress);
-        let started = Instant::now();
-        let (mut loss_sum, mut loss_examples) = (0f64, 0usize);
-        for (step, rows) in order.chunks(train.batch_size.max(1)).enumerate() {
-            let (next, loss_value, examples) =
-                train_step(current, &mut optimizer, objective, data, rows, train.lr, &device)?;
-            current = next;
-            if !loss_value.is_finite() {
-                bar.abandon();
-                return Err(TrainError::Diverged { loss: loss_value, epoch, step: step + 1 });
-            }
-            loss_sum += loss_value * examples as f64;
-            loss_examples += examples;
-            bar.inc(examples as u64);
-            bar.set_message(format!("loss {:.4}", loss_sum / loss_examples as f64));
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        bar.finish_and_clear();
-        total_examples += loss_examples;
-        total_seconds += seconds;
-
-        let valid = evaluate(&current.model.valid(), &current.store, data, &split.valid, train.eval_batch_size, &eval_device);
-        let record = EpochRecord {
-            epoch,
-            train_loss: loss_sum / loss_examples.max(1) as f64,
-            valid,
-            seconds,
-            train_examples_per_sec: loss_examples as f64 / seconds.max(1e-9),
-        };
-        tracing::info!(
-            epoch,
-            train_loss = format!("{:.4}", record.train_loss),
-            valid_auc = format!("{:.4}", record.valid.auc),
-            valid_logloss = format!("{:.4}", record.valid.logloss),
-            examples_per_sec = format!("{:.0}", record.train_examples_per_sec),
-            "epoch done"
-        );
-        let score = record.valid.auc;
-        history.push(record);
-        let improved = best.as_ref().is_none_or(|(b, _, _)| score > *b);
-        if improved {
-            best = Some((score, epoch, current.clone()));
-        } else if train.patience > 0 && best.as_ref().is_some_and(|(_, e, _)| epoch - e >= train.patience) {
-            stopped_early = epoch < train.epochs;
-            break;
-        }
-    }
-
-    let (best_epoch, best_model) = match best {
-        Some((_, epoch, model)) => (epoch, model),
-        None => (0, current),
+    let start = TrainedModel::init(config, train, data, &device)?;
+    let mut learner = RankingLearner::new(start, device, train, data, &split.valid, objective);
+    let loop_config = LoopConfig::new(config.name(), train.epochs, train.batch_size, train.seed).with_patience(train.patience);
+    let outcome = run_loop(&mut learner, &split.train, &loop_config, progress)?;
+    let history: Vec<EpochRecord> = outcome
+        .epochs
+        .iter()
+        .zip(&learner.validated)
+        .map(|(stats, valid)| EpochRecord {
+            epoch: stats.epoch,
+            train_loss: stats.train_loss,
+            valid: valid.clone(),
+            seconds: stats.seconds,
+            train_examples_per_sec: stats.examples_per_sec(),
+        })
+        .collect();
+    let best = match learner.best.take() {
+        Some(best) => best,
+        None => learner.current.take().expect("the model is back after the loop"),
     };
-    let trained = TrainedModel { config: best_model.config, model: best_model.model.valid(), store: best_model.store };
     Ok(FitOutcome {
-        trained,
+        trained: TrainedModel { model: best.model.valid(), ..best },
         history,
-        best_epoch,
-        stopped_early,
-        train_examples_per_sec: total_examples as f64 / total_seconds.max(1e-9),
+        best_epoch: outcome.best_epoch,
+        stopped_early: outcome.stopped_early,
+        train_examples_per_sec: outcome.examples_per_sec(),
     })
 }
 
@@ -280,15 +328,16 @@ fn train_step(
     Ok((current, loss_value, batch.len))
 }
 
-/// Continue training `start` for `steps` shuffled mini-batches of `split.train` with fresh
-/// optimizer state (e.g. after a low-rank factorisation); returns the non-autodiff model.
+/// Continue training `start` for `steps` mini-batches of `split.train` with fresh optimizer
+/// state (e.g. after a low-rank factorisation); returns the non-autodiff model. The rows are
+/// shuffled once with `train.seed` and taken in that order, epoch after epoch.
 pub fn fine_tune(
     start: TrainedModel,
     train: &TrainConfig,
     data: &Dataset,
     split: &Split,
     steps: usize,
-    show_progress: bool,
+    progress: &dyn Progress,
 ) -> Result<TrainedModel, TrainError> {
     if split.train.is_empty() {
         return Err(TrainError::EmptySplit { train: 0, valid: split.valid.len() });
@@ -296,44 +345,17 @@ pub fn fine_tune(
     let device = Device::default().autodiff();
     seed_dropout(train.seed);
     // A module built on the autodiff device tracks gradients; load the weights into it.
-    let mut current = TrainedModel {
-        model: start.config.init(&data.layout(), &device).load_record(start.model.into_record()),
-        ..start
-    };
-    let mut optimizer = dense_optimizer(train);
-    let mut rng = StdRng::seed_from_u64(train.seed);
+    let current = TrainedModel { model: start.config.init(&data.layout(), &device).load_record(start.model.into_record()), ..start };
     let mut order = split.train.clone();
-    order.shuffle(&mut rng);
+    order.shuffle(&mut StdRng::seed_from_u64(train.seed));
     let batch_size = train.batch_size.max(1);
-    let bar = progress_bar(steps * batch_size, 1, 1, show_progress);
-    for step in 0..steps {
-        let start = (step * batch_size) % order.len();
-        let end = (start + batch_size).min(order.len());
-        let (next, loss, examples) =
-            train_step(current, &mut optimizer, &mut HardLabels, data, &order[start..end], train.lr, &device)?;
-        current = next;
-        if !loss.is_finite() {
-            bar.abandon();
-            return Err(TrainError::Diverged { loss, epoch: 1, step: step + 1 });
-        }
-        bar.inc(examples as u64);
-        bar.set_message(format!("loss {loss:.4}"));
+    let mut objective = HardLabels;
+    let mut learner = RankingLearner::new(current, device, train, data, &[], &mut objective);
+    let epochs = steps.div_ceil(order.len().div_ceil(batch_size)).max(1);
+    let loop_config = LoopConfig { shuffle: false, ..LoopConfig::new("fine-tune", epochs, batch_size, train.seed).with_max_steps(steps) };
+    if steps > 0 {
+        run_loop(&mut learner, &order, &loop_config, progress)?;
     }
-    bar.finish_and_clear();
+    let current = learner.into_current();
     Ok(TrainedModel { model: current.model.valid(), ..current })
-}
-
-fn progress_bar(len: usize, epoch: usize, epochs: usize, visible: bool) -> ProgressBar {
-    if !visible {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len as u64);
-    let style = ProgressStyle::with_template(
-        "epoch {prefix} [{bar:30}] {pos}/{len} ex · {per_sec} · ETA {eta} · {msg}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    bar.set_style(style);
-    bar.set_prefix(format!("{epoch}/{epochs}"));
-    bar
 }

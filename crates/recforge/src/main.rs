@@ -4,7 +4,6 @@
 mod cmd;
 mod progress;
 mod report;
-mod zoo_report;
 #[cfg(feature = "distill")]
 mod distill_report;
 mod retrieval_report;
@@ -38,6 +37,9 @@ enum Command {
     Train(cmd::train::Args),
     /// Evaluate a trained run on its test split or on a new file.
     Eval(cmd::eval::Args),
+    /// Browse run folders: list them, show one, compare several (metrics, config diff, curves).
+    #[command(subcommand)]
+    Runs(cmd::runs::RunsCommand),
     /// Train several configs over several seeds and print a mean ± std table.
     Table(cmd::table::Args),
     /// Train every ranking model on one dataset (same split, several seeds) and print AUC,
@@ -100,8 +102,9 @@ fn main() {
     let result = match cli.command {
         Command::Quickstart(args) => cmd::quickstart::run(args),
         Command::Data(command) => cmd::data::run(command),
-        Command::Train(args) => cmd::train::run(args).map(|_| ()),
+        Command::Train(args) => cmd::train::run(args),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::Runs(command) => cmd::runs::run(command),
         Command::Table(args) => cmd::table::run(args),
         Command::Zoo(args) => cmd::zoo::run(args),
         Command::Export(args) => cmd::export::run(args),

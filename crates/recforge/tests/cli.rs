@@ -286,3 +286,62 @@ fn zoo_trains_every_requested_model_and_writes_table_json_and_report() {
         .failure()
         .stderr(contains("synth_ctr_autoint.toml"));
 }
+
+#[test]
+fn runs_list_show_and_compare_two_runs() {
+    let ws = Workspace::new();
+    let config = ws.synthetic_run_config(3_000, "kind = \"mlp\"\nembedding_dim = 4\nhidden = [8]");
+    // Two runs that differ in one config value (set with --set) and in the seed.
+    ws.recforge().arg("train").arg(&config).args(["--epochs", "2", "--seed", "1", "--out"]).arg(ws.path("runs/a")).assert().success();
+    let out = ws
+        .recforge()
+        .arg("train")
+        .arg(&config)
+        .args(["--epochs", "2", "--seed", "2", "--set", "train.lr=0.01", "--json", "--out"])
+        .arg(ws.path("runs/b"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let printed: Value = serde_json::from_slice(&out).expect("train --json prints only the metrics JSON");
+    assert_eq!(printed, read_json(&ws.path("runs/b/metrics.json")));
+    let saved = std::fs::read_to_string(ws.path("runs/b/config.toml")).expect("config");
+    assert!(saved.contains("lr = 0.01"), "--set reached the saved config:\n{saved}");
+
+    let listed = ws.recforge().args(["runs", "list", "--json"]).arg(ws.path("runs")).assert().success().get_output().stdout.clone();
+    let listed: Value = serde_json::from_slice(&listed).expect("list --json");
+    let names: Vec<&str> = listed.as_array().expect("entries").iter().filter_map(|e| e["name"].as_str()).collect();
+    assert_eq!(names, vec!["a", "b"]);
+    assert_eq!(listed[0]["model"], "mlp");
+    assert_eq!(listed[1]["auc"], printed["auc"]);
+
+    let shown = ws.recforge().args(["runs", "show", "--json"]).arg(ws.path("runs/a")).assert().success().get_output().stdout.clone();
+    let shown: Value = serde_json::from_slice(&shown).expect("show --json");
+    assert_eq!(shown["metrics"], read_json(&ws.path("runs/a/metrics.json")));
+    assert_eq!(shown["config"]["train"]["seed"], 1);
+
+    let html = ws.path("compare.html");
+    let compared = ws
+        .recforge()
+        .args(["runs", "compare", "--json", "--out"])
+        .arg(&html)
+        .arg(ws.path("runs/a"))
+        .arg(ws.path("runs/b"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let compared: Value = serde_json::from_slice(&compared).expect("compare --json");
+    let diff: Vec<&str> = compared["config_diff"].as_array().expect("diff").iter().filter_map(|r| r["key"].as_str()).collect();
+    assert_eq!(diff, vec!["train.lr", "train.seed"], "only the keys that differ: {compared}");
+    let auc_row = compared["metrics"].as_array().expect("metrics").iter().find(|r| r["key"] == "auc").expect("auc row");
+    assert_eq!(auc_row["values"].as_array().expect("values").len(), 2);
+    let page = std::fs::read_to_string(&html).expect("comparison page");
+    assert!(page.contains("<svg") && page.contains("Validation AUC per epoch") && page.contains("train.lr"));
+
+    // The text form names both runs; one run is not a comparison.
+    ws.recforge().args(["runs", "compare"]).arg(ws.path("runs/a")).arg(ws.path("runs/b")).assert().success().stdout(contains("train.seed"));
+    ws.recforge().args(["runs", "compare"]).arg(ws.path("runs/a")).assert().failure();
+}

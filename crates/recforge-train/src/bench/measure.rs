@@ -1,20 +1,21 @@
-//! recforge's side of a side-by-side benchmark: timed training steps (dense Adam on the burn
-//! parameters, the EmbeddingStore's row-wise optimizer on the tables), inference throughput
+//! recforge's side of a side-by-side benchmark: timed training steps (the trainer's own
+//! [`RankingLearner`] step: dense Adam on the burn parameters, the EmbeddingStore's row-wise
+//! optimizer on the tables), inference throughput
 //! over the benchmark rows and batch-1 latency — the same three figures the PyTorch reference
 //! reports.
 
 use std::time::Instant;
 
-use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use recforge_data::Dataset;
-use recforge_models::{EmbeddedBatch, ModelConfig, RankingModel};
+use recforge_models::ModelConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
 use crate::evaluate::predict;
 use crate::latency::serving_latency;
-use crate::trainer::{TrainError, TrainedModel, bce_with_logits};
+use crate::step_loop::Learner;
+use crate::trainer::{HardLabels, RankingLearner, TrainError, TrainedModel};
 
 /// What one implementation measured in one round.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -54,23 +55,19 @@ pub fn measure_recforge(
     work: &Workload,
 ) -> Result<Throughput, TrainError> {
     let device = Device::default().autodiff();
-    let mut trained = TrainedModel::init(model, train, data, &device)?;
-    let mut optimizer = AdamConfig::new().init();
+    let start = TrainedModel::init(model, train, data, &device)?;
+    let mut objective = HardLabels;
+    let mut learner = RankingLearner::new(start, device, train, data, &[], &mut objective);
     let rows: Vec<usize> = (0..data.len()).collect();
     let mut started = Instant::now();
     for (step, batch_rows) in rows.chunks(work.batch_size).enumerate() {
         if step == work.warmup_steps {
             started = Instant::now();
         }
-        let batch = data.batch(batch_rows);
-        let embedded = EmbeddedBatch::new(&trained.store, &batch, &device, true);
-        let labels = Tensor::<1>::from_data(TensorData::new(batch.labels.clone(), [batch.len]), &device);
-        let grads = bce_with_logits(trained.model.forward(&embedded.input), labels).backward();
-        embedded.apply_gradients(&mut trained.store, &grads);
-        let grads = GradientsParams::from_grads(grads, &trained.model);
-        trained.model = optimizer.step(train.lr, trained.model, grads);
+        learner.step(batch_rows)?;
     }
     let train_seconds = started.elapsed().as_secs_f64();
+    let trained = learner.into_current();
 
     let plain = Device::default();
     let serving = trained.model.valid();

@@ -8,7 +8,10 @@
 
 pub mod measure;
 pub mod pytorch;
+pub mod prepare;
 pub mod shape;
+pub mod text;
+pub mod train_step;
 
 use std::path::{Path, PathBuf};
 
@@ -20,7 +23,8 @@ use serde::{Deserialize, Serialize};
 
 pub use measure::{Throughput, Workload, measure_recforge, median};
 pub use pytorch::{PythonReference, TorchMeasured, VARIANTS};
-pub use shape::{reference_dataset, synthetic_dataset};
+pub use shape::{reference_dataset, reference_model, synthetic_dataset, train_rows};
+pub use train_step::{TrainStepReport, train_step_bench};
 
 use crate::config::TrainConfig;
 use crate::trainer::TrainError;
@@ -36,6 +40,8 @@ pub enum BenchError {
     Data(#[from] recforge_data::DataError),
     #[error(transparent)]
     Train(#[from] TrainError),
+    #[error(transparent)]
+    Run(#[from] crate::run::RunError),
 }
 
 /// Everything one side-by-side run needs.

@@ -85,3 +85,34 @@ fn planted_labels(columns: &[Column], sparse_fields: usize, rows: usize, rng: &m
         })
         .collect()
 }
+
+/// The reference shape's deep tower (MLP 429-400-400-1), given to the kinds that have one.
+const REFERENCE_DEEP_TOWER: [usize; 2] = [400, 400];
+const REFERENCE_DEEP_TOWER_KINDS: [&str; 2] = ["mlp", "dcn_v2"];
+
+/// `kind`'s default model config, with the reference deep tower for mlp and dcn_v2.
+pub fn reference_model(kind: &str) -> Result<recforge_models::ModelConfig, super::BenchError> {
+    let mut table = serde_json::json!({ "kind": kind });
+    if REFERENCE_DEEP_TOWER_KINDS.contains(&kind) {
+        table["hidden"] = serde_json::json!(REFERENCE_DEEP_TOWER);
+    }
+    serde_json::from_value(table)
+        .map_err(|e| super::BenchError::Setup(format!("unknown or unbuildable model kind \"{kind}\": {e}")))
+}
+
+/// `rows` rows of the training split of `schema`'s task, shuffled with `seed`.
+pub fn train_rows(schema: &std::path::Path, rows: usize, seed: u64, progress: &dyn recforge_data::Progress) -> Result<Dataset, super::BenchError> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let task = recforge_data::Task::load(schema, &recforge_data::TaskOptions::default(), progress)?;
+    let mut train = task.split.train.clone();
+    train.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    if train.len() < rows {
+        return Err(super::BenchError::Setup(format!(
+            "the train split of {} has {} rows; the benchmark needs {rows}",
+            schema.display(),
+            train.len()
+        )));
+    }
+    Ok(task.dataset.subset(&train[..rows]))
+}

@@ -2,20 +2,13 @@
 //! side (retrieval search lives in `bench_retrieval.rs`).
 
 use std::path::PathBuf;
-use std::time::Instant;
 
-use anyhow::{Context, Result};
-use burn::optim::{AdamConfig, GradientsParams};
-use burn::prelude::*;
+use anyhow::Result;
 use clap::{Args, Subcommand};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use recforge_data::{Dataset, Schema};
-use recforge_models::{DenseEmbeddingRanker, EmbeddedBatch, ModelConfig, RankingModel};
-use recforge_train::{RunConfig, TrainedModel, bce_with_logits};
-
 use recforge_data::paths;
+use recforge_train::RunConfig;
+use recforge_train::bench::prepare::{prepare_bench, synthetic_schema};
+use recforge_train::bench::{self, PythonReference, RankingBench, Workload, train_step_bench};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -41,11 +34,14 @@ pub struct PrepareArgs {
     #[arg(long, default_value_t = 10_000_000)]
     rows: u64,
     /// Folder for the synthetic log (default data/synthetic-<rows>).
-    #[arg(long)]
-    dir: Option<PathBuf>,
+    #[arg(long, alias = "dir")]
+    out: Option<PathBuf>,
     /// Prepare a schema's dataset instead of a synthetic log.
     #[arg(long, conflicts_with = "rows")]
     schema: Option<PathBuf>,
+    /// Print the report as JSON only.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -62,11 +58,13 @@ pub struct TrainStepArgs {
     /// Train on this data schema instead of the config's (e.g. a synthetic log with big tables).
     #[arg(long)]
     schema: Option<PathBuf>,
+    /// Override any value of the config, e.g. `--set model.hidden=[400,400]` (repeatable).
+    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+    set: Vec<String>,
+    /// Print the report as JSON only.
+    #[arg(long)]
+    json: bool,
 }
-
-/// The reference shape's deep tower (MLP 429-400-400-1), used by the models that have one.
-const REFERENCE_DEEP_TOWER: [usize; 2] = [400, 400];
-const REFERENCE_DEEP_TOWER_KINDS: [&str; 2] = ["mlp", "dcn_v2"];
 
 /// Data shapes `recforge bench ranking` can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -74,6 +72,7 @@ pub enum Shape {
     /// 26 categorical fields × 100k ids × dim 16 + 13 numeric (synthetic, uniform ids).
     Reference,
     /// MovieLens-1M CTR rows from the prepared cache (configs/data/ml1m.toml), train split.
+    #[value(name = "ml-1m", alias = "ml1m")]
     Ml1m,
 }
 
@@ -117,8 +116,8 @@ pub struct RankingArgs {
     #[arg(long, default_value = "bench/pytorch/bench_ranking.py")]
     script: PathBuf,
     /// Where the benchmark rows are written for the script.
-    #[arg(long, default_value = "runs/bench-ranking")]
-    work_dir: PathBuf,
+    #[arg(long, alias = "work-dir", default_value = "runs/bench-ranking")]
+    out: PathBuf,
     /// Print the whole report as JSON instead of tables.
     #[arg(long)]
     json: bool,
@@ -140,143 +139,59 @@ pub fn run(command: BenchCommand) -> Result<()> {
 }
 
 fn prepare(args: PrepareArgs) -> Result<()> {
-    let schema_path = match args.schema {
-        Some(path) => path,
-        None => {
-            let dir = args.dir.unwrap_or_else(|| paths::data_dir().join(format!("synthetic-{}", args.rows)));
-            let schema = dir.join("schema.toml");
-            if !schema.is_file() {
-                let started = Instant::now();
-                recforge_data::write_synthetic_ctr(&dir, args.rows, 42)?;
-                println!("generated {} rows in {:.1}s", args.rows, started.elapsed().as_secs_f64());
-            }
-            schema
-        }
-    };
-    let schema = Schema::from_toml_file(&schema_path)?;
-    let file_bytes = std::fs::metadata(&schema.source.path).map(|m| m.len()).unwrap_or(0);
-    let cache = paths::prepared_cache_dir();
-    let rss_before = peak_rss_bytes();
-    let (dataset, cold) = recforge_data::prepare(&schema, &recforge_data::TaskOptions { cache_dir: cache.clone(), force: true, ..Default::default() }.prepare_options(crate::progress::console()))?;
-    let peak = peak_rss_bytes();
-    drop(dataset);
-    let (_, warm) = recforge_data::prepare(&schema, &recforge_data::TaskOptions { cache_dir: cache.clone(), force: false, ..Default::default() }.prepare_options(crate::progress::console()))?;
-    println!("source file      {:>10.1} MiB ({})", mib(file_bytes), schema.source.path.display());
-    println!("rows             {:>10}", cold.rows_kept);
-    println!("prepare (cold)   {:>10.2} s  ({:.0} rows/s)", cold.seconds, cold.rows_kept as f64 / cold.seconds.max(1e-9));
-    println!("load (cached)    {:>10.2} s", warm.seconds);
-    println!("peak RSS         {:>10.1} MiB (before prepare {:.1} MiB); {:.2}x the file size", mib(peak), mib(rss_before), peak as f64 / file_bytes.max(1) as f64);
+    let dir = args.out.unwrap_or_else(|| paths::data_dir().join(format!("synthetic-{}", args.rows)));
+    let (schema, generated) = synthetic_schema(args.schema, args.rows, &dir)?;
+    let mut r = prepare_bench(&schema, &paths::prepared_cache_dir(), crate::progress::console())?;
+    r.generated_seconds = generated;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    if let Some(seconds) = r.generated_seconds {
+        println!("generated {} rows in {seconds:.1}s", args.rows);
+    }
+    println!("source file      {:>10.1} MiB ({})", mib(r.source_bytes), r.source.display());
+    println!("rows             {:>10}", r.rows);
+    println!("prepare (cold)   {:>10.2} s  ({:.0} rows/s)", r.cold_seconds, r.rows_per_sec());
+    println!("load (cached)    {:>10.2} s", r.cached_seconds);
+    println!(
+        "peak RSS         {:>10.1} MiB (before prepare {:.1} MiB); {:.2}x the file size",
+        mib(r.peak_rss_bytes),
+        mib(r.rss_before_bytes),
+        r.peak_rss_bytes as f64 / r.source_bytes.max(1) as f64
+    );
     Ok(())
 }
 
 fn train_step(args: TrainStepArgs) -> Result<()> {
-    let mut config = RunConfig::from_file(&args.config)?;
-    if let Some(batch_size) = args.batch_size {
-        config.train.batch_size = batch_size;
+    let mut config = RunConfig::from_file_with_overrides(&args.config, &args.set)?;
+    config.train.batch_size = args.batch_size.unwrap_or(config.train.batch_size);
+    config.data.schema = args.schema.unwrap_or(config.data.schema);
+    let r = train_step_bench(&config, args.steps, crate::progress::console())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
     }
-    if let Some(schema) = args.schema {
-        config.data.schema = schema;
-    }
-    let dataset = recforge_data::Task::load(&config.data.schema, &recforge_data::TaskOptions::default(), crate::progress::console())?.dataset;
-    let device = Device::default().autodiff();
-    let batches = sample_batches(&dataset, config.train.batch_size, args.steps + 3, config.train.seed);
-
-    let mut sparse = TrainedModel::init(&config.model, &config.train, &dataset, &device)?;
-    let mut optimizer = AdamConfig::new().init();
-    let sparse_ms = time_steps(&batches, |rows| {
-        let batch = dataset.batch(rows);
-        let embedded = EmbeddedBatch::new(&sparse.store, &batch, &device, true);
-        let labels = labels_tensor(&batch.labels, &device);
-        let loss = bce_with_logits(sparse.model.forward(&embedded.input), labels);
-        let grads = loss.backward();
-        embedded.apply_gradients(&mut sparse.store, &grads);
-        let grads = GradientsParams::from_grads(grads, &sparse.model);
-        sparse.model = optimizer.step(config.train.lr, sparse.model.clone(), grads);
-    });
-
-    let fresh = TrainedModel::init(&config.model, &config.train, &dataset, &device)?;
-    let mut dense = DenseEmbeddingRanker::from_store(&fresh.store, fresh.model, &device);
-    let mut optimizer = AdamConfig::new().init();
-    let dense_ms = time_steps(&batches, |rows| {
-        let batch = dataset.batch(rows);
-        let labels = labels_tensor(&batch.labels, &device);
-        let loss = bce_with_logits(dense.forward(&batch, &device), labels);
-        let grads = GradientsParams::from_grads(loss.backward(), &dense);
-        dense = optimizer.step(config.train.lr, dense.clone(), grads);
-    });
-
-    let batch = config.train.batch_size as f64;
     println!(
         "training step, {} on {} (batch {}, {} embedding weights, {} timed steps, {} threads)",
-        config.model.name(),
-        dataset.meta.name,
-        config.train.batch_size,
-        fresh.store.num_parameters(),
-        args.steps,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        r.model, r.dataset, r.batch_size, r.embedding_weights, r.steps, r.threads
     );
     println!("{:<34} {:>12} {:>14}", "variant", "median ms", "examples/s");
-    println!("{:<34} {:>12.2} {:>14.0}", "EmbeddingStore (sparse rows)", sparse_ms, batch / sparse_ms * 1e3);
-    println!("{:<34} {:>12.2} {:>14.0}", "dense tables + dense Adam", dense_ms, batch / dense_ms * 1e3);
-    println!("speed-up of the sparse path: {:.2}x", dense_ms / sparse_ms);
+    println!("{:<34} {:>12.2} {:>14.0}", "EmbeddingStore (sparse rows)", r.sparse_ms, r.sparse_examples_per_sec());
+    println!("{:<34} {:>12.2} {:>14.0}", "dense tables + dense Adam", r.dense_ms, r.dense_examples_per_sec());
+    println!("speed-up of the sparse path: {:.2}x", r.speedup());
     Ok(())
-}
-
-fn sample_batches(data: &Dataset, batch_size: usize, count: usize, seed: u64) -> Vec<Vec<usize>> {
-    let mut rows: Vec<usize> = (0..data.len()).collect();
-    rows.shuffle(&mut StdRng::seed_from_u64(seed));
-    rows.chunks(batch_size).filter(|c| c.len() == batch_size).take(count).map(<[usize]>::to_vec).collect()
-}
-
-fn labels_tensor(labels: &[f32], device: &Device) -> Tensor<1> {
-    Tensor::from_data(TensorData::new(labels.to_vec(), [labels.len()]), device)
-}
-
-/// Median milliseconds of `step` over the batches after three warm-up steps.
-fn time_steps(batches: &[Vec<usize>], mut step: impl FnMut(&[usize])) -> f64 {
-    let mut times = Vec::with_capacity(batches.len());
-    for (i, rows) in batches.iter().enumerate() {
-        let started = Instant::now();
-        step(rows);
-        if i >= 3 {
-            times.push(started.elapsed().as_secs_f64() * 1e3);
-        }
-    }
-    times.sort_by(f64::total_cmp);
-    times.get(times.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-/// Peak resident set size of this process (Linux `VmHWM`), in bytes.
-pub(crate) fn peak_rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
 }
 
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-
 fn ranking(args: RankingArgs) -> Result<()> {
-    use recforge_train::bench::{self, PythonReference, RankingBench, Workload};
     bench::configure_threads(args.threads);
     let model = match &args.config {
         Some(path) => RunConfig::from_file(path)?.model,
-        None => {
-            let mut table = serde_json::json!({ "kind": args.model });
-            if REFERENCE_DEEP_TOWER_KINDS.contains(&args.model.as_str()) {
-                table["hidden"] = serde_json::json!(REFERENCE_DEEP_TOWER);
-            }
-            serde_json::from_value::<ModelConfig>(table)
-                .with_context(|| format!("unknown or unbuildable model kind \"{}\"", args.model))?
-        }
+        None => bench::reference_model(&args.model)?,
     };
     let work = Workload {
         batch_size: args.batch_size.max(1),
@@ -286,15 +201,7 @@ fn ranking(args: RankingArgs) -> Result<()> {
     };
     let (shape, data) = match args.shape {
         Shape::Reference => ("reference", bench::reference_dataset(work.rows(), args.seed)),
-        Shape::Ml1m => {
-            let task = recforge_data::Task::load(&PathBuf::from("configs/data/ml1m.toml"), &recforge_data::TaskOptions::default(), crate::progress::console())?;
-            let mut rows = task.split.train.clone();
-            rows.shuffle(&mut StdRng::seed_from_u64(args.seed));
-            if rows.len() < work.rows() {
-                anyhow::bail!("ML-1M's train split has {} rows; the benchmark needs {}", rows.len(), work.rows());
-            }
-            ("ml1m", task.dataset.subset(&rows[..work.rows()]))
-        }
+        Shape::Ml1m => ("ml1m", bench::train_rows(&PathBuf::from("configs/data/ml1m.toml"), work.rows(), args.seed, crate::progress::console())?),
     };
     let runner = RankingBench {
         model,
@@ -304,73 +211,21 @@ fn ranking(args: RankingArgs) -> Result<()> {
         lr: args.lr,
         seed: args.seed,
         reference: PythonReference { python: args.python, script: args.script },
-        work_dir: args.work_dir,
+        work_dir: args.out,
         recforge_only: args.recforge_only,
     };
     if !args.json {
-        println!(
-            "recforge bench ranking: {} on {shape} ({} rows), batch {}, {} timed steps (+{} warm-up), {} threads, {} rounds",
-            runner.model.name(),
-            data.len(),
-            work.batch_size,
-            work.steps,
-            work.warmup_steps,
-            args.threads,
-            runner.rounds
-        );
-        println!(
-            "{:>5} {:>6} {:>5} | {:>10} {:>10} {:>10} {:>10} | {:>10} {:>10} | {:>8} {:>8}",
-            "round", "first", "load", "rf train", "adam", "fused", "sparse", "rf infer", "pt infer", "rf b1 ms", "pt b1 ms"
-        );
+        println!("{}", runner.header(shape, data.len()));
     }
-    let json = args.json;
-    let report = runner.run(shape, &data, |r| {
-        if json {
-            return;
+    let report = runner.run(shape, &data, |round| {
+        if !args.json {
+            println!("{}", round.line());
         }
-        let pt = |f: &dyn Fn(&recforge_train::bench::TorchMeasured) -> f64| r.pytorch.as_ref().map_or(f64::NAN, f);
-        let v = |k: &str| pt(&|p| p.train_examples_per_sec.get(k).copied().unwrap_or(f64::NAN));
-        println!(
-            "{:>5} {:>6} {:>5.2} | {:>10.0} {:>10.0} {:>10.0} {:>10.0} | {:>10.0} {:>10.0} | {:>8.3} {:>8.3}",
-            r.round,
-            if r.recforge_first { "rf" } else { "torch" },
-            r.load_avg_1m,
-            r.recforge.train_examples_per_sec,
-            v("adam"),
-            v("fused_adam"),
-            v("sparse_adam"),
-            r.recforge.inference_examples_per_sec,
-            pt(&|p| p.inference_examples_per_sec),
-            r.recforge.latency_batch1_ms,
-            pt(&|p| p.latency_batch1_ms),
-        );
     })?;
-    if json {
+    if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+    } else {
+        println!("{}", report.summary_text());
     }
-    let s = &report.summary;
-    let pt = |k: &str| s.pytorch_train_examples_per_sec.get(k).copied().unwrap_or(f64::NAN);
-    println!("machine: {}; torch {}", report.machine, report.torch_version);
-    let mirror = report.rounds.iter().find_map(|r| r.pytorch.as_ref().map(|p| p.dense_parameters));
-    println!(
-        "model: {} embedding weights + {} dense parameters (PyTorch mirror: {})",
-        report.embedding_weights,
-        report.dense_parameters,
-        mirror.map_or("not run".to_string(), |n| n.to_string())
-    );
-    println!("medians over {} rounds:", report.rounds.len());
-    println!("{:<28} {:>14} {:>16} {:>18}", "implementation", "train ex/s", "inference ex/s", "batch-1 latency ms");
-    println!(
-        "{:<28} {:>14.0} {:>16.0} {:>18.3}",
-        "recforge", s.recforge.train_examples_per_sec, s.recforge.inference_examples_per_sec, s.recforge.latency_batch1_ms
-    );
-    println!("{:<28} {:>14.0} {:>16.0} {:>18.3}", "pytorch, Adam", pt("adam"), s.pytorch_inference_examples_per_sec, s.pytorch_latency_batch1_ms);
-    println!("{:<28} {:>14.0}", "pytorch, fused Adam", pt("fused_adam"));
-    println!("{:<28} {:>14.0}", "pytorch, SparseAdam + Adam", pt("sparse_adam"));
-    println!(
-        "ratio recforge / pytorch: train {:.2}x vs best ({}), {:.2}x vs Adam; inference {:.2}x; batch-1 latency {:.2}x faster",
-        s.train_ratio_vs_best, s.pytorch_best_variant, s.train_ratio_vs_adam, s.inference_ratio, s.latency_ratio
-    );
     Ok(())
 }

@@ -433,7 +433,7 @@ fn levi_on(
         let started = Instant::now();
         let steps = task.train.len().div_ceil(spec.train.batch_size.max(1));
         let ft_train = TrainConfig { seed, ..spec.train.clone() };
-        let tuned = fine_tune(pretrained.clone(), &ft_train, dataset, &task, steps, true)?;
+        let tuned = fine_tune(pretrained.clone(), &ft_train, dataset, &task, steps, crate::progress::console())?;
         let (id, od) = eval_model(&tuned);
         runs.push(("full fine-tuning of the pre-trained model".into(), seed, id, od, tuned.num_parameters(), started.elapsed().as_secs_f64()));
     }

@@ -1,13 +1,12 @@
-//! `recforge eval RUN_DIR [--data FILE] [--split test|valid|train]`.
+//! `recforge eval RUN_DIR [--data FILE] [--split test|valid|train] [--batch-size N]`: score a
+//! saved run (`recforge_train::Run::evaluate`) and print the metrics as JSON.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use burn::prelude::*;
+use anyhow::Result;
 use clap::{Args as ClapArgs, ValueEnum};
-use recforge_train::{RunDir, evaluate};
-use serde_json::json;
-
+use recforge_data::TaskOptions;
+use recforge_train::{EvalTarget, Run};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum SplitName {
@@ -29,42 +28,30 @@ pub struct Args {
     /// Skip malformed rows of --data (counted and reported).
     #[arg(long)]
     skip_bad_rows: bool,
+    /// Examples per forward pass (default: the run's [train] eval_batch_size).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Also write the metrics JSON to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print the metrics JSON only (the default output is that JSON already).
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let run = RunDir::open(&args.run_dir)?;
-    let config = run.load_config()?;
-    let recforge_data::Task { schema, dataset, split, .. } = recforge_data::Task::load(&config.data.schema, &recforge_data::TaskOptions::default(), crate::progress::console())?;
-    let device = Device::default();
-    let trained = run.load_model(&config, &dataset, &device)?;
-    let (label, metrics) = match &args.data {
-        Some(file) => {
-            let options = recforge_data::TaskOptions { skip_bad_rows: args.skip_bad_rows, ..Default::default() }
-                .prepare_options(crate::progress::console());
-            let encoder = dataset
-                .encoder()
-                .context("the prepared dataset has no fitted encoder; rerun `recforge data prepare --force` on its schema")?;
-            let encoded = recforge_data::encode_file(&schema, encoder, file, &options)?;
-            let rows: Vec<usize> = (0..encoded.len()).collect();
-            (file.display().to_string(), evaluate(&trained.model, &trained.store, &encoded, &rows, config.train.eval_batch_size, &device))
-        }
-        None => {
-            let (name, rows) = match args.split {
-                SplitName::Train => ("train", split.train),
-                SplitName::Valid => ("valid", split.valid),
-                SplitName::Test => ("test", split.test),
-            };
-            (name.to_string(), evaluate(&trained.model, &trained.store, &dataset, &rows, config.train.eval_batch_size, &device))
-        }
+    let progress = crate::progress::console();
+    let (run, task) = Run::open(&args.run_dir, &TaskOptions::default(), progress)?;
+    let target = match (args.data, args.split) {
+        (Some(path), _) => EvalTarget::File { path, skip_bad_rows: args.skip_bad_rows },
+        (None, SplitName::Train) => EvalTarget::Train,
+        (None, SplitName::Valid) => EvalTarget::Valid,
+        (None, SplitName::Test) => EvalTarget::Test,
     };
-    let out = json!({
-        "data": label,
-        "auc": metrics.auc,
-        "logloss": metrics.logloss,
-        "accuracy": metrics.accuracy,
-        "examples": metrics.examples,
-        "label_rate": metrics.label_rate,
-    });
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    let report = serde_json::to_string_pretty(&run.evaluate(&task, &target, args.batch_size, progress)?)?;
+    if let Some(out) = &args.out {
+        std::fs::write(out, &report).map_err(|e| anyhow::anyhow!("writing {}: {e}", out.display()))?;
+    }
+    println!("{report}");
     Ok(())
 }

@@ -25,6 +25,7 @@ pub mod loadgen;
 pub mod quickstart;
 pub mod retrieval_zoo;
 pub mod retrieve;
+pub mod runs;
 #[cfg(feature = "select")]
 pub mod select;
 #[cfg(feature = "serve")]

@@ -3,7 +3,7 @@
 
 use plotters::prelude::*;
 
-use crate::report::{STYLE, escape};
+use super::{STYLE, escape};
 
 /// One point of the plot: a model's mean serving latency and mean test AUC.
 pub struct Point {
