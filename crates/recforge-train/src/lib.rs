@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod config;
 pub mod evaluate;
+pub mod html;
 pub mod latency;
 pub mod metrics;
 pub mod retrieval;

@@ -6,7 +6,6 @@ mod progress;
 mod report;
 mod zoo_report;
 mod distill_report;
-mod retrieval_report;
 
 use clap::{Parser, Subcommand};
 

@@ -103,11 +103,6 @@ fn line_chart(title: &str, y_label: &str, series: &[Series]) -> String {
     chart(title, "epoch", y_label, series, true)
 }
 
-/// A line chart of several series over `x_label`, with point markers, as an SVG string.
-pub(crate) fn line_chart_over(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
-    chart(title, x_label, y_label, series, true)
-}
-
 /// Colours for [`curve_chart`]'s series, in order.
 const PALETTE: [RGBColor; 8] = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK, RGBColor(230, 140, 0), RGBColor(120, 80, 40)];
 

@@ -3,6 +3,7 @@
 //! approximately from an HNSW graph (`hnsw_rs`). A query is one or several vectors (a
 //! multi-interest user's H heads); an item's score is the max over the query vectors.
 
+pub mod bench;
 pub mod exact;
 pub mod hnsw;
 
