@@ -24,6 +24,15 @@ pub enum LlmRecError {
     /// The LLM runtime failed.
     #[error(transparent)]
     Llm(#[from] recforge_llm::LlmError),
+    /// `--dataset` named no known dataset or schema file.
+    #[error(transparent)]
+    Dataset(#[from] recforge_train::retrieval::datasets::DatasetError),
+    /// SASRec training failed.
+    #[error(transparent)]
+    SasRec(#[from] recforge_train::sasrec::SasRecError),
+    /// A run folder (retrieval run, saved SASRec) could not be read or written.
+    #[error(transparent)]
+    Run(#[from] recforge_train::run::RunError),
 }
 
 impl LlmRecError {

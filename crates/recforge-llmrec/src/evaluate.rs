@@ -15,7 +15,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use recforge_llm::CausalLm;
-use recforge_train::metrics::{ndcg_at_k, recall_at_k};
+use recforge_train::metrics::TopKMetrics;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
@@ -27,7 +27,7 @@ use crate::templates::{Task, TemplateSet};
 use crate::trie::{TitleTrie, constrained_beam_search};
 
 /// Cut-offs of the ranking metrics.
-pub const CUTOFFS: [usize; 2] = [5, 10];
+pub use recforge_train::metrics::TOP_K_CUTOFFS as CUTOFFS;
 
 /// How prompts are built and searched.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,31 +47,6 @@ pub struct EvalConfig {
 impl Default for EvalConfig {
     fn default() -> Self {
         Self { history: 10, beam: 10, top_k: 10, phrasing: 0, seed: 8 }
-    }
-}
-
-/// Recall and NDCG at 5 and 10, averaged over users.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct RankMetrics {
-    pub recall_5: f64,
-    pub recall_10: f64,
-    pub ndcg_5: f64,
-    pub ndcg_10: f64,
-    pub users: usize,
-}
-
-impl RankMetrics {
-    /// Averages over `(ranked list, relevant item)` pairs.
-    pub fn from_rankings(rankings: &[(Vec<u32>, u32)]) -> RankMetrics {
-        let n = rankings.len().max(1) as f64;
-        let mean = |f: &dyn Fn(&[u32], u32) -> f64| rankings.iter().map(|(r, t)| f(r, *t)).sum::<f64>() / n;
-        RankMetrics {
-            recall_5: mean(&|r, t| recall_at_k(r, &[t], CUTOFFS[0])),
-            recall_10: mean(&|r, t| recall_at_k(r, &[t], CUTOFFS[1])),
-            ndcg_5: mean(&|r, t| ndcg_at_k(r, &[t], CUTOFFS[0])),
-            ndcg_10: mean(&|r, t| ndcg_at_k(r, &[t], CUTOFFS[1])),
-            users: rankings.len(),
-        }
     }
 }
 
@@ -194,18 +169,18 @@ pub fn evaluate_user(
 /// Metrics of a list of outputs (a task with no outputs gives `None`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct EvalMetrics {
-    pub retrieval: Option<RankMetrics>,
-    pub ranking: Option<RankMetrics>,
+    pub retrieval: Option<TopKMetrics>,
+    pub ranking: Option<TopKMetrics>,
     pub rating: Option<RatingMetrics>,
 }
 
 pub fn summarize(outputs: &[UserOutput], tasks: &[Task]) -> EvalMetrics {
     let retrieval = tasks
         .contains(&Task::Retrieval)
-        .then(|| RankMetrics::from_rankings(&outputs.iter().map(|o| (o.retrieved.clone(), o.target)).collect::<Vec<_>>()));
+        .then(|| TopKMetrics::from_rankings(&outputs.iter().map(|o| (o.retrieved.clone(), o.target)).collect::<Vec<_>>()));
     let ranking = tasks
         .contains(&Task::Ranking)
-        .then(|| RankMetrics::from_rankings(&outputs.iter().map(|o| (o.ranked.clone(), o.target)).collect::<Vec<_>>()));
+        .then(|| TopKMetrics::from_rankings(&outputs.iter().map(|o| (o.ranked.clone(), o.target)).collect::<Vec<_>>()));
     let rating = tasks.contains(&Task::Rating).then(|| {
         let pick = |f: &dyn Fn(&UserOutput) -> Option<f32>| -> Vec<(f64, f64)> {
             outputs.iter().filter_map(|o| f(o).map(|p| (p as f64, o.rating as f64))).collect()

@@ -7,6 +7,8 @@
 //!   likelihood ranking for evaluation.
 //! - LLM reasoning for rating prediction and Rec-SAVER scoring of that reasoning: reference
 //!   explanations, self-verification, BLEU-4 / ROUGE-L / embedding scores (arXiv 2408.00802).
+//! - Each use case end to end (make task data, fine-tune, evaluate, reason, Rec-SAVER, the
+//!   conventional baselines) as one function with a typed result in [`pipelines`].
 
 pub mod catalog;
 pub mod chat_model;
@@ -18,6 +20,7 @@ pub mod generation_cache;
 pub mod jsonl;
 pub mod negatives;
 pub mod optim;
+pub mod pipelines;
 pub mod reasoning;
 pub mod rec_data;
 pub mod rec_saver;

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 
 use proptest::prelude::*;
 use recforge_llmrec::Result;
-use recforge_llmrec::evaluate::{RankMetrics, rmse_mae};
+use recforge_llmrec::evaluate::rmse_mae;
+use recforge_train::metrics::TopKMetrics;
 use recforge_llmrec::optim::lr_at;
 use recforge_llmrec::trie::{BeamModel, TitleTrie, constrained_beam_search};
 
@@ -109,13 +110,13 @@ proptest! {
 #[test]
 fn ranking_and_rating_metrics_on_hand_computed_cases() {
     // Target at rank 2 of 3: recall@5 = 1, NDCG = 1/log2(3); missing target: 0.
-    let m = RankMetrics::from_rankings(&[(vec![3, 1, 2], 1), (vec![4, 5], 9)]);
+    let m = TopKMetrics::from_rankings(&[(vec![3, 1, 2], 1), (vec![4, 5], 9)]);
     assert_eq!(m.users, 2);
     assert!((m.recall_5 - 0.5).abs() < 1e-12 && (m.recall_10 - 0.5).abs() < 1e-12);
     let ndcg = 1.0 / 3f64.log2() / 2.0;
     assert!((m.ndcg_5 - ndcg).abs() < 1e-12 && (m.ndcg_10 - ndcg).abs() < 1e-12);
     // Rank 7: in the top 10, not the top 5.
-    let m = RankMetrics::from_rankings(&[((1..=10).collect(), 7)]);
+    let m = TopKMetrics::from_rankings(&[((1..=10).collect(), 7)]);
     assert_eq!((m.recall_5, m.recall_10), (0.0, 1.0));
     assert!((m.ndcg_10 - 1.0 / 8f64.log2()).abs() < 1e-12 && m.ndcg_5 == 0.0);
     let (rmse, mae) = rmse_mae(&[(4.0, 5.0), (2.0, 2.0), (1.0, 3.0)]);

@@ -132,6 +132,46 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// The cut-offs K of [`TopKMetrics`].
+pub const TOP_K_CUTOFFS: [usize; 2] = [5, 10];
+
+/// Recall@5/10, NDCG@5/10 and MRR of ranked lists with one relevant item each, averaged over
+/// users: the one top-K summary of the LLM and conventional recommendation experiments (with a
+/// single relevant item Recall@K equals HR@K).
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct TopKMetrics {
+    #[serde(alias = "recall5")]
+    pub recall_5: f64,
+    #[serde(alias = "recall10")]
+    pub recall_10: f64,
+    #[serde(alias = "ndcg5")]
+    pub ndcg_5: f64,
+    #[serde(alias = "ndcg10")]
+    pub ndcg_10: f64,
+    /// Mean reciprocal rank of the relevant item within each list (0 when absent).
+    #[serde(default)]
+    pub mrr: f64,
+    /// Users averaged over.
+    #[serde(default)]
+    pub users: usize,
+}
+
+impl TopKMetrics {
+    /// Averages over `(ranked list, relevant item)` pairs (all zero for no pairs).
+    pub fn from_rankings(rankings: &[(Vec<u32>, u32)]) -> TopKMetrics {
+        let n = rankings.len().max(1) as f64;
+        let mean = |f: &dyn Fn(&[u32], u32) -> f64| rankings.iter().map(|(r, t)| f(r, *t)).sum::<f64>() / n;
+        TopKMetrics {
+            recall_5: mean(&|r, t| recall_at_k(r, &[t], TOP_K_CUTOFFS[0])),
+            recall_10: mean(&|r, t| recall_at_k(r, &[t], TOP_K_CUTOFFS[1])),
+            ndcg_5: mean(&|r, t| ndcg_at_k(r, &[t], TOP_K_CUTOFFS[0])),
+            ndcg_10: mean(&|r, t| ndcg_at_k(r, &[t], TOP_K_CUTOFFS[1])),
+            mrr: mean(&|r, t| mrr(r, &[t])),
+            users: rankings.len(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +241,15 @@ mod tests {
         assert!(close(mrr(&ranked, &[42]), 0.0));
         // A miss is +0, not -0 (which reports print as "-0").
         assert!(ndcg_at_k(&ranked, &[42], 5).is_sign_positive());
+    }
+
+    #[test]
+    fn top_k_metrics_add_mrr_and_read_the_old_baseline_keys() {
+        // Relevant item at rank 2, then absent: MRR = (1/2 + 0) / 2. (Recall and NDCG are
+        // checked by hand in recforge-llmrec's tests/decoding.rs.)
+        let m = TopKMetrics::from_rankings(&[(vec![3, 1, 2], 1), (vec![4, 5], 9)]);
+        assert!(close(m.mrr, 0.25) && m.users == 2);
+        let old: TopKMetrics = serde_json::from_str(r#"{"recall5":0.1,"recall10":0.2,"ndcg5":0.3,"ndcg10":0.4}"#).unwrap();
+        assert!(close(old.recall_5, 0.1) && close(old.ndcg_10, 0.4) && old.users == 0);
     }
 }

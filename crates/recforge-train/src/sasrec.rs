@@ -5,23 +5,18 @@
 //! items; every position predicts the next item with a softmax over the full catalogue (the
 //! padding id 0 excluded). Adam, shuffled user batches, validation NDCG@10 on the
 //! second-to-last item after every epoch (full-catalogue ranking, earlier items excluded) and
-//! early stopping that keeps the best epoch.
+//! early stopping that keeps the best epoch — a [`Learner`] of the one step loop.
 
-use std::time::Instant;
-
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
-use indicatif::{ProgressBar, ProgressStyle};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use recforge_data::Sequences;
+use recforge_data::{Progress, Sequences};
 use recforge_models::layers::seed_dropout;
 use recforge_models::sequential::{SasRec, SasRecConfig, SequenceBatch};
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::ndcg_at_k;
+use crate::step_loop::{Learner, LoopConfig, LoopError, run_loop};
 
 /// Users scored per forward pass at evaluation.
 const EVAL_BATCH: usize = 256;
@@ -78,8 +73,8 @@ pub struct SasRecEpoch {
 pub enum SasRecError {
     #[error("no user has a training sequence of at least 2 items (histories need 4+ items)")]
     NoSequences,
-    #[error("the training loss became {loss} in epoch {epoch}; lower the learning rate")]
-    Diverged { loss: f64, epoch: usize },
+    #[error(transparent)]
+    Loop(#[from] LoopError),
 }
 
 /// Input and next-item targets of one user's training sequence (the history without its last
@@ -169,9 +164,64 @@ pub fn validate(model: &SasRec, seq: &Sequences, device: &Device) -> (f64, f64) 
     (hr / users, ndcg / users)
 }
 
-/// Trains SASRec on `seq`; returns the best model by validation NDCG@10 (on the plain device)
-/// and the epoch logs (epoch 0 is the untrained model).
-pub fn train_sasrec(seq: &Sequences, config: &SasRecTrainConfig, show_progress: bool) -> Result<(SasRec, Vec<SasRecEpoch>), SasRecError> {
+/// SASRec, its optimizer and the training pairs, as the step loop drives them.
+struct SasRecLearner<'a> {
+    model: Option<SasRec>,
+    best: SasRec,
+    best_ndcg: f64,
+    last: (f64, f64),
+    pairs: Vec<(&'a [u32], &'a [u32])>,
+    seq: &'a Sequences,
+    optimizer: ModuleOptimizer,
+    lr: f64,
+    device: Device,
+    /// Validation (HR@10, NDCG@10) after each epoch.
+    valid: Vec<(f64, f64)>,
+}
+
+impl Learner for SasRecLearner<'_> {
+    type Error = SasRecError;
+
+    fn step(&mut self, rows: &[usize]) -> Result<f64, SasRecError> {
+        let Some(model) = self.model.take() else { return Err(SasRecError::NoSequences) };
+        let inputs: Vec<&[u32]> = rows.iter().map(|&i| self.pairs[i].0).collect();
+        let targets: Vec<&[u32]> = rows.iter().map(|&i| self.pairs[i].1).collect();
+        let loss = next_item_loss(&model, &inputs, &targets, &self.device);
+        let grads = loss.backward();
+        let value = loss.into_scalar::<f32>() as f64;
+        if !value.is_finite() {
+            self.model = Some(model);
+            return Ok(value);
+        }
+        let grads = GradientsParams::from_grads(grads, &model);
+        self.model = Some(self.optimizer.step(self.lr, model, grads));
+        Ok(value)
+    }
+
+    fn validate(&mut self, epoch: usize) -> Result<Option<f64>, SasRecError> {
+        let Some(model) = &self.model else { return Err(SasRecError::NoSequences) };
+        let (hr, ndcg) = validate(&model.valid(), self.seq, &Device::default());
+        tracing::info!(epoch, valid_ndcg10 = format!("{ndcg:.4}"), valid_hr10 = format!("{hr:.4}"), "sasrec epoch");
+        self.last = (hr, ndcg);
+        self.valid.push((hr, ndcg));
+        Ok(Some(ndcg))
+    }
+
+    fn keep_best(&mut self, _epoch: usize) {
+        // The untrained model stays the best unless an epoch beats it.
+        if self.last.1 > self.best_ndcg
+            && let Some(model) = &self.model
+        {
+            self.best = model.valid();
+            self.best_ndcg = self.last.1;
+        }
+    }
+}
+
+/// Trains SASRec on `seq` with the one step loop (users shuffled by `config.seed`); returns
+/// the best model by validation NDCG@10 (on the plain device) and the epoch logs (epoch 0 is
+/// the untrained model).
+pub fn train_sasrec(seq: &Sequences, config: &SasRecTrainConfig, progress: &dyn Progress) -> Result<(SasRec, Vec<SasRecEpoch>), SasRecError> {
     let pairs: Vec<(&[u32], &[u32])> = seq.histories.iter().filter_map(|h| training_pair(h, config.max_len)).collect();
     if pairs.is_empty() {
         return Err(SasRecError::NoSequences);
@@ -179,60 +229,26 @@ pub fn train_sasrec(seq: &Sequences, config: &SasRecTrainConfig, show_progress: 
     let device = Device::default().autodiff();
     device.seed(config.seed);
     seed_dropout(config.seed);
-    let plain = Device::default();
-    let mut rng = StdRng::seed_from_u64(config.seed);
-    let mut model = config.model_config(seq.num_items).init(&device);
-    let mut optimizer = AdamConfig::new().init();
-    let (hr, ndcg) = validate(&model.valid(), seq, &plain);
+    let model = config.model_config(seq.num_items).init(&device);
+    let (hr, ndcg) = validate(&model.valid(), seq, &Device::default());
+    let rows: Vec<usize> = (0..pairs.len()).collect();
+    let mut learner = SasRecLearner {
+        best: model.valid(),
+        best_ndcg: ndcg,
+        last: (hr, ndcg),
+        model: Some(model),
+        pairs,
+        seq,
+        optimizer: AdamConfig::new().init(),
+        lr: config.lr,
+        device,
+        valid: Vec::new(),
+    };
+    let loop_config = LoopConfig::new("sasrec", config.epochs, config.batch_size.max(1), config.seed).with_patience(config.patience.max(1));
+    let outcome = run_loop(&mut learner, &rows, &loop_config, progress)?;
     let mut logs = vec![SasRecEpoch { epoch: 0, train_loss: None, valid_ndcg10: ndcg, valid_hr10: hr, seconds: 0.0 }];
-    let mut best = (ndcg, 0usize, model.valid());
-    let mut order: Vec<usize> = (0..pairs.len()).collect();
-    for epoch in 1..=config.epochs {
-        let started = Instant::now();
-        order.shuffle(&mut rng);
-        let bar = progress_bar(pairs.len(), epoch, config.epochs, show_progress);
-        let (mut loss_sum, mut batches) = (0.0, 0usize);
-        for chunk in order.chunks(config.batch_size.max(1)) {
-            let inputs: Vec<&[u32]> = chunk.iter().map(|&i| pairs[i].0).collect();
-            let targets: Vec<&[u32]> = chunk.iter().map(|&i| pairs[i].1).collect();
-            let loss = next_item_loss(&model, &inputs, &targets, &device);
-            let grads = loss.backward();
-            let value = loss.into_scalar::<f32>() as f64;
-            if !value.is_finite() {
-                bar.abandon();
-                return Err(SasRecError::Diverged { loss: value, epoch });
-            }
-            let grads = GradientsParams::from_grads(grads, &model);
-            model = optimizer.step(config.lr, model, grads);
-            loss_sum += value;
-            batches += 1;
-            bar.inc(chunk.len() as u64);
-            bar.set_message(format!("loss {:.4}", loss_sum / batches as f64));
-        }
-        bar.finish_and_clear();
-        let (hr, ndcg) = validate(&model.valid(), seq, &plain);
-        let seconds = started.elapsed().as_secs_f64();
-        tracing::info!(epoch, loss = format!("{:.4}", loss_sum / batches.max(1) as f64), valid_ndcg10 = format!("{ndcg:.4}"), "sasrec epoch");
-        logs.push(SasRecEpoch { epoch, train_loss: Some(loss_sum / batches.max(1) as f64), valid_ndcg10: ndcg, valid_hr10: hr, seconds });
-        if ndcg > best.0 {
-            best = (ndcg, epoch, model.valid());
-        } else if epoch - best.1 >= config.patience.max(1) {
-            break;
-        }
+    for (stats, &(hr, ndcg)) in outcome.epochs.iter().zip(&learner.valid) {
+        logs.push(SasRecEpoch { epoch: stats.epoch, train_loss: Some(stats.train_loss), valid_ndcg10: ndcg, valid_hr10: hr, seconds: stats.seconds });
     }
-    Ok((best.2, logs))
-}
-
-fn progress_bar(len: usize, epoch: usize, epochs: usize, visible: bool) -> ProgressBar {
-    if !visible {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} users · {per_sec} · ETA {eta} · {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(format!("sasrec epoch {epoch}/{epochs}"));
-    bar
+    Ok((learner.best, logs))
 }

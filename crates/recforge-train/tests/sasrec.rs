@@ -39,7 +39,7 @@ fn chains() -> Sequences {
 fn learns_a_next_item_rule() {
     let seq = chains();
     let config = SasRecTrainConfig { dim: 16, max_len: 8, epochs: 40, patience: 40, batch_size: 8, lr: 5e-3, dropout: 0.0, ..Default::default() };
-    let (model, logs) = train_sasrec(&seq, &config, false).unwrap();
+    let (model, logs) = train_sasrec(&seq, &config, &recforge_data::Silent).unwrap();
     let (hr, ndcg) = validate(&model, &seq, &burn::prelude::Device::default());
     // Chance: the target is one of 34 unseen items (NDCG@10 ≈ 0.12).
     assert!(ndcg > 0.8 && hr > 0.9, "valid HR@10 {hr}, NDCG@10 {ndcg}; logs {logs:?}");

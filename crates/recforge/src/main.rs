@@ -6,7 +6,6 @@ mod progress;
 mod report;
 #[cfg(feature = "distill")]
 mod distill_report;
-mod retrieval_report;
 
 use clap::{Parser, Subcommand};
 

@@ -9,6 +9,7 @@
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use recforge_data::Progress;
 use recforge_models::retrieval::RetrievalModel;
 use recforge_models::retrieval::idw::{IdwConfig, density_round, example_weights, initial_weights};
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,11 @@ use super::RetrievalError;
 use super::config::RetrievalTrainConfig;
 use super::data::RetrievalData;
 use super::fit::{EpochLog, Selection, Stage, train_stage};
+
+/// Offsets from the training seed of the density estimates (and of round r's retraining,
+/// `+ r`) and of calibration, so no stage replays another stage's batch order.
+const IDW_SEED_OFFSET: u64 = 1000;
+const CALIBRATION_SEED_OFFSET: u64 = 2000;
 
 /// One IDW round (round 0 is the starting model).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,10 +54,10 @@ pub fn run_idw(
     data: &RetrievalData,
     config: &RetrievalTrainConfig,
     idw: &IdwConfig,
-    show_progress: bool,
+    progress: &dyn Progress,
 ) -> Result<IdwOutcome, RetrievalError> {
     let plain = Device::default();
-    let mut rng = StdRng::seed_from_u64(config.seed.wrapping_add(1000));
+    let mut rng = StdRng::seed_from_u64(config.seed.wrapping_add(IDW_SEED_OFFSET));
     let counts = &data.sequences.train_counts;
     let mut weights = initial_weights(counts);
     let mut model = start;
@@ -86,8 +92,9 @@ pub fn run_idw(
             max_epochs: config.stage_epochs,
             freeze_items: false,
             selection: Selection::Tail,
+            seed: config.seed.wrapping_add(IDW_SEED_OFFSET + round as u64),
         };
-        let (next, logs) = train_stage(model, data, config, &stage, &mut rng, show_progress)?;
+        let (next, logs) = train_stage(model, data, config, &stage, progress)?;
         model = next;
         let valid =
             super::evaluate::evaluate_model(&model.valid(), data, super::evaluate::EvalSplit::Valid, config.seq_len, &plain).full;
@@ -109,8 +116,9 @@ pub fn run_idw(
         max_epochs: config.stage_epochs,
         freeze_items: true,
         selection: Selection::Overall,
+        seed: config.seed.wrapping_add(CALIBRATION_SEED_OFFSET),
     };
-    let (calibrated, logs) = train_stage(model.clone(), data, config, &stage, &mut rng, show_progress)?;
+    let (calibrated, logs) = train_stage(model.clone(), data, config, &stage, progress)?;
     history.extend(logs);
     Ok(IdwOutcome { idw: model, calibrated, rounds, history, weights })
 }

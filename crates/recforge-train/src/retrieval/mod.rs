@@ -1,14 +1,19 @@
 //! Training and evaluating two-tower retrieval models (arXiv 2308.01563): the data they
 //! train on ([`data`]), one training stage with early stopping ([`fit`]), hit rates with
 //! full-corpus ranking and with sampled negatives ([`evaluate`]), the iterative density
-//! weighting loop followed by user-tower calibration ([`idw_loop`]), and run directories
-//! that a [`recforge_models::retrieval::Retriever`] loads ([`run`]).
+//! weighting loop followed by user-tower calibration ([`idw_loop`]), run directories
+//! that a [`recforge_models::retrieval::Retriever`] loads ([`run`]), and the whole
+//! multi-interest experiment with its tables and HTML report ([`experiment`], [`report`]) on
+//! a named or schema-declared sequence dataset ([`datasets`]).
 
 pub mod config;
 pub mod data;
+pub mod datasets;
 pub mod evaluate;
+pub mod experiment;
 pub mod fit;
 pub mod idw_loop;
+pub mod report;
 pub mod run;
 
 pub use config::RetrievalTrainConfig;
@@ -16,6 +21,8 @@ pub use data::RetrievalData;
 pub use evaluate::{EvalSplit, HitRates, KS, RetrievalMetrics, evaluate_model, evaluate_popularity};
 pub use fit::{EpochLog, Selection, Stage, train_stage};
 pub use idw_loop::{IdwOutcome, IdwRound, run_idw};
+pub use datasets::SequenceDataset;
+pub use experiment::{RowResult, ZooConfig, ZooError, ZooResults, run_zoo};
 pub use run::{RetrievalRun, RetrievalRunInfo};
 
 /// Why retrieval training could not run.
@@ -23,8 +30,8 @@ pub use run::{RetrievalRun, RetrievalRunInfo};
 pub enum RetrievalError {
     #[error("no training examples: every kept user has fewer than 4 interactions")]
     NoExamples,
-    #[error("the training loss became {loss} at step {step}; lower lr or raise the temperature")]
-    Diverged { loss: f64, step: usize },
+    #[error("{0} (or raise the softmax temperature)")]
+    Loop(#[from] crate::step_loop::LoopError),
     #[error("density weighting failed: {0}")]
     Kde(#[from] recforge_models::retrieval::kde::KdeError),
     #[error(transparent)]

@@ -113,3 +113,62 @@ impl RetrievalRun {
         self.info.items.get(id as usize).map_or("?", String::as_str)
     }
 }
+
+/// Whose history a retrieval query starts from.
+#[derive(Debug, Clone)]
+pub enum Query {
+    /// A stored user's whole recorded history, by original user id.
+    User(String),
+    /// Original item ids, oldest first.
+    Items(Vec<String>),
+}
+
+/// One retrieved item, by original id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetrievedItem {
+    pub item: String,
+    pub score: f32,
+}
+
+/// The answer to a [`Query`] (the JSON `recforge retrieve --json` prints).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Retrieved {
+    pub model: String,
+    pub history_len: usize,
+    pub items: Vec<RetrievedItem>,
+}
+
+/// A query the run cannot answer.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("user \"{user}\" is not in {run} (it has {users} users)")]
+    UnknownUser { user: String, run: PathBuf, users: usize },
+    #[error("item \"{0}\" is not in the run's item vocabulary")]
+    UnknownItem(String),
+}
+
+impl RetrievalRun {
+    /// The item ids of `query`'s history.
+    pub fn history(&self, query: &Query) -> Result<Vec<u32>, QueryError> {
+        match query {
+            Query::User(user) => self.histories.get(user).cloned().ok_or_else(|| QueryError::UnknownUser {
+                user: user.clone(),
+                run: self.path.clone(),
+                users: self.histories.len(),
+            }),
+            Query::Items(items) => items.iter().map(|t| self.item_id(t).ok_or_else(|| QueryError::UnknownItem(t.clone()))).collect(),
+        }
+    }
+
+    /// The top `k` items for `query`, the history's own items excluded.
+    pub fn recommend(&self, query: &Query, k: usize) -> Result<Retrieved, QueryError> {
+        let history = self.history(query)?;
+        let items = self
+            .retriever
+            .retrieve(&history, k)
+            .into_iter()
+            .map(|h| RetrievedItem { item: self.item_token(h.item).to_string(), score: h.score })
+            .collect();
+        Ok(Retrieved { model: self.info.model.clone(), history_len: history.len(), items })
+    }
+}

@@ -1,17 +1,13 @@
-//! `recforge bench retrieval`: top-K search speed and quality — queries/s and latency
-//! percentiles of exact search and HNSW, and HNSW's recall@K against exact, on a trained
-//! run's item vectors (or a random corpus of the same size) and on a synthetic corpus of
-//! 1M items. Queries have several heads, as multi-interest users do.
+//! `recforge bench retrieval`: top-K search speed and quality
+//! ([`recforge_models::retrieval::search::bench`]) on a trained run's item vectors (or a random
+//! corpus of ML-1M's size) and on a synthetic corpus of 1M items.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use rand_distr::{Distribution, Normal};
-use recforge_models::retrieval::{ExactIndex, HnswIndex, HnswParams, MipsIndex};
+use recforge_models::retrieval::search::bench::{SearchBenchConfig, SearchBenchRow, bench_corpus, random_vectors};
+use recforge_train::retrieval::run::{ItemVectors, VECTORS};
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -43,35 +39,40 @@ pub struct Args {
     ef: Vec<usize>,
     #[arg(long, default_value_t = 42)]
     seed: u64,
-}
-
-struct Measured {
-    qps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    recall: f64,
+    /// Print the rows as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let mut rng = StdRng::seed_from_u64(args.seed);
-    let (name, small, small_dim) = match &args.run {
-        Some(dir) => {
-            let run = recforge_train::retrieval::RetrievalRun::load(dir)
-                .with_context(|| format!("loading {}", dir.display()))?;
-            let path = dir.join(recforge_train::retrieval::run::VECTORS);
-            let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let v: recforge_train::retrieval::run::ItemVectors = serde_json::from_slice(&text)?;
-            (format!("{} item vectors ({})", run.info.dataset, run.info.model), v.vectors, v.dim)
-        }
-        None => ("random, ML-1M size".to_string(), random_vectors(3706, 8, &mut rng), 8),
+    let config = SearchBenchConfig {
+        queries: args.queries,
+        heads: args.heads,
+        k: args.k,
+        connections: args.connections,
+        ef_construction: args.ef_construction,
+        ef: args.ef.clone(),
+        seed: args.seed,
     };
-    println!("| corpus | items × dim | index | build s | queries/s | p50 ms | p99 ms | recall@{} |", args.k);
-    println!("|---|---|---|---|---|---|---|---|");
-    bench_corpus(&name, small, small_dim, &args, &mut rng);
+    let mut rows = match &args.run {
+        Some(dir) => {
+            let run = recforge_train::retrieval::RetrievalRun::load(dir).with_context(|| format!("loading {}", dir.display()))?;
+            let path = dir.join(VECTORS);
+            let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let v: ItemVectors = serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))?;
+            bench_corpus(&format!("{} item vectors ({})", run.info.dataset, run.info.model), v.vectors, v.dim, &config)
+        }
+        None => bench_corpus("random, ML-1M size", random_vectors(3706, 8, args.seed), 8, &config),
+    };
     if args.items > 0 {
-        let vectors = random_vectors(args.items, args.dim, &mut rng);
-        bench_corpus("synthetic", vectors, args.dim, &args, &mut rng);
+        rows.extend(bench_corpus("synthetic", random_vectors(args.items, args.dim, args.seed.wrapping_add(1)), args.dim, &config));
     }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!("| corpus | items × dim | index | build s | queries/s | p50 ms | p99 ms | recall@{} |\n|---|---|---|---|---|---|---|---|", args.k);
+    rows.iter().for_each(print_row);
     println!(
         "\n{} queries of {} heads each, one at a time (exact search splits each query over rayon's {} threads; \
          HNSW answers on one), k = {}, HNSW M = {}, ef_construction = {}.",
@@ -85,66 +86,10 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Gaussian vectors with log-normally varying norms (trained item vectors differ in norm).
-fn random_vectors(n: usize, dim: usize, rng: &mut StdRng) -> Vec<f32> {
-    let normal = Normal::new(0f32, 1.0).expect("valid normal");
-    let mut out = Vec::with_capacity(n * dim);
-    for _ in 0..n {
-        let scale = (0.3 * normal.sample(rng)).exp();
-        out.extend((0..dim).map(|_| scale * normal.sample(rng)));
-    }
-    out
-}
-
-fn bench_corpus(name: &str, vectors: Vec<f32>, dim: usize, args: &Args, rng: &mut StdRng) {
-    let n = vectors.len() / dim;
-    let queries: Vec<Vec<f32>> = (0..args.queries + 20).map(|_| (0..args.heads * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect()).collect();
-    let exact = ExactIndex::new(vectors.clone(), dim);
-    let truth: Vec<Vec<u32>> = queries.iter().map(|q| exact.search(q, args.k).iter().map(|h| h.item).collect()).collect();
-    let m = measure(&exact, &queries, &truth, args.k);
-    row(name, n, dim, "exact", 0.0, &m);
-    let started = Instant::now();
-    let params = HnswParams { connections: args.connections, ef_construction: args.ef_construction, ef_search: 64 };
-    let mut hnsw = HnswIndex::build(vectors, dim, params);
-    let build = started.elapsed().as_secs_f64();
-    for &ef in &args.ef {
-        hnsw.set_ef_search(ef);
-        let m = measure(&hnsw, &queries, &truth, args.k);
-        row(name, n, dim, &format!("hnsw ef={ef}"), build, &m);
-    }
-}
-
-fn measure(index: &dyn MipsIndex, queries: &[Vec<f32>], truth: &[Vec<u32>], k: usize) -> Measured {
-    for q in &queries[..20] {
-        std::hint::black_box(index.search(q, k));
-    }
-    let mut latencies = Vec::with_capacity(queries.len() - 20);
-    let mut found = 0usize;
-    let started = Instant::now();
-    for (q, t) in queries[20..].iter().zip(&truth[20..]) {
-        let at = Instant::now();
-        let hits = index.search(q, k);
-        latencies.push(at.elapsed().as_secs_f64() * 1e3);
-        found += hits.iter().filter(|h| t.contains(&h.item)).count();
-    }
-    let total = started.elapsed().as_secs_f64();
-    latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
-    Measured {
-        qps: latencies.len() as f64 / total,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
-        recall: found as f64 / (latencies.len() * k).max(1) as f64,
-    }
-}
-
-fn row(name: &str, n: usize, dim: usize, index: &str, build: f64, m: &Measured) {
+fn print_row(r: &SearchBenchRow) {
+    let build = if r.build_seconds > 0.0 { format!("{:.1}", r.build_seconds) } else { "–".into() };
     println!(
-        "| {name} | {n} × {dim} | {index} | {} | {:.0} | {:.3} | {:.3} | {:.3} |",
-        if build > 0.0 { format!("{build:.1}") } else { "–".into() },
-        m.qps,
-        m.p50_ms,
-        m.p99_ms,
-        m.recall
+        "| {} | {} × {} | {} | {build} | {:.0} | {:.3} | {:.3} | {:.3} |",
+        r.corpus, r.items, r.dim, r.index, r.queries_per_sec, r.p50_ms, r.p99_ms, r.recall
     );
 }

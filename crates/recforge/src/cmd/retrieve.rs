@@ -1,12 +1,13 @@
-//! `recforge retrieve RUN_DIR --user ID -k 10`: the top-K items for a user's history (or
-//! for an explicit list of item ids), from a retrieval run directory written by
-//! `recforge retrieval-zoo`.
+//! `recforge retrieve RUN_DIR --user ID -k 10`: the top-K items for a user's history (or for
+//! an explicit list of item ids), from a retrieval run directory written by
+//! `recforge retrieval-zoo` ([`recforge_train::retrieval::RetrievalRun::recommend`]).
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
 use recforge_train::retrieval::RetrievalRun;
+use recforge_train::retrieval::run::Query;
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -19,9 +20,9 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', conflicts_with = "user")]
     history: Option<Vec<String>>,
     /// How many items to return.
-    #[arg(short, long, default_value_t = 10)]
+    #[arg(short, long, alias = "limit", default_value_t = 10)]
     k: usize,
-    /// Print JSON instead of a table.
+    /// Print JSON (model, history_len, items with item and score) instead of a table.
     #[arg(long)]
     json: bool,
 }
@@ -29,35 +30,19 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let run = RetrievalRun::load(&args.run_dir)
         .with_context(|| format!("loading the retrieval run {} (written by recforge retrieval-zoo)", args.run_dir.display()))?;
-    let history: Vec<u32> = match (&args.user, &args.history) {
-        (Some(user), _) => match run.histories.get(user) {
-            Some(h) => h.clone(),
-            None => bail!("user \"{user}\" is not in {} (it has {} users)", args.run_dir.display(), run.histories.len()),
-        },
-        (None, Some(items)) => {
-            let mut ids = Vec::new();
-            for token in items {
-                match run.item_id(token) {
-                    Some(id) => ids.push(id),
-                    None => bail!("item \"{token}\" is not in the run's item vocabulary"),
-                }
-            }
-            ids
-        }
-        (None, None) => bail!("give --user ID or --history ITEM,ITEM,..."),
+    let query = match (args.user, args.history) {
+        (Some(user), _) => Query::User(user),
+        (None, Some(items)) => Query::Items(items),
+        (None, None) => anyhow::bail!("give --user ID or --history ITEM,ITEM,..."),
     };
-    let hits = run.retriever.retrieve(&history, args.k);
+    let found = run.recommend(&query, args.k)?;
     if args.json {
-        let items: Vec<serde_json::Value> = hits
-            .iter()
-            .map(|h| serde_json::json!({"item": run.item_token(h.item), "score": h.score}))
-            .collect();
-        println!("{}", serde_json::json!({"model": run.info.model, "history_len": history.len(), "items": items}));
+        println!("{}", serde_json::to_string(&found)?);
         return Ok(());
     }
-    println!("{} ({}), history of {} items; top {}:", run.info.model, run.info.dataset, history.len(), hits.len());
-    for (rank, hit) in hits.iter().enumerate() {
-        println!("{:>3}. {:<50} {:.4}", rank + 1, run.item_token(hit.item), hit.score);
+    println!("{} ({}), history of {} items; top {}:", found.model, run.info.dataset, found.history_len, found.items.len());
+    for (rank, hit) in found.items.iter().enumerate() {
+        println!("{:>3}. {:<50} {:.4}", rank + 1, hit.item, hit.score);
     }
     Ok(())
 }

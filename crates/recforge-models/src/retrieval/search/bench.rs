@@ -1,0 +1,138 @@
+//! Speed and quality of top-K search: queries/s and latency percentiles of exact search and
+//! HNSW at several `ef`, and HNSW's recall@K against exact, on any corpus of item vectors.
+//! Queries have several heads, as multi-interest users do.
+
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Normal};
+use serde::{Deserialize, Serialize};
+
+use super::{ExactIndex, HnswIndex, HnswParams, MipsIndex};
+
+/// Untimed queries before the timed ones.
+const WARM_UP_QUERIES: usize = 20;
+
+/// What to measure.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchBenchConfig {
+    /// Timed queries per index.
+    pub queries: usize,
+    /// Vectors per query (a multi-interest user's H).
+    pub heads: usize,
+    pub k: usize,
+    /// HNSW neighbours per node (M) and build candidate list size.
+    pub connections: usize,
+    pub ef_construction: usize,
+    /// HNSW search candidate list sizes to measure.
+    pub ef: Vec<usize>,
+    pub seed: u64,
+}
+
+/// One index on one corpus.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchBenchRow {
+    pub corpus: String,
+    pub items: usize,
+    pub dim: usize,
+    /// "exact" or "hnsw ef=N".
+    pub index: String,
+    /// Index build time (0 for exact search, which needs none).
+    pub build_seconds: f64,
+    pub queries_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// Share of exact search's top-K that the index returned.
+    pub recall: f64,
+}
+
+/// Gaussian vectors with log-normally varying norms (trained item vectors differ in norm),
+/// row-major `[n, dim]`.
+pub fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let Ok(normal) = Normal::new(0f32, 1.0) else { return vec![0.0; n * dim] };
+    let mut out = Vec::with_capacity(n * dim);
+    for _ in 0..n {
+        let scale = (0.3 * normal.sample(&mut rng)).exp();
+        out.extend((0..dim).map(|_| scale * normal.sample(&mut rng)));
+    }
+    out
+}
+
+/// Measures exact search and HNSW at each `ef` on `vectors` (row-major `[items, dim]`).
+pub fn bench_corpus(corpus: &str, vectors: Vec<f32>, dim: usize, config: &SearchBenchConfig) -> Vec<SearchBenchRow> {
+    let n = vectors.len() / dim.max(1);
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let queries: Vec<Vec<f32>> =
+        (0..config.queries + WARM_UP_QUERIES).map(|_| (0..config.heads * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect()).collect();
+    let exact = ExactIndex::new(vectors.clone(), dim);
+    let truth: Vec<Vec<u32>> = queries.iter().map(|q| exact.search(q, config.k).iter().map(|h| h.item).collect()).collect();
+    let row = |index: String, build_seconds: f64, m: Measured| SearchBenchRow {
+        corpus: corpus.to_string(),
+        items: n,
+        dim,
+        index,
+        build_seconds,
+        queries_per_sec: m.qps,
+        p50_ms: m.p50_ms,
+        p99_ms: m.p99_ms,
+        recall: m.recall,
+    };
+    let mut rows = vec![row("exact".into(), 0.0, measure(&exact, &queries, &truth, config.k))];
+    let started = Instant::now();
+    let params = HnswParams { connections: config.connections, ef_construction: config.ef_construction, ef_search: 64 };
+    let mut hnsw = HnswIndex::build(vectors, dim, params);
+    let build = started.elapsed().as_secs_f64();
+    for &ef in &config.ef {
+        hnsw.set_ef_search(ef);
+        rows.push(row(format!("hnsw ef={ef}"), build, measure(&hnsw, &queries, &truth, config.k)));
+    }
+    rows
+}
+
+struct Measured {
+    qps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    recall: f64,
+}
+
+fn measure(index: &dyn MipsIndex, queries: &[Vec<f32>], truth: &[Vec<u32>], k: usize) -> Measured {
+    for q in &queries[..WARM_UP_QUERIES] {
+        std::hint::black_box(index.search(q, k));
+    }
+    let mut latencies = Vec::with_capacity(queries.len() - WARM_UP_QUERIES);
+    let mut found = 0usize;
+    let started = Instant::now();
+    for (q, t) in queries[WARM_UP_QUERIES..].iter().zip(&truth[WARM_UP_QUERIES..]) {
+        let at = Instant::now();
+        let hits = index.search(q, k);
+        latencies.push(at.elapsed().as_secs_f64() * 1e3);
+        found += hits.iter().filter(|h| t.contains(&h.item)).count();
+    }
+    let total = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or(0.0);
+    Measured {
+        qps: latencies.len() as f64 / total.max(1e-12),
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        recall: found as f64 / (latencies.len() * k).max(1) as f64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_search_recalls_itself_and_hnsw_is_close_on_a_small_corpus() {
+        let config = SearchBenchConfig { queries: 30, heads: 2, k: 5, connections: 16, ef_construction: 100, ef: vec![64], seed: 3 };
+        let rows = bench_corpus("random", random_vectors(500, 8, 1), 8, &config);
+        assert_eq!(rows.iter().map(|r| r.index.as_str()).collect::<Vec<_>>(), vec!["exact", "hnsw ef=64"]);
+        assert_eq!(rows[0].recall, 1.0);
+        assert!(rows[1].recall > 0.8, "{rows:?}");
+        assert!(rows.iter().all(|r| r.items == 500 && r.p50_ms <= r.p99_ms));
+    }
+}
