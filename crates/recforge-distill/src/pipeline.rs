@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::prelude::*;
-use recforge_data::{Dataset, Split};
+use recforge_data::{Dataset, Progress, Split};
 use recforge_models::{EmbeddedBatch, ModelConfig};
 use recforge_train::run::RunError;
 use recforge_train::{EvalMetrics, Objective, RunConfig, RunDir, TrainConfig, TrainError, TrainedModel, fine_tune, fit_with, labels_of, predict};
@@ -21,6 +21,13 @@ use crate::teacher::{Teacher, TeacherError};
 
 /// Labels are written and read in chunks of this many examples.
 const STORE_CHUNK: usize = 8192;
+
+/// Whether recforge-train draws its own training bars. `fit`, `fit_with` and `fine_tune` still
+/// take a bool until they take the `&dyn Progress` observer (issue 16, the trainer's part);
+/// then every call below passes `progress` itself and this goes away.
+pub(crate) fn trainer_bars(_progress: &dyn Progress) -> bool {
+    true
+}
 
 /// A pipeline failure.
 #[derive(Debug, thiserror::Error)]
@@ -155,10 +162,10 @@ pub fn train_teacher(
     train: &TrainConfig,
     data: &Dataset,
     split: &Split,
-    show_progress: bool,
+    progress: &dyn Progress,
 ) -> Result<(TrainedModel, f64), PipelineError> {
     let started = Instant::now();
-    let outcome = recforge_train::fit(model, train, data, split, show_progress)?;
+    let outcome = recforge_train::fit(model, train, data, split, trainer_bars(progress))?;
     Ok((outcome.trained, started.elapsed().as_secs_f64()))
 }
 
@@ -169,11 +176,11 @@ pub fn refresh_teacher(
     data: &Dataset,
     newer: &Split,
     epochs: usize,
-    show_progress: bool,
+    progress: &dyn Progress,
 ) -> Result<(TrainedModel, f64), PipelineError> {
     let started = Instant::now();
     let steps = epochs * newer.train.len().div_ceil(train.batch_size.max(1));
-    let refreshed = fine_tune(teacher.clone(), train, data, newer, steps, show_progress)?;
+    let refreshed = fine_tune(teacher.clone(), train, data, newer, steps, trainer_bars(progress))?;
     Ok((refreshed, started.elapsed().as_secs_f64()))
 }
 
@@ -200,7 +207,7 @@ pub fn train_student(
     version: TeacherVersion,
     data: &Dataset,
     split: &Split,
-    show_progress: bool,
+    progress: &dyn Progress,
 ) -> Result<(StudentResult, TrainedModel), PipelineError> {
     let device = Device::default().autodiff();
     let aux_head = match mode {
@@ -208,7 +215,7 @@ pub fn train_student(
         _ => None,
     };
     let mut objective = DistillObjective::new(mode, kd.clone(), labels, version, aux_head, &device);
-    let outcome = fit_and_evaluate(model, train, data, split, show_progress, &mut objective);
+    let outcome = fit_and_evaluate(model, train, data, split, progress, &mut objective);
     objective.check()?;
     outcome
 }
@@ -220,11 +227,11 @@ pub fn fit_and_evaluate(
     train: &TrainConfig,
     data: &Dataset,
     split: &Split,
-    show_progress: bool,
+    progress: &dyn Progress,
     objective: &mut dyn Objective,
 ) -> Result<(StudentResult, TrainedModel), PipelineError> {
     let started = Instant::now();
-    let outcome = fit_with(model, train, data, split, show_progress, objective)?;
+    let outcome = fit_with(model, train, data, split, trainer_bars(progress), objective)?;
     let train_seconds = started.elapsed().as_secs_f64();
     let eval = |rows: &[usize]| {
         let p = predict(&outcome.trained.model, &outcome.trained.store, data, rows, train.eval_batch_size, &Device::default());

@@ -5,7 +5,6 @@ mod cmd;
 mod progress;
 mod report;
 mod zoo_report;
-mod distill_report;
 mod retrieval_report;
 
 use clap::{Parser, Subcommand};

@@ -7,7 +7,6 @@ pub mod bench_llm;
 pub mod bench_retrieval;
 pub mod data;
 pub mod distill;
-pub mod distill_modes;
 pub mod eval;
 pub mod events;
 pub mod export;
