@@ -60,15 +60,15 @@ pub(super) fn train(panel: &Panel) -> Result<Trained, ExperimentError> {
         let mut push = |method: String, result, extra| trained.runs.push(MethodRun { method, seed, result, extra });
         announce(NO_KD);
         let (r, plain) = pipeline::train_student(&student.model, &train, KdMode::None, &student.kd, &[], &HashMap::new(), 0, dataset, split, progress)?;
-        push(NO_KD.into(), r, MethodExtra::None {});
+        push(NO_KD.into(), r, MethodExtra::Plain {});
         for (k, t) in teachers.iter().enumerate() {
             let method = format!("KD from {}", t.name());
             announce(&method);
-            push(method, direct(&train, &labels[k])?.0, MethodExtra::None {});
+            push(method, direct(&train, &labels[k])?.0, MethodExtra::Plain {});
         }
         if teachers.len() > 1 {
             announce("naive multi-teacher KD");
-            push("naive multi-teacher KD (averaged soft labels)".into(), direct(&train, &averaged(&labels))?.0, MethodExtra::None {});
+            push("naive multi-teacher KD (averaged soft labels)".into(), direct(&train, &averaged(&labels))?.0, MethodExtra::Plain {});
         }
         announce("DiverseDistill");
         let before: Vec<u64> = teachers.iter().map(|t| t.examples_answered()).collect();

@@ -30,7 +30,7 @@ pub struct TeacherRow {
     /// Teacher parameters over student parameters.
     pub compression_ratio: f64,
     /// The text-model teacher's own counters (absent for zoo teachers).
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[serde(flatten)]
     pub text: Option<TextTeacherStats>,
 }
 
@@ -57,7 +57,8 @@ pub struct StudentInfo {
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum MethodExtra {
-    None {},
+    /// Nothing beyond the metrics (serialised as `{}`).
+    Plain {},
     Committee(super::committee::CommitteeExtra),
     Talking(super::talking::TalkingExtra),
 }

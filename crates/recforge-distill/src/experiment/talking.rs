@@ -40,7 +40,7 @@ pub(super) fn train(panel: &Panel) -> Result<Trained, ExperimentError> {
         let announce = |m: &str| tracing::info!("== {} · {m} · seed {seed} ==", student.name);
         announce(NO_KD);
         let (r, plain) = pipeline::train_student(&student.model, &train, KdMode::None, &student.kd, &[], &HashMap::new(), 0, dataset, split, progress)?;
-        trained.runs.push(MethodRun { method: NO_KD.into(), seed, result: r, extra: MethodExtra::None {} });
+        trained.runs.push(MethodRun { method: NO_KD.into(), seed, result: r, extra: MethodExtra::Plain {} });
         trained.plain.get_or_insert(plain);
         for mode in [TransferMode::Output, TransferMode::Feature, TransferMode::Talking] {
             announce(mode.name());
