@@ -16,8 +16,10 @@
 //! - filtering: after `warmup_steps`, the `filter_share` of (sample, teacher) pairs with the
 //!   lowest routed importance are skipped (never a sample's last teacher) and those teachers
 //!   are not run for those samples; the forward passes saved are counted.
-//! - student loss `L_task + kd_weight · BCE(s, Σ w_k σ(t_k)) + feature_weight · ‖h_s − Σ w_k a_k‖²`
-//!   (answers and weights are constants in the student's terms).
+//! - student loss `task_weight · L_task + kd_weight · L_KD(s; Σ w_k σ(t_k/T)) + feature_weight ·
+//!   ‖h_s − Σ w_k a_k‖²` (answers and weights are constants in the student's terms); the KD term,
+//!   its weights, temperature and form are the student's `[students.kd]` table
+//!   ([`crate::kd::kd_loss_mixture`]).
 //! The module lives in the training objective and is dropped at serving: the served student is
 //! exactly the plain student (same parameters, same latency).
 
@@ -35,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::frozen::FrozenTeacher;
 use crate::held_module::step_held;
+use crate::kd::KdConfig;
 
 /// How this objective names itself in errors.
 const OBJECTIVE: &str = "DiverseDistill committee";
@@ -51,8 +54,10 @@ pub struct CommitteeOptions {
     pub filter_share: f64,
     /// Steps with every teacher run while the router learns.
     pub warmup_steps: usize,
-    /// Weight of the importance-weighted soft-label term.
-    pub kd_weight: f64,
+    /// Removed: the weight of the importance-weighted soft-label term is the student's
+    /// `[students.kd] kd_weight`. Still read so an old config gets a clear error.
+    #[serde(rename = "kd_weight", skip_serializing)]
+    pub removed_kd_weight: Option<f64>,
     /// Weight of the hidden-state term `‖h_s − Σ w a‖²`.
     pub feature_weight: f64,
     /// Weight of the answer-alignment term.
@@ -68,7 +73,7 @@ impl Default for CommitteeOptions {
             message_dim: 64,
             filter_share: 0.3,
             warmup_steps: 100,
-            kd_weight: 1.0,
+            removed_kd_weight: None,
             feature_weight: 0.1,
             answer_weight: 1.0,
             lr: 0.002,
@@ -84,8 +89,21 @@ impl CommitteeOptions {
         if self.question_dim == 0 || self.message_dim == 0 {
             return Err("[committee] question_dim and message_dim must be positive".into());
         }
+        if let Some(weight) = self.removed_kd_weight {
+            return Err(removed_kd_weight("committee", weight));
+        }
         Ok(())
     }
+}
+
+/// The error for a `[committee]` or `[talking]` `kd_weight`, which used to weigh the mode's own
+/// soft-label term beside the student's `kd` table.
+pub(crate) fn removed_kd_weight(section: &str, weight: f64) -> String {
+    format!(
+        "[{section}] kd_weight = {weight} is no longer read: the soft-label term is the student's KD term, \
+         weighted by the student's `kd` table; move it there (e.g. `kd = {{ kd_weight = {weight}, temperature = 1.0, \
+         form = \"bce\" }}` under [[students]]) and delete it from [{section}]"
+    )
 }
 
 /// The Question-Answer module over `K` teachers.
@@ -203,19 +221,23 @@ pub struct CommitteeObjective<'a> {
     data: &'a Dataset,
     row_of: &'a HashMap<u64, usize>,
     options: CommitteeOptions,
+    kd: KdConfig,
     qa: Option<QaModule>,
     optimizer: ModuleOptimizer,
     pub stats: CommitteeStats,
 }
 
 impl<'a> CommitteeObjective<'a> {
-    /// `d_student`: width of the student's shared bottom; `row_of` maps example ids to rows of `data`.
+    /// `d_student`: width of the student's shared bottom; `row_of` maps example ids to rows of
+    /// `data`; `kd`: the student's KD table (weights, temperature, form of the soft-label term).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         teachers: Vec<&'a dyn FrozenTeacher>,
         data: &'a Dataset,
         row_of: &'a HashMap<u64, usize>,
         d_student: usize,
         options: CommitteeOptions,
+        kd: KdConfig,
         device: &Device,
     ) -> Self {
         let dims: Vec<usize> = teachers.iter().map(|t| t.hidden_dim()).collect();
@@ -225,7 +247,7 @@ impl<'a> CommitteeObjective<'a> {
             .init(device);
         let k = teachers.len();
         let stats = CommitteeStats { passes_per_teacher: vec![0; k], weight_sum_per_teacher: vec![0.0; k], ..CommitteeStats::default() };
-        CommitteeObjective { teachers, data, row_of, options, qa: Some(qa), optimizer: AdamConfig::new().init(), stats }
+        CommitteeObjective { teachers, data, row_of, options, kd, qa: Some(qa), optimizer: AdamConfig::new().init(), stats }
     }
 
     pub fn qa(&self) -> Option<&QaModule> {
@@ -320,14 +342,14 @@ impl Objective for CommitteeObjective<'_> {
 
         // Importance: the weighted teacher mixture should predict the label.
         let teacher_p = sigmoid(t_logits.clone());
-        let mixture = (w * teacher_p.clone()).sum_dim(1).reshape([n]).clamp(1e-6, 1.0 - 1e-6);
+        let mixture = (w * teacher_p).sum_dim(1).reshape([n]).clamp(1e-6, 1.0 - 1e-6);
         let importance_loss =
             -(labels.clone() * mixture.clone().log() + (labels.clone().neg() + 1.0) * (mixture.neg() + 1.0).log()).mean();
         // Router: predict the realised weights before the teachers run.
         let route_loss = -(w_const.clone() * log_softmax(qa.router.forward(question), 1)).sum_dim(1).mean();
 
         // Student: hard labels, importance-weighted soft label, weighted answers as a hidden target.
-        let soft = (w_const.clone() * teacher_p).sum_dim(1).reshape([n]);
+        let kd = self.kd.kd_loss_mixture(logits.clone(), t_logits, w_const.clone());
         let target_hidden = answers
             .iter()
             .enumerate()
@@ -336,8 +358,7 @@ impl Objective for CommitteeObjective<'_> {
             .unwrap_or_else(|| h_s.clone().zeros_like());
         let feature_loss = (h_s - target_hidden).powi_scalar(2).mean();
         let o = &self.options;
-        let loss = bce_with_logits(logits.clone(), labels)
-            + bce_with_logits(logits, soft) * o.kd_weight
+        let loss = self.kd.student_loss(logits, labels, kd)
             + feature_loss * o.feature_weight
             + answer_loss * o.answer_weight
             + importance_loss
@@ -426,7 +447,7 @@ mod tests {
         let rows: Vec<usize> = (0..200).collect();
         let row_of: HashMap<u64, usize> = rows.iter().map(|&r| (data.example_ids[r], r)).collect();
         let options = CommitteeOptions { filter_share: 0.4, warmup_steps: 1, ..CommitteeOptions::default() };
-        let mut objective = CommitteeObjective::new(refs, &data, &row_of, 6, options, &device);
+        let mut objective = CommitteeObjective::new(refs, &data, &row_of, 6, options, KdConfig::default(), &device);
         let before = objective.qa().unwrap().question.weight.val().into_data().try_to_vec::<f32>().unwrap();
         for (step, chunk) in rows.chunks(50).enumerate() {
             let batch = data.batch(chunk);
@@ -445,5 +466,44 @@ mod tests {
         // The QA module trained.
         let after = objective.qa().unwrap().question.weight.val().into_data().try_to_vec::<f32>().unwrap();
         assert_ne!(before, after);
+    }
+
+    #[test]
+    fn the_soft_label_term_is_the_students_kd_term_with_its_temperature_and_form() {
+        use crate::kd::SoftLabelForm;
+        use crate::test_support::{StudentBatch, kd_by_hand};
+
+        let device = Device::default().autodiff();
+        let sb = StudentBatch::new(64, &device);
+        let teacher = CountingTeacher::new(3);
+        let mut objective = CommitteeObjective::new(vec![&teacher as &dyn FrozenTeacher], &sb.data, &sb.row_of, 6, CommitteeOptions::default(), KdConfig::default(), &device);
+        let mut loss_with = |kd: KdConfig| {
+            objective.kd = kd;
+            f64::from(objective.loss(&sb.student.model, &sb.embedded().input, &sb.batch, &device).unwrap().into_scalar::<f32>())
+        };
+        let kd = |form, temperature, kd_weight| KdConfig { form, temperature, kd_weight, ..KdConfig::default() };
+        let base = loss_with(kd(SoftLabelForm::Bce, 1.0, 1.0));
+        // One teacher weighs 1 for every example, so the soft label is sigmoid(t/T): only the
+        // KD term moves with the temperature, the form and the weight, as kd.rs's formula says.
+        let (s, t) = (sb.logits(), sb.teacher_logits(&teacher));
+        let by_hand = |form, temp| kd_by_hand(&s, &t, form, temp);
+        for temp in [2.0, 4.0] {
+            let moved = loss_with(kd(SoftLabelForm::Bce, temp, 1.0)) - base;
+            let want = by_hand(SoftLabelForm::Bce, temp) - by_hand(SoftLabelForm::Bce, 1.0);
+            assert!(want.abs() > 1e-3 && (moved - want).abs() < 1e-4, "T={temp}: loss moved {moved}, kd.rs says {want}");
+        }
+        let moved = loss_with(kd(SoftLabelForm::Mse, 3.0, 1.0)) - base;
+        let want = by_hand(SoftLabelForm::Mse, 3.0) - by_hand(SoftLabelForm::Bce, 1.0);
+        assert!((moved - want).abs() < 1e-4, "mse form: loss moved {moved}, kd.rs says {want}");
+        let moved = loss_with(kd(SoftLabelForm::Bce, 1.0, 3.0)) - base;
+        assert!((moved - 2.0 * by_hand(SoftLabelForm::Bce, 1.0)).abs() < 1e-4, "kd_weight 3: loss moved {moved}");
+    }
+
+    #[test]
+    fn the_old_committee_kd_weight_is_a_clear_error() {
+        let options: CommitteeOptions = toml::from_str("kd_weight = 0.5").unwrap();
+        let err = options.validate().unwrap_err();
+        assert!(err.contains("[committee] kd_weight = 0.5") && err.contains("student's `kd` table"), "{err}");
+        assert!(CommitteeOptions::default().validate().is_ok());
     }
 }

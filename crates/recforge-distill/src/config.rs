@@ -226,9 +226,17 @@ pub enum ConfigError {
 impl DistillConfig {
     /// Read and check a config, resolving relative paths against the config's folder.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        Self::from_file_with_overrides(path, &[])
+    }
+
+    /// [`DistillConfig::from_file`] after applying `--set key.path=value` overrides to the TOML
+    /// (e.g. `data.max_student_rows=5000`, `seeds=[1,2]`; see [`recforge_data::apply_overrides`]).
+    pub fn from_file_with_overrides(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
         let invalid = |message: String| ConfigError::Invalid { path: path.into(), message };
-        let mut config: DistillConfig = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        recforge_data::apply_overrides(&mut table, overrides).map_err(|e| invalid(e.to_string()))?;
+        let mut config: DistillConfig = table.try_into().map_err(|e: toml::de::Error| invalid(e.to_string()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         if config.data.schema.is_relative() {
             config.data.schema = base.join(&config.data.schema);
@@ -253,6 +261,8 @@ impl DistillConfig {
                 return Err(format!("[data] {what} = [{from}, {to}]: expected 0 <= from < to <= 1"));
             }
         }
+        self.committee.validate()?;
+        self.talking.validate()?;
         if self.mode != DistillMode::Labels {
             return self.validate_modes();
         }
@@ -294,7 +304,6 @@ impl DistillConfig {
         if self.seeds.is_empty() {
             return Err("seeds is empty".into());
         }
-        self.committee.validate()?;
         if self.mode == DistillMode::Levi {
             if !(0.0..0.9).contains(&self.levi.id_holdout) || self.levi.id_holdout <= 0.0 {
                 return Err(format!("[levi] id_holdout = {}: expected 0 < share < 0.9", self.levi.id_holdout));
@@ -305,11 +314,46 @@ impl DistillConfig {
                     .into());
             }
         }
+        for s in &self.students {
+            s.kd.validate().map_err(|e| format!("student {:?}: {e}", s.name))?;
+        }
         if let Some(name) = &self.talking.teacher {
             if !self.teachers.iter().any(|t| &t.name == name) && name != "foundation" {
                 return Err(format!("[talking] teacher = {name:?} is not one of the [[teachers]]"));
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = "mode = \"talking\"\n[data]\nschema = \"s.toml\"\n[[teachers]]\nname = \"t\"\nmodel = { kind = \"mlp\" }\n\
+                          [[students]]\nname = \"s\"\nmodel = { kind = \"mlp\" }\n";
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn overrides_apply_before_parsing_and_are_validated_like_the_file() {
+        let (_dir, path) = write(CONFIG);
+        let config = DistillConfig::from_file_with_overrides(&path, &["data.max_student_rows=7".into(), "seeds=[4, 5]".into()]).unwrap();
+        assert_eq!(config.data.max_student_rows, Some(7));
+        assert_eq!(config.seeds, vec![4, 5]);
+        let err = DistillConfig::from_file_with_overrides(&path, &["students.kd.temperature=2".into()]).unwrap_err().to_string();
+        assert!(err.contains("c.toml"), "{err}");
+    }
+
+    #[test]
+    fn a_mode_sections_kd_weight_is_rejected_with_the_key_to_use() {
+        let (_dir, path) = write(&format!("{CONFIG}[talking]\nkd_weight = 2.0\n"));
+        let err = DistillConfig::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("[talking] kd_weight = 2") && err.contains("under [[students]]"), "{err}");
     }
 }

@@ -13,12 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use recforge_data::{Column, Dataset, Side};
+use recforge_data::{Column, Dataset, Phase, Progress, Side, Unit};
 use recforge_models::layers::{Mlp, MlpConfig};
-use recforge_train::bce_with_logits;
+use recforge_train::{Learner, LoopConfig, LoopError, bce_with_logits, run_loop};
 use serde::{Deserialize, Serialize};
 
 use crate::frozen::{FrozenTeacher, TeacherAnswer};
@@ -36,8 +33,19 @@ pub enum FoundationError {
     Encoder(String),
     #[error("the dataset has no {0} feature (set `user` / `item` in the schema) or no fitted encoder")]
     Missing(&'static str),
-    #[error("the foundation head's training loss became {0}; lower [committee.foundation] lr")]
-    Diverged(f32),
+    #[error("the foundation head's training loss became {loss} at epoch {epoch}, step {step}; lower [foundation] lr")]
+    Diverged { loss: f64, epoch: usize, step: usize },
+    #[error("the foundation head has no rows to train on; widen [data] teacher_window")]
+    NoRows,
+}
+
+impl From<LoopError> for FoundationError {
+    fn from(error: LoopError) -> Self {
+        match error {
+            LoopError::Diverged { loss, epoch, step } => FoundationError::Diverged { loss, epoch, step },
+            LoopError::NoRows => FoundationError::NoRows,
+        }
+    }
 }
 
 /// Texts per call of the text model (also the cache write batch).
@@ -212,7 +220,8 @@ pub struct FoundationTeacher {
 pub const MINILM_PARAMETERS: usize = 22_713_216;
 
 impl FoundationTeacher {
-    /// Embeds the rendered texts (cached) and trains the head on `train_rows` (hard labels).
+    /// Embeds the rendered texts (cached) and trains the head on `train_rows` (hard labels),
+    /// reporting both phases to `progress`.
     pub fn build(
         data: &Dataset,
         rendered: &Rendered,
@@ -220,7 +229,7 @@ impl FoundationTeacher {
         config: &FoundationConfig,
         train_rows: &[usize],
         seed: u64,
-        progress: &dyn Fn(usize),
+        progress: &dyn Progress,
     ) -> Result<Self, FoundationError> {
         let mut user_ids: Vec<u32> = rendered.users.keys().copied().collect();
         let mut item_ids: Vec<u32> = rendered.items.keys().copied().collect();
@@ -228,8 +237,15 @@ impl FoundationTeacher {
         item_ids.sort_unstable();
         let user_texts: Vec<String> = user_ids.iter().map(|u| rendered.users[u].clone()).collect();
         let item_texts: Vec<String> = item_ids.iter().map(|i| rendered.items[i].clone()).collect();
-        let user_vecs = embedder.embed("user", &user_texts, progress)?;
-        let item_vecs = embedder.embed("item", &item_texts, progress)?;
+        let phase = Phase::begin(progress, "embedding user and item texts", Some((user_texts.len() + item_texts.len()) as u64), Unit::Documents);
+        let done = std::cell::Cell::new(0u64);
+        let advance = |n: usize| {
+            done.set(done.get() + n as u64);
+            phase.update(done.get(), "");
+        };
+        let user_vecs = embedder.embed("user", &user_texts, &advance)?;
+        let item_vecs = embedder.embed("item", &item_texts, &advance)?;
+        drop(phase);
         let dim = embedder.encoder.dim();
         let mut teacher = FoundationTeacher {
             dim,
@@ -244,7 +260,10 @@ impl FoundationTeacher {
             answered: AtomicU64::new(0),
             text_model_parameters: MINILM_PARAMETERS,
         };
-        teacher.train_head(data, config, train_rows, seed)?;
+        let trained = train_head(&teacher, data, config, train_rows, seed, progress)?;
+        // A fresh head on the inference device, loaded with the trained weights.
+        teacher.head = FoundationHead { mlp: MlpConfig::new(3 * dim, config.hidden.clone(), 1).init(&Device::default()) }
+            .load_record(trained.valid().into_record());
         Ok(teacher)
     }
 
@@ -268,37 +287,60 @@ impl FoundationTeacher {
         Tensor::from_data(TensorData::new(x, [rows.len(), 3 * self.dim]), device)
     }
 
-    fn train_head(&mut self, data: &Dataset, config: &FoundationConfig, rows: &[usize], seed: u64) -> Result<(), FoundationError> {
-        let device = Device::default().autodiff();
-        let mut head = FoundationHead { mlp: MlpConfig::new(3 * self.dim, config.hidden.clone(), 1).init(&device) };
-        let mut optimizer: ModuleOptimizer = AdamConfig::new().init();
-        let mut rng = StdRng::seed_from_u64(seed);
-        let mut order = rows.to_vec();
-        for _ in 0..config.epochs {
-            order.shuffle(&mut rng);
-            for chunk in order.chunks(config.batch_size.max(1)) {
-                let labels: Vec<f32> = chunk.iter().map(|&r| data.labels[r]).collect();
-                let labels = Tensor::<1>::from_data(TensorData::new(labels, [chunk.len()]), &device);
-                let (logits, _) = head.forward_with_hidden(self.features(chunk, &device));
-                let loss = bce_with_logits(logits, labels);
-                let grads = loss.backward();
-                let value: f32 = loss.into_scalar();
-                if !value.is_finite() {
-                    return Err(FoundationError::Diverged(value));
-                }
-                let grads = GradientsParams::from_grads(grads, &head);
-                head = optimizer.step(config.lr, head, grads);
-            }
-        }
-        self.head = FoundationHead { mlp: MlpConfig::new(3 * self.dim, config.hidden.clone(), 1).init(&Device::default()) }
-            .load_record(head.valid().into_record());
-        Ok(())
-    }
-
     /// Trained head parameters.
     pub fn head_parameters(&self) -> usize {
         self.head.num_params()
     }
+}
+
+/// The head's training: hard-label BCE over the frozen text features, one
+/// [`recforge_train::Learner`] driven by [`run_loop`] (seeded shuffles, divergence check).
+struct HeadLearner<'a> {
+    teacher: &'a FoundationTeacher,
+    data: &'a Dataset,
+    head: FoundationHead,
+    optimizer: ModuleOptimizer,
+    lr: f64,
+    device: Device,
+}
+
+impl Learner for HeadLearner<'_> {
+    type Error = FoundationError;
+
+    fn step(&mut self, rows: &[usize]) -> Result<f64, FoundationError> {
+        let labels: Vec<f32> = rows.iter().map(|&r| self.data.labels[r]).collect();
+        let labels = Tensor::<1>::from_data(TensorData::new(labels, [rows.len()]), &self.device);
+        let (logits, _) = self.head.forward_with_hidden(self.teacher.features(rows, &self.device));
+        let loss = bce_with_logits(logits, labels);
+        let grads = loss.backward();
+        let value = f64::from(loss.into_scalar::<f32>());
+        if value.is_finite() {
+            let grads = GradientsParams::from_grads(grads, &self.head);
+            self.head = self.optimizer.step(self.lr, self.head.clone(), grads);
+        }
+        Ok(value)
+    }
+
+    fn validate(&mut self, _epoch: usize) -> Result<Option<f64>, FoundationError> {
+        Ok(None)
+    }
+}
+
+/// Trains a fresh head (on the autodiff device) for `config.epochs` over `rows`.
+fn train_head(
+    teacher: &FoundationTeacher,
+    data: &Dataset,
+    config: &FoundationConfig,
+    rows: &[usize],
+    seed: u64,
+    progress: &dyn Progress,
+) -> Result<FoundationHead, FoundationError> {
+    let device = Device::default().autodiff();
+    let head = FoundationHead { mlp: MlpConfig::new(3 * teacher.dim, config.hidden.clone(), 1).init(&device) };
+    let mut learner = HeadLearner { teacher, data, head, optimizer: AdamConfig::new().init(), lr: config.lr, device };
+    let loop_config = LoopConfig::new("foundation head", config.epochs, config.batch_size, seed);
+    run_loop(&mut learner, rows, &loop_config, progress)?;
+    Ok(learner.head)
 }
 
 impl FrozenTeacher for FoundationTeacher {
@@ -426,7 +468,7 @@ mod tests {
         let cache = recforge_llm::ScoreCache::open(&dir.path().join("c.redb")).unwrap();
         let embedder = CachedEmbedder::new(&encoder, &cache);
         let config = FoundationConfig { hidden: vec![4], epochs: 1, batch_size: 64, ..FoundationConfig::default() };
-        let teacher = FoundationTeacher::build(&data, &rendered, &embedder, &config, &profile, 1, &|_| {}).unwrap();
+        let teacher = FoundationTeacher::build(&data, &rendered, &embedder, &config, &profile, 1, &recforge_data::Silent).unwrap();
         let distinct = (rendered.users.len() + rendered.items.len()) as u64;
         assert_eq!(encoder.calls.load(Ordering::Relaxed), distinct);
         assert!(distinct < 600, "{distinct} texts for 600 rows");

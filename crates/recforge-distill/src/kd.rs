@@ -5,6 +5,10 @@
 //! `BCE(sigmoid(s/T), sigmoid(t/T))·T²` (the `T²` keeps gradient scale independent of `T`), or
 //! by regression on logits, `(s − t)²` (the temperature cancels there, so it is not used). The
 //! total student loss is `task_weight·BCE(main, y) + kd_weight·L_KD(head, t)`.
+//!
+//! This is the one KD term of the crate: the label-store students ([`crate::aux_head`]), the
+//! DiverseDistill committee (a weighted mixture of teachers, [`kd_loss_mixture`]) and Talking
+//! Models all read the student's `[students.kd]` table through [`KdConfig`].
 
 use burn::prelude::*;
 use recforge_train::bce_with_logits;
@@ -66,6 +70,17 @@ impl KdConfig {
     pub fn kd_loss(&self, student: Tensor<1>, teacher: Tensor<1>) -> Tensor<1> {
         kd_loss(student, teacher, self.form, self.temperature)
     }
+
+    /// The distillation term against a weighted mixture of teachers (see [`kd_loss_mixture`]).
+    pub fn kd_loss_mixture(&self, student: Tensor<1>, teachers: Tensor<2>, weights: Tensor<2>) -> Tensor<1> {
+        kd_loss_mixture(student, teachers, weights, self.form, self.temperature)
+    }
+
+    /// The whole student loss `task_weight·BCE(logits, y) + kd_weight·kd`, with `kd` one of the
+    /// terms above.
+    pub fn student_loss(&self, logits: Tensor<1>, labels: Tensor<1>, kd: Tensor<1>) -> Tensor<1> {
+        bce_with_logits(logits, labels) * self.task_weight + kd * self.kd_weight
+    }
 }
 
 /// The distillation loss of [`SoftLabelForm`] at temperature `temperature`, mean over the batch.
@@ -77,6 +92,22 @@ pub fn kd_loss(student: Tensor<1>, teacher: Tensor<1>, form: SoftLabelForm, temp
             bce_with_logits(student / temperature, target) * (temperature * temperature)
         }
         SoftLabelForm::Mse => (student - teacher).powi_scalar(2).mean(),
+    }
+}
+
+/// The distillation term against `K` teachers mixed per example: teacher logits `[batch, K]`
+/// and weights `[batch, K]` (each row sums to one; both sides are constants). `bce`: the target
+/// is the mixed probability `Σ_k w_k·sigmoid(t_k/T)`, then `BCE(sigmoid(s/T), target)·T²`;
+/// `mse`: `(s − Σ_k w_k·t_k)²`. With one teacher of weight 1 this is [`kd_loss`].
+pub fn kd_loss_mixture(student: Tensor<1>, teachers: Tensor<2>, weights: Tensor<2>, form: SoftLabelForm, temperature: f64) -> Tensor<1> {
+    let n = student.dims()[0];
+    let (teachers, weights) = (teachers.detach(), weights.detach());
+    match form {
+        SoftLabelForm::Bce => {
+            let target = (weights * burn::tensor::activation::sigmoid(teachers / temperature)).sum_dim(1).reshape([n]);
+            bce_with_logits(student / temperature, target) * (temperature * temperature)
+        }
+        SoftLabelForm::Mse => (student - (weights * teachers).sum_dim(1).reshape([n])).powi_scalar(2).mean(),
     }
 }
 
@@ -175,6 +206,50 @@ mod tests {
         let student = t(&[0.0, 0.5], &device).require_grad();
         let grads = kd_loss(student, teacher.clone(), SoftLabelForm::Bce, 2.0).backward();
         assert!(teacher.grad(&grads).is_none());
+    }
+
+    #[test]
+    fn a_mixture_matches_hand_computed_values_and_one_teacher_is_kd_loss() {
+        let device = Device::default();
+        let t2 = |v: &[f32], n: usize, k: usize| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [n, k]), &device);
+        let (s, teachers, w) = ([0.5f64, -1.0], [1.0f64, -2.0, 0.0, 3.0], [0.25f64, 0.75, 1.0, 0.0]);
+        for temp in [1.0, 2.5] {
+            let got = scalar(kd_loss_mixture(
+                t(&s.map(|x| x as f32), &device),
+                t2(&teachers.map(|x| x as f32), 2, 2),
+                t2(&w.map(|x| x as f32), 2, 2),
+                SoftLabelForm::Bce,
+                temp,
+            ));
+            let want = (0..2)
+                .map(|i| {
+                    let q = w[2 * i] * sigmoid(teachers[2 * i] / temp) + w[2 * i + 1] * sigmoid(teachers[2 * i + 1] / temp);
+                    let p = sigmoid(s[i] / temp);
+                    -(q * p.ln() + (1.0 - q) * (1.0 - p).ln())
+                })
+                .sum::<f64>()
+                / 2.0
+                * temp
+                * temp;
+            assert!((got - want).abs() < 1e-5, "T={temp}: {got} vs {want}");
+        }
+        // MSE against the weighted logits: ((0.5 − (0.25 − 1.5))² + (−1 − 0)²) / 2.
+        let mse = scalar(kd_loss_mixture(t(&[0.5, -1.0], &device), t2(&[1.0, -2.0, 0.0, 3.0], 2, 2), t2(&[0.25, 0.75, 1.0, 0.0], 2, 2), SoftLabelForm::Mse, 3.0));
+        assert!((mse - (1.75f64.powi(2) + 1.0) / 2.0).abs() < 1e-5, "{mse}");
+        for form in [SoftLabelForm::Bce, SoftLabelForm::Mse] {
+            let one = scalar(kd_loss_mixture(t(&[0.3, -0.7], &device), t2(&[1.2, 0.4], 2, 1), t2(&[1.0, 1.0], 2, 1), form, 2.0));
+            let single = scalar(kd_loss(t(&[0.3, -0.7], &device), t(&[1.2, 0.4], &device), form, 2.0));
+            assert!((one - single).abs() < 1e-6, "{form:?}: {one} vs {single}");
+        }
+    }
+
+    #[test]
+    fn student_loss_weights_the_task_and_the_kd_term() {
+        let device = Device::default();
+        let kd = KdConfig { task_weight: 0.5, kd_weight: 2.0, ..KdConfig::default() };
+        // BCE(0, 1) = ln 2; 0.5·ln 2 + 2·3.
+        let loss = scalar(kd.student_loss(t(&[0.0], &device), t(&[1.0], &device), t(&[3.0], &device)));
+        assert!((loss - (0.5 * std::f64::consts::LN_2 + 6.0)).abs() < 1e-5, "{loss}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::prelude::*;
-use recforge_data::{Dataset, Split};
+use recforge_data::{Dataset, Progress, Split};
 use recforge_models::{EmbeddedBatch, ModelConfig};
 use recforge_train::run::RunError;
 use recforge_train::{EvalMetrics, Objective, RunConfig, RunDir, TrainConfig, TrainError, TrainedModel, fine_tune, fit_with, labels_of, predict};
@@ -155,10 +155,10 @@ pub fn train_teacher(
     train: &TrainConfig,
     data: &Dataset,
     split: &Split,
-    _show_progress: bool,
+    progress: &dyn Progress,
 ) -> Result<(TrainedModel, f64), PipelineError> {
     let started = Instant::now();
-    let outcome = recforge_train::fit(model, train, data, split, &recforge_data::Silent)?;
+    let outcome = recforge_train::fit(model, train, data, split, progress)?;
     Ok((outcome.trained, started.elapsed().as_secs_f64()))
 }
 
@@ -169,11 +169,11 @@ pub fn refresh_teacher(
     data: &Dataset,
     newer: &Split,
     epochs: usize,
-    _show_progress: bool,
+    progress: &dyn Progress,
 ) -> Result<(TrainedModel, f64), PipelineError> {
     let started = Instant::now();
     let steps = epochs * newer.train.len().div_ceil(train.batch_size.max(1));
-    let refreshed = fine_tune(teacher.clone(), train, data, newer, steps, &recforge_data::Silent)?;
+    let refreshed = fine_tune(teacher.clone(), train, data, newer, steps, progress)?;
     Ok((refreshed, started.elapsed().as_secs_f64()))
 }
 
@@ -200,7 +200,7 @@ pub fn train_student(
     version: TeacherVersion,
     data: &Dataset,
     split: &Split,
-    show_progress: bool,
+    progress: &dyn Progress,
 ) -> Result<(StudentResult, TrainedModel), PipelineError> {
     let device = Device::default().autodiff();
     let aux_head = match mode {
@@ -208,7 +208,7 @@ pub fn train_student(
         _ => None,
     };
     let mut objective = DistillObjective::new(mode, kd.clone(), labels, version, aux_head, &device);
-    let outcome = fit_and_evaluate(model, train, data, split, show_progress, &mut objective);
+    let outcome = fit_and_evaluate(model, train, data, split, progress, &mut objective);
     objective.check()?;
     outcome
 }
@@ -220,11 +220,11 @@ pub fn fit_and_evaluate(
     train: &TrainConfig,
     data: &Dataset,
     split: &Split,
-    _show_progress: bool,
+    progress: &dyn Progress,
     objective: &mut dyn Objective,
 ) -> Result<(StudentResult, TrainedModel), PipelineError> {
     let started = Instant::now();
-    let outcome = fit_with(model, train, data, split, &recforge_data::Silent, objective)?;
+    let outcome = fit_with(model, train, data, split, progress, objective)?;
     let train_seconds = started.elapsed().as_secs_f64();
     let eval = |rows: &[usize]| {
         let p = predict(&outcome.trained.model, &outcome.trained.store, data, rows, train.eval_batch_size, &Device::default());

@@ -4,7 +4,9 @@
 //! student sends messages that the frozen teacher interprets and answers, so what is
 //! transferred fits the student's capacity and data.
 //!
-//! Losses (PAPERS.md §8, [R]), all on top of plain output KD so the comparison isolates them:
+//! Losses (PAPERS.md §8, [R]), all on top of plain output KD so the comparison isolates them
+//! (the output KD term is the student's `[students.kd]` term of [`crate::kd`]: its weights,
+//! temperature and form):
 //! - KD `‖h_s − Dec_s(Enc_t(h_t))‖²`;
 //! - reconstruction `‖Dec_t(Enc_t(h_t)) − h_t‖² + ‖Dec_s(Enc_s(h_s)) − h_s‖²`;
 //! - interaction: `h̃_t = Dec_t(Enc_s(h_s))`; the teacher's frozen upper layers answer
@@ -20,14 +22,15 @@ use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Gradients;
-use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::activation::relu;
 use recforge_data::{Batch, Dataset};
 use recforge_models::{ModelInput, Ranker, RankingModel};
-use recforge_train::{Objective, ObjectiveError, bce_with_logits};
+use recforge_train::{Objective, ObjectiveError};
 use serde::{Deserialize, Serialize};
 
 use crate::frozen::{FrozenTeacher, answer_tensors};
 use crate::held_module::step_held;
+use crate::kd::KdConfig;
 
 /// How this objective names itself in errors.
 const OBJECTIVE: &str = "Talking Models";
@@ -62,7 +65,10 @@ pub struct TalkingOptions {
     pub teacher: Option<String>,
     /// Width of the shared message space.
     pub message_dim: usize,
-    pub kd_weight: f64,
+    /// Removed: the output KD term is weighted by the student's `[students.kd] kd_weight`.
+    /// Still read so an old config gets a clear error.
+    #[serde(rename = "kd_weight", skip_serializing)]
+    pub removed_kd_weight: Option<f64>,
     /// Weight of the hidden-state terms (KD, interaction target, feature KD).
     pub feature_weight: f64,
     pub reconstruction_weight: f64,
@@ -75,11 +81,20 @@ impl Default for TalkingOptions {
         TalkingOptions {
             teacher: None,
             message_dim: 32,
-            kd_weight: 1.0,
+            removed_kd_weight: None,
             feature_weight: 0.1,
             reconstruction_weight: 0.1,
             interaction_weight: 0.1,
             lr: 0.002,
+        }
+    }
+}
+
+impl TalkingOptions {
+    pub fn validate(&self) -> Result<(), String> {
+        match self.removed_kd_weight {
+            Some(weight) => Err(crate::committee::removed_kd_weight("talking", weight)),
+            None => Ok(()),
         }
     }
 }
@@ -166,6 +181,7 @@ pub struct TalkingObjective<'a> {
     data: &'a Dataset,
     row_of: &'a HashMap<u64, usize>,
     options: TalkingOptions,
+    kd: KdConfig,
     module: Option<TalkingModule>,
     optimizer: ModuleOptimizer,
     /// Examples the teacher answered for this objective.
@@ -173,6 +189,8 @@ pub struct TalkingObjective<'a> {
 }
 
 impl<'a> TalkingObjective<'a> {
+    /// `kd`: the student's KD table (weights, temperature and form of the output KD term).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         mode: TransferMode,
         teacher: &'a dyn FrozenTeacher,
@@ -180,10 +198,11 @@ impl<'a> TalkingObjective<'a> {
         row_of: &'a HashMap<u64, usize>,
         d_student: usize,
         options: TalkingOptions,
+        kd: KdConfig,
         device: &Device,
     ) -> Self {
         let module = TalkingModule::new(d_student, teacher.hidden_dim(), options.message_dim, device);
-        TalkingObjective { mode, teacher, data, row_of, options, module: Some(module), optimizer: AdamConfig::new().init(), teacher_passes: 0 }
+        TalkingObjective { mode, teacher, data, row_of, options, kd, module: Some(module), optimizer: AdamConfig::new().init(), teacher_passes: 0 }
     }
 
     /// Parameters of the training-only module (not served).
@@ -211,7 +230,8 @@ impl Objective for TalkingObjective<'_> {
         self.teacher_passes += n as u64;
         let (h_t, t) = answer_tensors(&answer, n, device);
         let o = &self.options;
-        let mut loss = bce_with_logits(logits.clone(), labels) + bce_with_logits(logits, sigmoid(t.clone())) * o.kd_weight;
+        let kd = self.kd.kd_loss(logits.clone(), t.clone());
+        let mut loss = self.kd.student_loss(logits, labels, kd);
         match self.mode {
             TransferMode::Output => {}
             TransferMode::Feature => loss = loss + mse(h_s, module.projection.forward(h_t)) * o.feature_weight,
@@ -294,5 +314,35 @@ mod tests {
         let grads = terms.reconstruction.backward();
         assert_eq!(trained(&module.student, &grads), (true, true));
         assert_eq!(trained(&module.teacher, &grads), (true, true));
+    }
+
+    #[test]
+    fn output_kd_is_the_students_kd_term_with_its_temperature_and_form() {
+        use crate::kd::SoftLabelForm;
+        use crate::test_support::{StudentBatch, kd_by_hand};
+
+        let device = Device::default().autodiff();
+        let sb = StudentBatch::new(64, &device);
+        let teacher = CountingTeacher::new(3);
+        let kd = |form, temperature, task_weight, kd_weight| KdConfig { form, temperature, task_weight, kd_weight };
+        let loss_with = |kd: KdConfig| {
+            let mut objective = TalkingObjective::new(TransferMode::Output, &teacher, &sb.data, &sb.row_of, 6, TalkingOptions::default(), kd, &device);
+            f64::from(objective.loss(&sb.student.model, &sb.embedded().input, &sb.batch, &device).unwrap().into_scalar::<f32>())
+        };
+        // Output mode is exactly task_weight·BCE(s, y) + kd_weight·L_KD(s, t) of kd.rs.
+        let (s, t) = (sb.logits(), sb.teacher_logits(&teacher));
+        let task = loss_with(kd(SoftLabelForm::Bce, 1.0, 1.0, 0.0));
+        for (form, temp, kd_weight) in [(SoftLabelForm::Bce, 1.0, 1.0), (SoftLabelForm::Bce, 3.0, 0.5), (SoftLabelForm::Mse, 2.0, 1.0)] {
+            let got = loss_with(kd(form, temp, 1.0, kd_weight));
+            let want = task + kd_weight * kd_by_hand(&s, &t, form, temp);
+            assert!((got - want).abs() < 1e-4, "{form:?} T={temp}: {got} vs {want}");
+        }
+        assert!((loss_with(kd(SoftLabelForm::Bce, 3.0, 1.0, 1.0)) - loss_with(kd(SoftLabelForm::Bce, 1.0, 1.0, 1.0))).abs() > 1e-3);
+    }
+
+    #[test]
+    fn the_old_talking_kd_weight_is_a_clear_error() {
+        let options: TalkingOptions = toml::from_str("kd_weight = 1.0").unwrap();
+        assert!(options.validate().unwrap_err().contains("[talking] kd_weight"));
     }
 }

@@ -71,3 +71,58 @@ impl FrozenTeacher for CountingTeacher {
         hidden.sum_dim(1).reshape([n])
     }
 }
+
+/// A small MLP student (shared bottom 6 wide) on the synthetic dataset and one batch of its
+/// first `n` rows, for objective tests.
+pub struct StudentBatch {
+    pub data: Dataset,
+    pub student: recforge_train::TrainedModel,
+    pub batch: recforge_data::Batch,
+    pub rows: Vec<usize>,
+    pub row_of: std::collections::HashMap<u64, usize>,
+    device: Device,
+}
+
+impl StudentBatch {
+    pub fn new(n: usize, device: &Device) -> Self {
+        let data = recforge_train::bench::synthetic_dataset(n, 3, 10, 0, 3);
+        let config = recforge_models::ModelConfig::Mlp(recforge_models::ranking::MlpRankerConfig { embedding_dim: 4, hidden: vec![6], dropout: 0.0 });
+        let student = recforge_train::TrainedModel::init(&config, &recforge_train::TrainConfig::default(), &data, device).expect("a small MLP");
+        let rows: Vec<usize> = (0..n).collect();
+        let row_of = rows.iter().map(|&r| (data.example_ids[r], r)).collect();
+        let batch = data.batch(&rows);
+        StudentBatch { data, student, batch, rows, row_of, device: device.clone() }
+    }
+
+    pub fn embedded(&self) -> recforge_models::EmbeddedBatch {
+        recforge_models::EmbeddedBatch::new(&self.student.store, &self.batch, &self.device, true)
+    }
+
+    /// The student's logits on the batch.
+    pub fn logits(&self) -> Vec<f32> {
+        let (logits, _) = self.student.model.forward_with_hidden(&self.embedded().input).expect("an MLP has a shared bottom");
+        logits.into_data().try_to_vec::<f32>().expect("f32 logits")
+    }
+
+    /// `teacher`'s logits on the batch.
+    pub fn teacher_logits(&self, teacher: &dyn FrozenTeacher) -> Vec<f32> {
+        teacher.answer(&self.data, &self.rows).logits
+    }
+}
+
+/// kd.rs's term written out in f64: `T²·mean BCE(sigmoid(s/T), sigmoid(t/T))` or `mean (s − t)²`.
+pub fn kd_by_hand(s: &[f32], t: &[f32], form: crate::kd::SoftLabelForm, temp: f64) -> f64 {
+    let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let n = s.len() as f64;
+    let per = s.iter().zip(t).map(|(&s, &t)| {
+        let (s, t) = (f64::from(s), f64::from(t));
+        match form {
+            crate::kd::SoftLabelForm::Bce => {
+                let (p, q) = (sigmoid(s / temp), sigmoid(t / temp));
+                -(q * p.ln() + (1.0 - q) * (1.0 - p).ln()) * temp * temp
+            }
+            crate::kd::SoftLabelForm::Mse => (s - t) * (s - t),
+        }
+    });
+    per.sum::<f64>() / n
+}

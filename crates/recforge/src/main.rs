@@ -4,8 +4,6 @@
 mod cmd;
 mod progress;
 mod report;
-#[cfg(feature = "distill")]
-mod distill_report;
 
 use clap::{Parser, Subcommand};
 

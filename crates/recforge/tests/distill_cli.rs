@@ -93,3 +93,26 @@ fn bad_distill_configs_are_clear_errors() {
     std::fs::write(ws.path("lr.toml"), no_bottom).unwrap();
     ws.recforge().args(["distill", "lr.toml", "--seeds", "1"]).assert().failure().stderr(contains("no shared bottom"));
 }
+
+#[test]
+fn distill_json_prints_the_results_file_and_set_overrides_the_config() {
+    let ws = Workspace::new();
+    ws.synth(3_000);
+    std::fs::write(ws.path("kd.toml"), config(false)).unwrap();
+    let out = ws
+        .recforge()
+        .args(["distill", "kd.toml", "--json", "--set", "seeds=[3]", "--set", "teacher.refresh=[\"frozen\"]", "--out", "runs/json"])
+        .assert()
+        .success();
+    let printed: Value = serde_json::from_slice(&out.get_output().stdout).expect("stdout is the results JSON and nothing else");
+    let written: Value = serde_json::from_slice(&std::fs::read(ws.path("runs/json/results.json")).unwrap()).unwrap();
+    assert_eq!(printed, written);
+    // The overrides reached the run: one seed (3), one teacher version.
+    assert!(printed["runs"].as_array().unwrap().iter().all(|r| r["seed"] == 3));
+    assert_eq!(printed["teacher"]["variants"].as_array().unwrap().len(), 1);
+    for key in ["name", "config", "labels", "dataset", "teacher_rows", "student_rows", "valid_examples", "test_examples", "teacher_forward_passes", "cost", "students", "search"] {
+        assert!(printed.get(key).is_some(), "results.json lost {key}");
+    }
+    // A bad override names itself.
+    ws.recforge().args(["distill", "kd.toml", "--set", "seeds"]).assert().failure().stderr(contains("key.path=value"));
+}

@@ -3,6 +3,7 @@
 //! DiverseDistill's filtering, the served student's size, LEVI's ID/OOD table and its transfer
 //! to a second dataset, reuse of a trained teacher from its run folder.
 
+use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 use serde_json::Value;
 
@@ -66,7 +67,7 @@ fn committee_talking_and_levi_run_end_to_end() {
     // encoder (here the same log).
     let transfer = config("levi", "[levi]\nid_holdout = 0.2\ntarget_schema = \"synth/schema.toml\"\n").replacen("name = \"levi\"", "name = \"transfer\"", 1);
     std::fs::write(ws.path("transfer.toml"), transfer).unwrap();
-    ws.recforge().args(["distill", "transfer.toml"]).assert().success().stderr(contains("known to the pre-trained vocabulary: items"));
+    ws.recforge().args(["distill", "transfer.toml"]).assert().success().stdout(contains("known to the pre-trained vocabulary: items"));
     let r = results(&ws, "transfer");
     assert_eq!(r["rows"].as_array().unwrap().len(), 5);
     assert!(r["shift"].as_str().unwrap().starts_with("transfer to"), "{}", r["shift"]);
@@ -81,4 +82,7 @@ fn levi_needs_one_epoch_and_modes_need_teachers() {
     ws.recforge().args(["distill", "levi.toml"]).assert().failure().stderr(contains("epochs = 1"));
     std::fs::write(ws.path("none.toml"), "mode = \"talking\"\n[data]\nschema = \"synth/schema.toml\"\n[[students]]\nname = \"s\"\nmodel = { kind = \"mlp\" }\n").unwrap();
     ws.recforge().args(["distill", "none.toml"]).assert().failure().stderr(contains("[[teachers]]"));
+    // The committee's old `kd_weight` (a second spelling of the student's KD weight) is a clear error.
+    std::fs::write(ws.path("old.toml"), config("committee", "[committee]\nkd_weight = 0.5\n")).unwrap();
+    ws.recforge().args(["distill", "old.toml"]).assert().failure().stderr(contains("[committee] kd_weight = 0.5").and(contains("kd_weight = 0.5, temperature")));
 }

@@ -190,3 +190,15 @@ fn redis_labelers_share_a_group_and_survive_kill_9() {
         let _ = s.delete();
     }
 }
+
+#[test]
+fn replay_takes_a_schema_with_data_and_limit_and_prints_json() {
+    let ws = Workspace::new();
+    ws.synth(500);
+    let to = format!("file://{}", ws.path("log").display());
+    let out = ws.recforge().args(["events", "replay", "--data", "synth/schema.toml", "--to", &to, "--limit", "120", "--json"]).assert().success();
+    let printed: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).expect("stdout is JSON only");
+    assert_eq!(printed["events"], 120);
+    assert_eq!(printed["first_offset"], 0);
+    ws.recforge().args(["events", "replay", "--dataset", "nope", "--to", &to]).assert().failure().stderr(contains("ml-1m, ml-100k or obd"));
+}

@@ -11,8 +11,6 @@ pub mod bench_retrieval;
 pub mod data;
 #[cfg(feature = "distill")]
 pub mod distill;
-#[cfg(feature = "distill")]
-pub mod distill_modes;
 pub mod eval;
 pub mod events;
 pub mod export;
