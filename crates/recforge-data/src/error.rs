@@ -55,6 +55,14 @@ pub enum DataError {
         line: u64,
         message: String,
     },
+    /// A file broken from `line` on (a quoted field never closed): the rows after it cannot
+    /// be told apart, so unlike [`DataError::Malformed`] this is never skipped as one bad row.
+    #[error("{}:{line}: {message}", path.display())]
+    Broken {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
     /// The schema names a column the file's header does not have.
     #[error("{}: missing column \"{column}\" (columns: {})", path.display(), available.join(", "))]
     MissingColumn {

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::numeric::parse_number;
-use crate::reader::{Format, Row, open_reader};
+use crate::reader::{Format, ReadOptions, Row, open_reader_with};
 use crate::schema::Schema;
 
 /// Distinct values are counted exactly up to this many per column.
@@ -217,9 +217,10 @@ pub fn inspect(
     max_rows: Option<u64>,
 ) -> Result<InspectReport> {
     let format = format.resolve(path)?;
-    let (delimiter, header) =
-        schema.map_or((None, true), |s| (s.source.delimiter, s.source.header));
-    let mut reader = open_reader(path, format, delimiter, header)?;
+    let (delimiter, header, options) = schema.map_or((None, true, ReadOptions::default()), |s| {
+        (s.source.delimiter, s.source.header, s.source.read_options())
+    });
+    let mut reader = open_reader_with(path, format, delimiter, header, &options)?;
     let names = reader.header().to_vec();
     let sequence: Vec<bool> = match reader.field_types() {
         Some(types) => types.iter().map(|t| t.is_sequence()).collect(),

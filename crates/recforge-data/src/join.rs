@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{DataError, Result};
-use crate::reader::{FieldType, Row, RowReader, column_index, open_reader};
-use crate::schema::{Join, Schema};
+use crate::reader::{FieldType, Row, RowReader, column_index, open_reader_with};
+use crate::schema::{Join, Schema, Source};
 
 /// A side table keyed by its `on` column.
 pub(crate) struct SideTable {
@@ -26,9 +26,20 @@ pub(crate) struct SideTable {
 impl SideTable {
     /// Reads the whole table; a ragged row or a repeated key is an error (joins must be
     /// unambiguous).
-    pub fn load(join: &Join, main_path: &Path, main_header: &[String]) -> Result<SideTable> {
+    pub fn load(
+        join: &Join,
+        source: &Source,
+        main_path: &Path,
+        main_header: &[String],
+    ) -> Result<SideTable> {
         let key_in_main = column_index(main_path, main_header, &join.on)?;
-        let mut reader = open_reader(&join.path, join.format, join.delimiter, join.header)?;
+        let mut reader = open_reader_with(
+            &join.path,
+            join.format,
+            join.delimiter,
+            join.header,
+            &join.read_options(source),
+        )?;
         let key_col = reader.column_index(&join.on)?;
         let header = reader.header().to_vec();
         let types = reader.field_types().map(<[FieldType]>::to_vec);
@@ -109,12 +120,18 @@ impl Tables {
     /// the same way) and loads every side table.
     pub fn open(schema: &Schema, main_path: &Path) -> Result<(Box<dyn RowReader>, Tables)> {
         let source = &schema.source;
-        let reader = open_reader(main_path, source.format, source.delimiter, source.header)?;
+        let reader = open_reader_with(
+            main_path,
+            source.format,
+            source.delimiter,
+            source.header,
+            &source.read_options(),
+        )?;
         let main_header = reader.header().to_vec();
         let sides = schema
             .joins
             .iter()
-            .map(|join| SideTable::load(join, main_path, &main_header))
+            .map(|join| SideTable::load(join, source, main_path, &main_header))
             .collect::<Result<Vec<_>>>()?;
         let tables = Tables {
             main_path: main_path.to_path_buf(),

@@ -15,7 +15,7 @@ use crate::encode::{Plan, assemble, encode_rows};
 use crate::error::{DataError, Result};
 use crate::fit::fit;
 use crate::join::Tables;
-use crate::reader::open_reader;
+use crate::reader::open_reader_with;
 use crate::progress::{Phase, Silent, Unit};
 use crate::rows::Progress;
 use crate::schema::Schema;
@@ -127,7 +127,13 @@ fn build(schema: &Schema, opts: &PrepareOptions, hash: String) -> Result<(Datase
     progress.offset = reader.total_bytes();
 
     let src = &schema.source;
-    let mut reader = open_reader(source, src.format, src.delimiter, src.header)?;
+    let mut reader = open_reader_with(
+        source,
+        src.format,
+        src.delimiter,
+        src.header,
+        &src.read_options(),
+    )?;
     let plan = Plan::Checked {
         bad_rows: &fitted.bad_rows,
         rows_kept: fitted.rows_kept,

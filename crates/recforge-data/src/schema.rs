@@ -4,6 +4,10 @@
 //! ```toml
 //! [source]
 //! path = "$DATA/ml-1m/ml-1m.inter"      # relative paths: against the schema file's folder
+//! encoding = "utf-8"                      # or "latin1"; the joins read the same unless they
+//!                                         # set their own `encoding`
+//! max_field_bytes = 1048576               # longest cell (default 1 MiB)
+//! max_line_bytes = 16777216               # longest record of a text file (default 16 MiB)
 //! [[joins]]
 //! path = "$DATA/ml-1m/ml-1m.user"
 //! on = "user_id"
@@ -15,6 +19,15 @@
 //! kind = "categorical"
 //! side = "user"
 //! ```
+//!
+//! Reading never guesses (see [`crate::reader`]): a cell that is not valid in the declared
+//! `encoding` (UTF-8 unless `encoding = "latin1"`), a NUL byte, an unterminated quote and a
+//! cell or record past `max_field_bytes` / `max_line_bytes` are errors naming the file, the
+//! line and the field. The size limits bound the memory one row may take; they apply to the
+//! source and every join.
+//!
+//! `$DATA/` paths must stay inside the data folder: `$DATA/../x` is refused (write an
+//! absolute path, or one relative to the schema file, to read a file elsewhere).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -22,7 +35,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{DataError, Result};
-use crate::reader::Format;
+use crate::reader::{Encoding, Format, ReadOptions};
 
 /// Environment variable naming the data folder that `$DATA/` paths resolve against.
 pub const DATA_ENV: &str = "RECFORGE_DATA";
@@ -85,6 +98,29 @@ pub struct Source {
     /// Whether the first line names the columns.
     #[serde(default = "default_true")]
     pub header: bool,
+    /// Text encoding (`"utf-8"` when absent, or `"latin1"`); joins inherit it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<Encoding>,
+    /// Longest cell in bytes, for the source and every join (default
+    /// [`crate::reader::DEFAULT_MAX_FIELD_BYTES`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_field_bytes: Option<usize>,
+    /// Longest record of a text file in bytes, for the source and every join (default
+    /// [`crate::reader::DEFAULT_MAX_LINE_BYTES`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_line_bytes: Option<usize>,
+}
+
+impl Source {
+    /// How to read the source file: its encoding and the size limits, defaults filled in.
+    pub fn read_options(&self) -> ReadOptions {
+        let defaults = ReadOptions::default();
+        ReadOptions {
+            encoding: self.encoding.unwrap_or(defaults.encoding),
+            max_field_bytes: self.max_field_bytes.unwrap_or(defaults.max_field_bytes),
+            max_line_bytes: self.max_line_bytes.unwrap_or(defaults.max_line_bytes),
+        }
+    }
 }
 
 /// A side table loaded into memory and joined to every main row on `on`.
@@ -100,6 +136,20 @@ pub struct Join {
     pub header: bool,
     /// Key column, present in the main file and in this table.
     pub on: String,
+    /// Text encoding of this table; the source's when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<Encoding>,
+}
+
+impl Join {
+    /// How to read this table: its own encoding (else the source's) and the source's limits.
+    pub fn read_options(&self, source: &Source) -> ReadOptions {
+        let mut options = source.read_options();
+        if let Some(encoding) = self.encoding {
+            options.encoding = encoding;
+        }
+        options
+    }
 }
 
 /// Where the label comes from.
@@ -300,9 +350,11 @@ impl Schema {
             line: e.span().map(|span| line_of(text, span.start)),
             message: e.message().replace('`', "\""),
         })?;
-        schema.source.path = resolve_path(&schema.source.path, base_dir);
+        let resolve =
+            |path: &Path| resolve_path(path, base_dir).map_err(|e| DataError::schema(origin, e));
+        schema.source.path = resolve(&schema.source.path)?;
         for join in &mut schema.joins {
-            join.path = resolve_path(&join.path, base_dir);
+            join.path = resolve(&join.path)?;
         }
         if schema.name.is_empty() {
             schema.name = schema
@@ -378,6 +430,14 @@ impl Schema {
                 return fail("negatives need `user` and `item` to name features".into());
             }
         }
+        for (key, value) in [
+            ("source.max_field_bytes", self.source.max_field_bytes),
+            ("source.max_line_bytes", self.source.max_line_bytes),
+        ] {
+            if value == Some(0) {
+                return fail(format!("{key} must be at least 1"));
+            }
+        }
         for join in &self.joins {
             if join.on.is_empty() {
                 return fail(format!("join {} has an empty `on`", join.path.display()));
@@ -422,15 +482,49 @@ impl Schema {
 }
 
 /// Resolves `$DATA/...` against [`data_root`] and relative paths against `base_dir`.
-pub fn resolve_path(path: &Path, base_dir: &Path) -> PathBuf {
+///
+/// A `$DATA/` path must stay inside the data folder: `..` may not climb above it and the rest
+/// may not be absolute. The check is on the written path (symbolic links inside the data
+/// folder may point anywhere: that is the data folder's owner's choice, not the schema's).
+pub fn resolve_path(path: &Path, base_dir: &Path) -> std::result::Result<PathBuf, String> {
     if let Some(rest) = path.to_str().and_then(|s| s.strip_prefix(DATA_PREFIX)) {
-        return data_root().join(rest);
+        let root = data_root();
+        return inside_data_root(Path::new(rest))
+            .map(|inner| root.join(inner))
+            .ok_or_else(|| {
+                format!(
+                    "path \"{}\" leaves the data folder {}: a \"{DATA_PREFIX}\" path must stay \
+                     inside it; to read a file elsewhere write its absolute path, or a path \
+                     relative to the schema file",
+                    path.display(),
+                    root.display()
+                )
+            });
     }
-    if path.is_absolute() {
+    Ok(if path.is_absolute() {
         path.to_path_buf()
     } else {
         base_dir.join(path)
+    })
+}
+
+/// `rest` with `.` and `..` folded, or `None` when it climbs above its start or is absolute.
+fn inside_data_root(rest: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut inner = PathBuf::new();
+    for component in rest.components() {
+        match component {
+            Component::Normal(part) => inner.push(part),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !inner.pop() {
+                    return None;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
     }
+    Some(inner)
 }
 
 /// The data folder: `$RECFORGE_DATA`, or `data/` under the current directory.

@@ -9,6 +9,7 @@ use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use common::{Fixture, shown};
 use parquet::arrow::ArrowWriter;
+use recforge_data::reader::{Encoding, ReadOptions, open_reader_with};
 use recforge_data::{FieldType, Format, Row, RowReader, open_reader};
 
 fn rows(reader: Box<dyn RowReader>) -> Vec<Row> {
@@ -152,12 +153,26 @@ fn missing_file_is_an_io_error_naming_it() {
 }
 
 #[test]
-fn latin1_bytes_are_decoded_not_rejected() {
+fn latin1_bytes_are_decoded_when_declared_and_rejected_otherwise() {
     let fx = Fixture::new();
     let path = fx.path("latin1.csv");
     std::fs::write(&path, b"title\nMis\xe9rables\n").unwrap();
-    let rows = rows(open_reader(&path, Format::Csv, None, true).unwrap());
+    let latin1 = ReadOptions {
+        encoding: Encoding::Latin1,
+        ..ReadOptions::default()
+    };
+    let rows = rows(open_reader_with(&path, Format::Csv, None, true, &latin1).unwrap());
     assert_eq!(rows[0].fields, ["Misérables"]);
+    // Undeclared, the bytes are not guessed at: one error naming the cell (see readers_strict.rs).
+    let mut reader = open_reader(&path, Format::Csv, None, true).unwrap();
+    let err = reader.next().unwrap().unwrap_err();
+    assert!(
+        err.to_string().starts_with(&format!(
+            "{}:2: field \"title\": not valid UTF-8",
+            shown(&path)
+        )),
+        "{err}"
+    );
 }
 
 #[test]

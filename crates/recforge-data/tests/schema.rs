@@ -191,3 +191,36 @@ fn schema_file_paths_resolve_against_its_folder() {
     let schema = Schema::from_toml_file(&path).unwrap();
     assert_eq!(schema.source.path, fx.path("conf/logs/clicks.csv"));
 }
+
+#[test]
+fn data_paths_that_leave_the_data_folder_are_refused() {
+    let root = recforge_data::schema::data_root();
+    for escape in [
+        "$DATA/../secrets.csv",
+        "$DATA/ml-1m/../../etc/passwd",
+        "$DATA//etc/passwd",
+    ] {
+        let text = MINIMAL.replace("logs/clicks.csv", escape);
+        let err = Schema::from_toml_str(&text, Path::new("/base")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "<schema>: path \"{escape}\" leaves the data folder {}: a \"$DATA/\" path must \
+                 stay inside it; to read a file elsewhere write its absolute path, or a path \
+                 relative to the schema file",
+                root.display()
+            )
+        );
+        assert!(matches!(err, DataError::Schema { .. }));
+    }
+    let inside = MINIMAL.replace("logs/clicks.csv", "$DATA/ml-1m/./old/../ml-1m.inter");
+    let schema = Schema::from_toml_str(&inside, Path::new("/base")).unwrap();
+    assert_eq!(schema.source.path, root.join("ml-1m/ml-1m.inter"));
+    // Outside `$DATA/`, `..` is the user's own business.
+    let relative = MINIMAL.replace("logs/clicks.csv", "../shared/clicks.csv");
+    let schema = Schema::from_toml_str(&relative, Path::new("/base/conf")).unwrap();
+    assert_eq!(
+        schema.source.path,
+        Path::new("/base/conf/../shared/clicks.csv")
+    );
+}

@@ -1,21 +1,26 @@
-//! CSV, TSV, RecBole atomic files and Open Bandit CSV: all delimiter-separated text, read
-//! with the `csv` crate into one reused byte record.
+//! CSV, TSV, RecBole atomic files and Open Bandit CSV: all delimiter-separated text, split
+//! into records by [`super::records`] and decoded cell by cell.
 //!
 //! CSV and OBD follow RFC 4180 quoting; TSV and RecBole files have none (a `"` is an
 //! ordinary character, as in MovieLens titles). An empty first header cell — pandas' index
 //! column, as in every Open Bandit file — is named `index`; other empty header cells get
 //! positional names. Line endings may be LF or CRLF (the RecBole releases use CRLF).
+//!
+//! Cells are decoded in the declared [`Encoding`] only: bytes that are not valid UTF-8 are an
+//! error (with `encoding = "latin1"` every byte is a character), and so is a NUL byte.
 
 use std::fs::File;
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use csv::{ByteRecord, ReaderBuilder};
-
-use super::lines::LineIndex;
-use super::{FieldType, Format, Row, RowReader, check_unique_header, positional_name};
+use super::records::{Dialect, Limits, Oversize, RawRecord, RecordError, RecordReader};
+use super::{
+    Encoding, FieldType, Format, ReadOptions, Row, RowReader, check_unique_header, field_name,
+    positional_name,
+};
 use crate::error::{DataError, Result};
 
-/// Bytes the csv parser buffers per read; large enough that syscalls do not dominate.
+/// Bytes read from the file at a time; large enough that syscalls do not dominate.
 const READ_BUFFER_BYTES: usize = 1 << 16;
 
 /// Name pandas' unnamed index column gets (Open Bandit Dataset files start with one).
@@ -24,26 +29,53 @@ const INDEX_COLUMN: &str = "index";
 /// A streaming reader for delimiter-separated text files.
 pub struct DelimitedReader {
     path: PathBuf,
-    reader: csv::Reader<LineIndex<File>>,
+    records: RecordReader<BufReader<File>>,
+    options: ReadOptions,
     header: Vec<String>,
     types: Option<Vec<FieldType>>,
-    record: ByteRecord,
+    record: RawRecord,
     /// The first data row of a header-less file, read while learning the column count.
-    pending: Option<ByteRecord>,
+    pending: Option<RawRecord>,
     total_bytes: u64,
     done: bool,
 }
 
 impl DelimitedReader {
-    /// Opens `path`; `format` must not be `Auto` or `Parquet`.
+    /// Opens `path` with the default [`ReadOptions`]; `format` must not be `Parquet`.
     pub fn open(
         path: &Path,
         format: Format,
         delimiter: Option<char>,
         header: bool,
     ) -> Result<Self> {
+        Self::open_with(path, format, delimiter, header, &ReadOptions::default())
+    }
+
+    /// Opens `path`, decoding with `options.encoding` and holding at most
+    /// `options.max_line_bytes` of a record in memory.
+    pub fn open_with(
+        path: &Path,
+        format: Format,
+        delimiter: Option<char>,
+        header: bool,
+        options: &ReadOptions,
+    ) -> Result<Self> {
         let format = format.resolve(path)?;
+        let quoting = matches!(format, Format::Csv | Format::Obd);
         let delimiter = match delimiter {
+            Some(c @ ('\n' | '\r')) => {
+                return Err(DataError::format(
+                    path,
+                    format!("delimiter {c:?} would split every line into rows; pick another"),
+                ));
+            }
+            Some('"') if quoting => {
+                return Err(DataError::format(
+                    path,
+                    "delimiter '\"' is the quote character of CSV; use format = \"tsv\" with \
+                     this delimiter to read a file without quoting",
+                ));
+            }
             Some(c) if c.is_ascii() => c as u8,
             Some(c) => {
                 return Err(DataError::format(
@@ -66,44 +98,52 @@ impl DelimitedReader {
                 path: path.to_path_buf(),
             });
         }
-        let reader = ReaderBuilder::new()
-            .delimiter(delimiter)
-            .has_headers(false)
-            .flexible(true)
-            .quoting(matches!(format, Format::Csv | Format::Obd))
-            .buffer_capacity(READ_BUFFER_BYTES)
-            .from_reader(LineIndex::new(file));
+        let mut records = RecordReader::new(
+            BufReader::with_capacity(READ_BUFFER_BYTES, file),
+            Dialect { delimiter, quoting },
+            Limits {
+                max_field_bytes: options.max_field_bytes,
+                max_line_bytes: options.max_line_bytes,
+            },
+        );
+        if options.encoding == Encoding::Utf8 {
+            records.skip_bom().map_err(|e| DataError::io(path, e))?;
+        }
         let mut this = DelimitedReader {
             path: path.to_path_buf(),
-            reader,
+            records,
+            options: *options,
             header: Vec::new(),
             types: None,
-            record: ByteRecord::new(),
+            record: RawRecord::default(),
             pending: None,
             total_bytes,
             done: false,
         };
-        let mut first = ByteRecord::new();
+        let mut first = RawRecord::default();
         if !this.read_record(&mut first)? {
             return Err(DataError::EmptyFile {
                 path: path.to_path_buf(),
             });
         }
+        if let Some(oversize) = first.oversize {
+            return Err(this.oversize_error(first.line, oversize));
+        }
         if header {
             let mut names = Vec::with_capacity(first.len());
-            for (i, raw) in first.iter().enumerate() {
-                names.push(
-                    decode(raw)
-                        .trim()
-                        .trim_start_matches('\u{feff}')
-                        .to_string(),
-                );
+            let mut cell = String::new();
+            for (i, raw) in first.fields().enumerate() {
+                cell.clear();
+                decode_cell(raw, this.options.encoding, &mut cell).map_err(|message| {
+                    DataError::value(path, first.line, &positional_name(i), message)
+                })?;
+                names.push(cell.trim().to_string());
                 if i == 0 && names[0].is_empty() {
                     names[0] = INDEX_COLUMN.to_string();
                 }
             }
             if format == Format::Recbole {
-                let (names_only, types) = split_recbole_header(path, &names)?;
+                let (names_only, types) = split_recbole_header(path, first.line, &names)?;
                 names = names_only;
                 this.types = Some(types);
             }
@@ -122,28 +162,67 @@ impl DelimitedReader {
     }
 
     /// Reads one raw record; `Ok(false)` at end of file.
-    fn read_record(&mut self, record: &mut ByteRecord) -> Result<bool> {
-        self.reader.read_byte_record(record).map_err(|e| {
-            let line = match e.position() {
-                Some(p) => self.reader.get_mut().line_at(p.byte()),
-                None => 0,
-            };
-            match e.into_kind() {
-                csv::ErrorKind::Io(source) => DataError::io(&self.path, source),
-                other => DataError::Malformed {
-                    path: self.path.clone(),
-                    line,
-                    message: format!("{other:?}"),
-                },
-            }
+    fn read_record(&mut self, record: &mut RawRecord) -> Result<bool> {
+        self.records.read_record(record).map_err(|e| match e {
+            RecordError::Io(source) => DataError::io(&self.path, source),
+            RecordError::UnterminatedQuote { line, field } => DataError::Broken {
+                path: self.path.clone(),
+                line,
+                message: format!(
+                    "field \"{}\": the quoted field that starts here is never closed (the \
+                     file ends inside it); add the closing quote and write each quote inside \
+                     a quoted field as \"\", or read the file with format = \"tsv\" and \
+                     delimiter = \",\" if its quotes are ordinary characters",
+                    field_name(&self.header, field)
+                ),
+            },
+            RecordError::RunawayQuote { line, field } => DataError::Broken {
+                path: self.path.clone(),
+                line,
+                message: format!(
+                    "field \"{}\": the quoted field that starts here runs past max_line_bytes \
+                     = {} bytes, so its closing quote is probably missing; fix the quote, or \
+                     raise max_line_bytes in the schema's [source] if the field is genuine",
+                    field_name(&self.header, field),
+                    self.options.max_line_bytes
+                ),
+            },
         })
     }
 
-    fn fill_row(&mut self, record: &ByteRecord, row: &mut Row) -> Result<()> {
-        row.line = match record.position() {
-            Some(p) => self.reader.get_mut().line_at(p.byte()),
-            None => 0,
-        };
+    /// The error for a record that broke a size limit.
+    fn oversize_error(&self, line: u64, oversize: Oversize) -> DataError {
+        match oversize {
+            Oversize::Field { field } => DataError::value(
+                &self.path,
+                line,
+                &field_name(&self.header, field),
+                format!(
+                    "longer than max_field_bytes = {} bytes; raise max_field_bytes in the \
+                     schema's [source] if the value is genuine, or check the file's delimiter \
+                     and quoting",
+                    self.options.max_field_bytes
+                ),
+            ),
+            Oversize::Line { field } => DataError::value(
+                &self.path,
+                line,
+                &field_name(&self.header, field),
+                format!(
+                    "the row passes max_line_bytes = {} bytes in this field; raise \
+                     max_line_bytes in the schema's [source] if the row is genuine, or check \
+                     the file's line endings and delimiter",
+                    self.options.max_line_bytes
+                ),
+            ),
+        }
+    }
+
+    fn fill_row(&self, record: &RawRecord, row: &mut Row) -> Result<()> {
+        row.line = record.line;
+        if let Some(oversize) = record.oversize {
+            return Err(self.oversize_error(record.line, oversize));
+        }
         if record.len() != self.header.len() {
             return Err(DataError::FieldCount {
                 path: self.path.clone(),
@@ -153,29 +232,57 @@ impl DelimitedReader {
             });
         }
         row.fields.resize_with(record.len(), String::new);
-        for (cell, raw) in row.fields.iter_mut().zip(record.iter()) {
+        for (i, (cell, raw)) in row.fields.iter_mut().zip(record.fields()).enumerate() {
             cell.clear();
-            match std::str::from_utf8(raw) {
-                Ok(s) => cell.push_str(s),
-                Err(_) => cell.extend(raw.iter().map(|&b| b as char)),
-            }
+            decode_cell(raw, self.options.encoding, cell).map_err(|message| {
+                DataError::value(&self.path, row.line, &self.header[i], message)
+            })?;
         }
         Ok(())
     }
 }
 
-/// Decodes a cell: UTF-8, or Latin-1 when the bytes are not valid UTF-8 (older MovieLens
-/// releases ship Latin-1 titles). Latin-1 maps every byte to one character, so nothing is
-/// lost and the same bytes always give the same token.
-fn decode(raw: &[u8]) -> String {
-    match std::str::from_utf8(raw) {
-        Ok(s) => s.to_string(),
-        Err(_) => raw.iter().map(|&b| b as char).collect(),
+/// Decodes one cell into `out` in `encoding`: a NUL byte, or bytes that are not UTF-8 when
+/// the file is declared UTF-8, are refused (the message says what to do), never patched.
+fn decode_cell(
+    raw: &[u8],
+    encoding: Encoding,
+    out: &mut String,
+) -> std::result::Result<(), String> {
+    if let Some(at) = memchr::memchr(0, raw) {
+        return Err(format!(
+            "contains a NUL byte (at byte {} of the cell); text never holds one, so the file \
+             is probably binary or UTF-16: convert it to UTF-8 text",
+            at + 1
+        ));
     }
+    match encoding {
+        Encoding::Utf8 => match std::str::from_utf8(raw) {
+            Ok(s) => out.push_str(s),
+            Err(e) => {
+                let at = e.valid_up_to();
+                let bad = &raw[at..at + e.error_len().unwrap_or(raw.len() - at)];
+                let bytes: Vec<String> = bad.iter().map(|b| format!("0x{b:02X}")).collect();
+                return Err(format!(
+                    "not valid UTF-8 ({} at byte {} of the cell); re-encode the file as \
+                     UTF-8, or set encoding = \"latin1\" in the schema's [source] if it is \
+                     Latin-1",
+                    bytes.join(" "),
+                    at + 1
+                ));
+            }
+        },
+        Encoding::Latin1 => out.extend(raw.iter().map(|&b| char::from(b))),
+    }
+    Ok(())
 }
 
 /// Splits RecBole header cells `name:type` into names and types.
-fn split_recbole_header(path: &Path, cells: &[String]) -> Result<(Vec<String>, Vec<FieldType>)> {
+fn split_recbole_header(
+    path: &Path,
+    line: u64,
+    cells: &[String],
+) -> Result<(Vec<String>, Vec<FieldType>)> {
     let mut names = Vec::with_capacity(cells.len());
     let mut types = Vec::with_capacity(cells.len());
     for cell in cells {
@@ -185,7 +292,7 @@ fn split_recbole_header(path: &Path, cells: &[String]) -> Result<(Vec<String>, V
         let Some((name, ty)) = parsed else {
             return Err(DataError::Malformed {
                 path: path.to_path_buf(),
-                line: 1,
+                line,
                 message: format!(
                     "RecBole header cell \"{cell}\" is not `name:type` with type \
                      token, token_seq, float or float_seq"
@@ -212,7 +319,7 @@ impl RowReader for DelimitedReader {
     }
 
     fn bytes_read(&self) -> u64 {
-        self.reader.position().byte()
+        self.records.offset()
     }
 
     fn total_bytes(&self) -> u64 {

@@ -5,10 +5,16 @@
 //! (for error messages) and rows of string cells with their 1-based physical line number.
 //! [`RowReader::read_into`] reuses a caller's [`Row`] buffers, which is what the two prepare
 //! passes use on multi-gigabyte logs; the `Iterator` impl is the convenient form.
+//!
+//! Readers never guess: text is UTF-8 unless [`ReadOptions::encoding`] says Latin-1 (a cell
+//! that is not valid in the declared encoding is an error, not a second spelling of the same
+//! token), a NUL byte in a cell is an error, an unterminated quote is an error naming the line
+//! where the field began, and no field or record may grow past the configured sizes. Every
+//! such error names the file, the line and the field.
 
 mod delimited;
-mod lines;
 mod parquet;
+mod records;
 
 use std::path::Path;
 
@@ -63,6 +69,57 @@ impl Format {
                      set format = \"csv\" | \"tsv\" | \"parquet\" | \"recbole\" | \"obd\""
                 ),
             )),
+        }
+    }
+}
+
+/// How the bytes of a text file map to characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum Encoding {
+    /// UTF-8; a cell that is not valid UTF-8 is an error. A leading byte-order mark is
+    /// skipped.
+    #[default]
+    #[serde(rename = "utf-8", alias = "utf8")]
+    Utf8,
+    /// ISO-8859-1: every byte is the character with that code, so any bytes decode and the
+    /// same bytes always give the same text (older MovieLens releases ship Latin-1 titles).
+    #[serde(rename = "latin1", alias = "latin-1", alias = "iso-8859-1")]
+    Latin1,
+}
+
+impl Encoding {
+    /// The name used in schemas.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "utf-8",
+            Encoding::Latin1 => "latin1",
+        }
+    }
+}
+
+/// Default [`ReadOptions::max_field_bytes`]: far above any token, title or id list, far below
+/// what a missing delimiter or a binary file would otherwise pile into one cell.
+pub const DEFAULT_MAX_FIELD_BYTES: usize = 1 << 20;
+/// Default [`ReadOptions::max_line_bytes`]: a record (all its fields, quotes and delimiters).
+pub const DEFAULT_MAX_LINE_BYTES: usize = 16 << 20;
+
+/// How to decode a file and how much of it one row may hold in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Text encoding of delimited files (Parquet strings are always UTF-8).
+    pub encoding: Encoding,
+    /// Longest cell, in bytes as stored in the file (after removing quotes).
+    pub max_field_bytes: usize,
+    /// Longest record of a delimited file, in raw bytes (a quoted field's newlines included).
+    pub max_line_bytes: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            encoding: Encoding::Utf8,
+            max_field_bytes: DEFAULT_MAX_FIELD_BYTES,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
         }
     }
 }
@@ -143,25 +200,47 @@ pub fn column_index(path: &Path, header: &[String], name: &str) -> Result<usize>
         })
 }
 
-/// Opens `path` for streaming. `delimiter` overrides the format's separator (CSV-like formats
-/// only); `header = false` names the columns `column_1`, `column_2`, ... and treats the first
-/// line as data.
+/// Opens `path` for streaming with the default [`ReadOptions`] (UTF-8, default size limits).
+/// `delimiter` overrides the format's separator (CSV-like formats only); `header = false`
+/// names the columns `column_1`, `column_2`, ... and treats the first line as data.
 pub fn open_reader(
     path: &Path,
     format: Format,
     delimiter: Option<char>,
     header: bool,
 ) -> Result<Box<dyn RowReader>> {
+    open_reader_with(path, format, delimiter, header, &ReadOptions::default())
+}
+
+/// [`open_reader`] with an explicit encoding and size limits (a schema's
+/// [`crate::schema::Source::read_options`]).
+pub fn open_reader_with(
+    path: &Path,
+    format: Format,
+    delimiter: Option<char>,
+    header: bool,
+    options: &ReadOptions,
+) -> Result<Box<dyn RowReader>> {
     let format = format.resolve(path)?;
     Ok(match format {
-        Format::Parquet => Box::new(ParquetRowReader::open(path)?),
-        _ => Box::new(DelimitedReader::open(path, format, delimiter, header)?),
+        Format::Parquet => Box::new(ParquetRowReader::open_with(path, options)?),
+        _ => Box::new(DelimitedReader::open_with(
+            path, format, delimiter, header, options,
+        )?),
     })
 }
 
 /// Name given to columns of files without a header row (1-based like line numbers).
 pub(crate) fn positional_name(index: usize) -> String {
     format!("column_{}", index + 1)
+}
+
+/// Name of field `index` in messages: the header's name, or the positional one.
+pub(crate) fn field_name(header: &[String], index: usize) -> String {
+    header
+        .get(index)
+        .cloned()
+        .unwrap_or_else(|| positional_name(index))
 }
 
 /// Rejects headers that name a column twice, which would make lookups ambiguous.

@@ -4,6 +4,10 @@
 //! Written by hand because arrow's display kernels (`arrow-cast`) are not a dependency and
 //! render lists as `[a, b]`; here nulls become empty cells and lists become `a|b`, the default
 //! multi-value separator.
+//!
+//! Parquet strings are UTF-8 by the format's rules (the decoder checks), so
+//! [`ReadOptions::encoding`] does not apply; a NUL byte in a string and a rendered cell longer
+//! than [`ReadOptions::max_field_bytes`] are row errors, as in text files.
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -18,7 +22,7 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
-use super::{Row, RowReader, check_unique_header};
+use super::{ReadOptions, Row, RowReader, check_unique_header};
 use crate::error::{DataError, Result};
 
 /// Rows decoded per record batch.
@@ -31,6 +35,7 @@ pub(crate) const LIST_SEPARATOR: char = '|';
 pub struct ParquetRowReader {
     path: PathBuf,
     header: Vec<String>,
+    max_field_bytes: usize,
     batches: ParquetRecordBatchReader,
     batch: Option<RecordBatch>,
     next_in_batch: usize,
@@ -41,7 +46,13 @@ pub struct ParquetRowReader {
 }
 
 impl ParquetRowReader {
+    /// Opens `path` with the default [`ReadOptions`].
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, &ReadOptions::default())
+    }
+
+    /// Opens `path`; cells longer than `options.max_field_bytes` are row errors.
+    pub fn open_with(path: &Path, options: &ReadOptions) -> Result<Self> {
         let file = File::open(path).map_err(|e| DataError::io(path, e))?;
         let total_bytes = file.metadata().map_err(|e| DataError::io(path, e))?.len();
         if total_bytes == 0 {
@@ -72,6 +83,7 @@ impl ParquetRowReader {
         Ok(ParquetRowReader {
             path: path.to_path_buf(),
             header,
+            max_field_bytes: options.max_field_bytes,
             batches,
             batch: None,
             next_in_batch: 0,
@@ -153,6 +165,9 @@ impl RowReader for ParquetRowReader {
                     format!("row {}, column \"{name}\": {message}", row.line),
                 )));
             }
+            if let Err(message) = check_cell(cell, self.max_field_bytes) {
+                return Some(Err(DataError::value(&self.path, row.line, name, message)));
+            }
         }
         Some(Ok(()))
     }
@@ -165,6 +180,25 @@ impl Iterator for ParquetRowReader {
         let mut row = Row::default();
         self.read_into(&mut row).map(|r| r.map(|()| row))
     }
+}
+
+/// The limits a rendered cell must keep: no NUL byte, at most `max_field_bytes` bytes.
+fn check_cell(cell: &str, max_field_bytes: usize) -> std::result::Result<(), String> {
+    if let Some(at) = memchr::memchr(0, cell.as_bytes()) {
+        return Err(format!(
+            "contains a NUL byte (at byte {} of the cell); text never holds one: clean the \
+             column before writing the Parquet file",
+            at + 1
+        ));
+    }
+    if cell.len() > max_field_bytes {
+        return Err(format!(
+            "{} bytes, longer than max_field_bytes = {max_field_bytes}; raise max_field_bytes \
+             in the schema's [source] if the value is genuine",
+            cell.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Whether [`write_cell`] can render a column of this type.
