@@ -459,7 +459,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let schema = recforge_data::write_synthetic_ctr(&dir.path().join("synth"), 600, 5).unwrap();
         let schema = recforge_data::Schema::from_toml_file(&schema).unwrap();
-        let options = recforge_data::PrepareOptions { cache_dir: dir.path().join("prep"), skip_bad_rows: false, force: false, progress: None };
+        let options = recforge_data::PrepareOptions { cache_dir: dir.path().join("prep"), skip_bad_rows: false, force: false, progress: &recforge_data::Silent };
         let data = recforge_data::prepare(&schema, &options).unwrap().0;
         let rows: Vec<usize> = (300..600).collect();
         let profile: Vec<usize> = (0..300).collect();
