@@ -246,7 +246,7 @@ mod tests {
         let kd = KdConfig { task_weight: 0.0, ..KdConfig::default() };
         objective = DistillObjective::new(KdMode::Aux, kd, &teacher, 1, Some(head), &device);
         let (_, hidden) = model.forward_with_hidden(&input).unwrap();
-        let teacher_logits = objective.teacher_logits(&batch, &device);
+        let teacher_logits = objective.teacher_logits(&batch, &device).unwrap();
         let aux_logits = objective.aux_head().unwrap().forward(hidden);
         let grads = KdConfig::default().kd_loss(aux_logits, teacher_logits).backward();
         assert!(probe(objective.aux_head().unwrap(), &grads).iter().all(|(_, g)| *g));
