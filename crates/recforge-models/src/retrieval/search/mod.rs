@@ -3,6 +3,7 @@
 //! approximately from an HNSW graph (`hnsw_rs`, behind the `hnsw` feature). A query is one or several vectors (a
 //! multi-interest user's H heads); an item's score is the max over the query vectors.
 
+#[cfg(feature = "hnsw")]
 pub mod bench;
 pub mod exact;
 #[cfg(feature = "hnsw")]
