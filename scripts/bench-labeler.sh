@@ -34,7 +34,7 @@ run_case() {
   local pids=()
   for p in $(seq "$procs"); do
     "$BIN" --log warn labeler --events "$events" --labels "$labels" --teacher "$TEACHER" --workers "$workers" \
-      --consumer "c$p" --batch 512 --idle-exit 2 --stats-json "$dir/drain-$p.json" > "$dir/drain-$p.txt" &
+      --consumer "c$p" --batch-size 512 --idle-exit 2 --out "$dir/drain-$p.json" > "$dir/drain-$p.txt" &
     pids+=($!)
   done
   for pid in "${pids[@]}"; do wait "$pid"; done
@@ -43,7 +43,7 @@ run_case() {
   pids=()
   for p in $(seq "$procs"); do
     "$BIN" --log warn labeler --events "$events2" --labels "$labels2" --teacher "$TEACHER" --workers "$workers" \
-      --consumer "c$p" --batch 512 --idle-exit 8 --stats-json "$dir/lag-$p.json" > "$dir/lag-$p.txt" &
+      --consumer "c$p" --batch-size 512 --idle-exit 8 --out "$dir/lag-$p.json" > "$dir/lag-$p.txt" &
     pids+=($!)
   done
   sleep 1

@@ -31,7 +31,7 @@ use burn::prelude::*;
 use burn::tensor::Gradients;
 use burn::tensor::activation::{log_softmax, relu, sigmoid, softmax};
 use recforge_data::{Batch, Dataset};
-use recforge_models::{ModelInput, Ranker, RankingModel};
+use recforge_models::{ModelInput, Ranker};
 use recforge_train::{Objective, ObjectiveError, bce_with_logits};
 use serde::{Deserialize, Serialize};
 

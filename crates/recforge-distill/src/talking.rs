@@ -24,7 +24,7 @@ use burn::prelude::*;
 use burn::tensor::Gradients;
 use burn::tensor::activation::relu;
 use recforge_data::{Batch, Dataset};
-use recforge_models::{ModelInput, Ranker, RankingModel};
+use recforge_models::{ModelInput, Ranker};
 use recforge_train::{Objective, ObjectiveError};
 use serde::{Deserialize, Serialize};
 

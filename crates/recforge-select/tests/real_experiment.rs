@@ -34,7 +34,7 @@ fn data_selection_experiment() {
     write_jsonl(&out.join("heldout.jsonl"), corpus.heldout.iter().map(CorpusDoc::record).collect::<Vec<_>>().iter()).unwrap();
     println!("pool {} docs, held out {} docs", corpus.pool.len(), corpus.heldout.len());
 
-    // Score files as `recforge select --input corpus.jsonl --out X` writes them (X.scores.jsonl);
+    // Score files as `recforge select --data corpus.jsonl --out X` writes them (X.scores.jsonl);
     // a score file already there (e.g. Ask-LLM from the CLI) is used as is.
     let samplers: Vec<Box<dyn Sampler>> = vec![
         Box::new(RandomSampler { seed: 0 }),

@@ -7,7 +7,7 @@ use recforge_select::pipeline::{compute_features, write_selection};
 use recforge_select::random::RandomSampler;
 use recforge_select::semdedup::{SemDedup, SemDedupConfig};
 use recforge_select::shard::{ShardHeader, ShardSpec, merge_scores, write_scores};
-use recforge_select::{MemoryCache, Result, Sampler, TextEmbedder, select};
+use recforge_select::{MemoryCache, Sampler, TextEmbedder, select};
 
 /// A deterministic bag-of-characters embedding, L2-normalised.
 struct CharEmbedder;

@@ -2,9 +2,8 @@
 //! concurrently end with exactly the sequential state, a retried feedback counts once across
 //! replicas, and feedback sent to one replica for a request issued by the other is accepted.
 //!
-//! Needs `REDIS_URL` (`.ci/run` starts redis-server and sets it). Without it the tests say so
-//! and pass locally, but fail when `RECFORGE_REQUIRE_REDIS=1` (set by CI) so a missing server
-//! never skips silently there.
+//! Needs a Redis server at `REDIS_URL` (default redis://127.0.0.1:6379) and fails without one:
+//! `scripts/test.sh` starts one.
 
 use std::sync::Arc;
 
@@ -14,18 +13,13 @@ use recforge_bandit::{ClusterContext, DiagLinUcb};
 use recforge_serve::store::{IssuedRequest, now_ms};
 use recforge_serve::{BanditStore, RedisStore};
 
-/// A store on a fresh key prefix, or None when Redis is not configured (and not required).
-fn store() -> Option<RedisStore> {
-    let Ok(url) = std::env::var("REDIS_URL") else {
-        if std::env::var("RECFORGE_REQUIRE_REDIS").is_ok_and(|v| v == "1") {
-            panic!("REDIS_URL is not set but RECFORGE_REQUIRE_REDIS=1: start redis-server and export REDIS_URL=redis://127.0.0.1:6379");
-        }
-        eprintln!("REDIS_URL not set: skipping the Redis store test (CI sets it)");
-        return None;
-    };
+/// A store on a fresh key prefix on the Redis server at `REDIS_URL` (default
+/// redis://127.0.0.1:6379); fails when no server answers.
+fn store() -> RedisStore {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
     let prefix = format!("recforge-test:{:016x}:", rand::rng().random::<u64>());
     let url = format!("{}?prefix={prefix}", url.trim_end_matches('/'));
-    Some(RedisStore::open(&url).unwrap_or_else(|e| panic!("REDIS_URL is set but the server does not answer: {e}")))
+    RedisStore::open(&url).unwrap_or_else(|e| panic!("no Redis server answers at {url} ({e}): run scripts/test.sh, which starts one, or set REDIS_URL"))
 }
 
 fn same_prefix(store: &RedisStore) -> RedisStore {
@@ -34,7 +28,7 @@ fn same_prefix(store: &RedisStore) -> RedisStore {
 
 #[test]
 fn two_replicas_merge_to_the_sequential_state() {
-    let Some(a) = store() else { return };
+    let a = store();
     let b = same_prefix(&a);
     let far = now_ms() + 600_000;
     let mut rng = SmallRng::seed_from_u64(9);
@@ -79,7 +73,7 @@ fn two_replicas_merge_to_the_sequential_state() {
 
 #[test]
 fn requests_issued_by_one_replica_are_known_to_the_other_and_expire() {
-    let Some(a) = store() else { return };
+    let a = store();
     let b = same_prefix(&a);
     let request = IssuedRequest { context: ClusterContext::new([(1, 0.5), (2, 0.5)]), items: vec![3, 4], expires_ms: now_ms() + 60_000 };
     a.put_request("r-1", &request).unwrap();

@@ -1,8 +1,8 @@
 //! The label pipeline with real processes: a tiny teacher trained in the test, a synthetic
 //! dataset replayed into an event log, `recforge labeler` killed with SIGKILL mid-stream and
 //! restarted — every event ends with exactly one label per teacher version, on the file
-//! backends (segmented log + redb) and on Redis (skipped without `REDIS_URL`, failing when
-//! `RECFORGE_REQUIRE_REDIS=1`). Also: Redis unreachable is a clear error after retries, and a
+//! backends (segmented log + redb) and on Redis (at `REDIS_URL`, default
+//! redis://127.0.0.1:6379; the test fails without a server). Also: Redis unreachable is a clear error after retries, and a
 //! refreshing labeler swaps teacher versions without losing or doubling a label.
 
 use std::path::Path;
@@ -122,7 +122,7 @@ fn a_refreshing_labeler_swaps_versions_and_labels_each_event_once() {
         .recforge()
         .args(["labeler", "--events", &events, "--labels", &labels, "--teacher"])
         .arg(ws.path("teacher"))
-        .args(["--batch", "250", "--refresh-every", "1500", "--refresh-window", "1000", "--refresh-steps", "3", "--idle-exit", "1", "--stats-json", "stats.json", "--refresh-dir"])
+        .args(["--batch-size", "250", "--refresh-every", "1500", "--refresh-window", "1000", "--refresh-steps", "3", "--idle-exit", "1", "--out", "stats.json", "--refresh-dir"])
         .arg(&refresh)
         .assert()
         .success()
@@ -153,20 +153,14 @@ fn unreachable_redis_fails_with_a_clear_error_after_backoff() {
         .stderr(contains("redis://127.0.0.1:1/ev").and(contains("3 attempts")).and(contains("redis-server")));
 }
 
-fn redis_base() -> Option<String> {
-    let Ok(url) = std::env::var("REDIS_URL") else {
-        if std::env::var("RECFORGE_REQUIRE_REDIS").is_ok_and(|v| v == "1") {
-            panic!("REDIS_URL is not set but RECFORGE_REQUIRE_REDIS=1: start redis-server and export REDIS_URL=redis://127.0.0.1:6379");
-        }
-        eprintln!("REDIS_URL not set: skipping the Redis labeler test (CI sets it)");
-        return None;
-    };
-    Some(url.trim_end_matches('/').to_string())
+fn redis_base() -> String {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
+    url.trim_end_matches('/').to_string()
 }
 
 #[test]
 fn redis_labelers_share_a_group_and_survive_kill_9() {
-    let Some(base) = redis_base() else { return };
+    let base = redis_base();
     let ws = Workspace::with_teacher();
     let tag = format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()));
     let events = format!("{base}/test-ev-{tag}?claim_idle_ms=300");

@@ -38,7 +38,7 @@ impl Fixture {
         Schema::from_toml_str(toml, self.dir.path()).expect("valid schema")
     }
 
-    pub fn options(&self) -> PrepareOptions {
+    pub fn options(&self) -> PrepareOptions<'_> {
         PrepareOptions::new(self.path("cache"))
     }
 }

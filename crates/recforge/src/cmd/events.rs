@@ -35,7 +35,7 @@ pub struct ReplayArgs {
     #[arg(long)]
     limit: Option<usize>,
     /// Events per append (one fsync or one Redis round trip each).
-    #[arg(long, alias = "batch-size", default_value_t = 1000)]
+    #[arg(long = "batch-size", alias = "batch", default_value_t = 1000)]
     batch: usize,
     /// Where dataset names are looked up.
     #[arg(long, default_value = "configs/data")]

@@ -38,7 +38,7 @@ pub struct Args {
     #[arg(long)]
     consumer: Option<String>,
     /// Events per batch (one label write and one offset commit each).
-    #[arg(long, alias = "batch-size", default_value_t = 512)]
+    #[arg(long = "batch-size", alias = "batch", default_value_t = 512)]
     batch: usize,
     /// Refresh the teacher after this many labelled events: fine-tune it on the newest
     /// --refresh-window events, save it as a new version under --refresh-dir and label with
@@ -56,13 +56,13 @@ pub struct Args {
     #[arg(long)]
     refresh_dir: Option<PathBuf>,
     /// Stop after labelling this many events.
-    #[arg(long, alias = "limit")]
+    #[arg(long = "limit", alias = "max-events")]
     max_events: Option<u64>,
     /// Stop after this many seconds without a new event (default: run until killed).
     #[arg(long)]
     idle_exit: Option<f64>,
     /// Write the run's statistics (labels/s, lag percentiles, forward passes) as JSON here.
-    #[arg(long, alias = "out")]
+    #[arg(long = "out", alias = "stats-json")]
     stats_json: Option<PathBuf>,
     /// Print the run's statistics as JSON on stdout (nothing else goes to stdout).
     #[arg(long)]

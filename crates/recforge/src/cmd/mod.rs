@@ -1,13 +1,8 @@
 //! One file per subcommand; the heavy ones (LLM, selection, distillation, serving) only in
 //! builds with their cargo feature.
 
-pub mod align_ml100k;
 pub mod bandit;
 pub mod bench;
-#[cfg(feature = "llm")]
-pub mod bench_llm;
-#[cfg(feature = "hnsw")]
-pub mod bench_retrieval;
 pub mod data;
 #[cfg(feature = "distill")]
 pub mod distill;

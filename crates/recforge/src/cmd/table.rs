@@ -21,9 +21,10 @@ pub struct Args {
     /// Folder for the runs (one sub-folder per config and seed).
     #[arg(long, default_value = "runs/table")]
     out: PathBuf,
-    /// Also write the table as JSON to this file.
-    #[arg(long, value_name = "FILE", alias = "json")]
-    json_out: Option<PathBuf>,
+    /// Print the table as JSON on stdout instead of markdown (it is always written to
+    /// OUT/table.json and OUT/table.md too).
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -31,9 +32,14 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--seeds needs at least one seed");
     }
     let rows = seed_table(&args.configs, &args.seeds, &args.out, &args.set, crate::progress::console())?;
-    println!("{}", markdown(&rows, &args.seeds));
-    if let Some(path) = args.json_out {
-        std::fs::write(&path, serde_json::to_vec_pretty(&rows)?)?;
+    let table = markdown(&rows, &args.seeds);
+    let json = serde_json::to_string_pretty(&rows)?;
+    std::fs::write(args.out.join("table.md"), &table)?;
+    std::fs::write(args.out.join("table.json"), &json)?;
+    if args.json {
+        println!("{json}");
+    } else {
+        println!("{table}\ntable: {}", args.out.join("table.md").display());
     }
     Ok(())
 }

@@ -52,7 +52,7 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     tasks: Vec<String>,
     /// Use the first N examples (after the task filter); default steps × batch × accumulation.
-    #[arg(long, alias = "limit")]
+    #[arg(long = "limit", alias = "max-examples")]
     max_examples: Option<usize>,
     /// Save a checkpoint every N steps (and at the end).
     #[arg(long, default_value_t = 25)]

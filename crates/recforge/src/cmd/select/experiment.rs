@@ -46,7 +46,7 @@ pub struct ExperimentArgs {
     /// to DIR/experiment/.
     #[arg(long, alias = "data", default_value = "runs/select")]
     pub dir: PathBuf,
-    /// Whole-run score files (OUT.scores.jsonl from `recforge select --input DIR/corpus.jsonl`)
+    /// Whole-run score files (OUT.scores.jsonl from `recforge select --data DIR/corpus.jsonl`)
     /// or every shard's files for one sampler joined with commas; `NAME=FILE[,FILE...]` names
     /// the row (default: the sampler, e.g. to tell `density-hashed=...` from `density=...`).
     #[arg(long, num_args = 1.., required = true)]
@@ -59,7 +59,7 @@ pub struct ExperimentArgs {
     /// Training steps (the token budget is steps × batch × context bytes for every cell).
     #[arg(long, default_value_t = 300)]
     pub steps: usize,
-    #[arg(long, alias = "batch-size", default_value_t = 16)]
+    #[arg(long = "batch-size", alias = "batch", default_value_t = 16)]
     pub batch: usize,
     #[arg(long, default_value_t = 64)]
     pub context: usize,

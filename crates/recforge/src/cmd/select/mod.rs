@@ -116,7 +116,7 @@ impl ModelArgs {
 #[derive(clap::Args)]
 pub struct RunArgs {
     /// Input documents: .jsonl (one object per line), .csv, .tsv or .parquet.
-    #[arg(long, alias = "data", required = true)]
+    #[arg(long = "data", alias = "input", required = true)]
     pub input: Option<PathBuf>,
     /// The column or JSON key holding the text.
     #[arg(long, default_value = "text")]
@@ -174,7 +174,7 @@ fn print_selection(s: &SelectionReport) -> Result<()> {
 }
 
 fn run_select(args: RunArgs) -> Result<()> {
-    let (Some(input), Some(out)) = (args.input, args.out) else { bail!("--input and --out are required") };
+    let (Some(input), Some(out)) = (args.input, args.out) else { bail!("--data and --out are required") };
     let job = ScoreJob {
         input,
         text_field: args.text_field,

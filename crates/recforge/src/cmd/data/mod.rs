@@ -1,5 +1,7 @@
 //! `recforge data fetch | inspect | prepare | synth | align-ml100k`.
 
+mod align_ml100k;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -22,7 +24,7 @@ pub enum DataCommand {
     /// Rewrite MovieLens-100K in MovieLens-1M's vocabulary (item ids, age groups, occupation
     /// codes), so models trained on ML-1M read it (configs/data/ml100k_as_ml1m_temporal.toml).
     #[command(name = "align-ml100k")]
-    AlignMl100k(crate::cmd::align_ml100k::Args),
+    AlignMl100k(align_ml100k::Args),
 }
 
 #[derive(Args)]
@@ -94,7 +96,7 @@ pub fn run(command: DataCommand) -> Result<()> {
             print_summary(&data, &report);
             Ok(())
         }
-        DataCommand::AlignMl100k(args) => crate::cmd::align_ml100k::run(args),
+        DataCommand::AlignMl100k(args) => align_ml100k::run(args),
         DataCommand::Synth(args) => {
             let started = Instant::now();
             let schema = recforge_data::write_synthetic_ctr(&args.out, args.rows, args.seed)?;

@@ -1,5 +1,10 @@
 //! `recforge bench prepare | train-step | ranking | retrieval`: speed and memory, measured side by
-//! side (retrieval search lives in `bench_retrieval.rs`).
+//! side (retrieval search in `retrieval.rs`, LLM inference in `llm.rs`).
+
+#[cfg(feature = "llm")]
+mod llm;
+#[cfg(feature = "hnsw")]
+mod retrieval;
 
 use std::path::PathBuf;
 
@@ -21,11 +26,11 @@ pub enum BenchCommand {
     Ranking(RankingArgs),
     /// Top-K search: queries/s, p99 latency and HNSW recall vs exact, on ML-1M-sized and 1M-item corpora.
     #[cfg(feature = "hnsw")]
-    Retrieval(crate::cmd::bench_retrieval::Args),
+    Retrieval(retrieval::Args),
     /// LLM runtime: prompt tokens/s when scoring, generation tokens/s, embeddings/s, peak RSS;
     /// `--peers` adds llama.cpp and sentence-transformers on the same workload.
     #[cfg(feature = "llm")]
-    Llm(crate::cmd::bench_llm::Args),
+    Llm(llm::Args),
 }
 
 #[derive(Args)]
@@ -132,9 +137,9 @@ pub fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::TrainStep(args) => train_step(args),
         BenchCommand::Ranking(args) => ranking(args),
         #[cfg(feature = "hnsw")]
-        BenchCommand::Retrieval(args) => crate::cmd::bench_retrieval::run(args),
+        BenchCommand::Retrieval(args) => retrieval::run(args),
         #[cfg(feature = "llm")]
-        BenchCommand::Llm(args) => crate::cmd::bench_llm::run(args),
+        BenchCommand::Llm(args) => llm::run(args),
     }
 }
 
