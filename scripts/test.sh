@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
-# The test suite, as CI runs it: makes sure a Redis server answers on loopback (installing
-# redis-server with apt-get if it is missing, starting a private one and stopping it at exit),
-# then `cargo test --workspace --no-fail-fast`, and closes with one
-# "N passed, N failed, N skipped" line, also when tests fail. Extra arguments go to cargo test.
+# The test suite, exactly as CI runs it:
+#   1. makes sure a Redis server answers on loopback (installs redis-server with apt-get if it is
+#      missing, starts a private one and stops it at exit);
+#   2. fetches the real datasets and models the `fetched_*` tests read (DATA.md; skipped when
+#      already there and verified by checksum);
+#   3. `cargo test --workspace --no-fail-fast` (one build of the whole workspace; the
+#      remaining `#[ignore]`d tests are the long ones run by hand);
+#   4. the `#[ignore]`d `fetched_*` tests on the same build (no second compile);
+#   5. closes with one "N passed, N failed, N skipped" line, also when tests fail.
+# Extra arguments go to both cargo test runs (e.g. `--release`).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+started=$(date +%s)
+status=0
 
 REDIS_PORT="${REDIS_PORT:-6379}"
 if ! command -v redis-server >/dev/null 2>&1; then
@@ -31,10 +39,30 @@ cleanup() {
   rm -f "$log"
 }
 trap cleanup EXIT
-
 export CARGO_TERM_COLOR=never
-cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
+
+echo "== fetching the test datasets and models (scripts/fetch-data.sh)"
+data="${RECFORGE_DATA:-$PWD/data}"
+fetched=1
+RECFORGE_DATA="$data" bash scripts/fetch-data.sh --only ml-1m,ml-100k,obd,smollm2,minilm \
+  || { echo "fetching the test data failed: the fetched_* tests will fail"; fetched=0; }
+ready=$(date +%s)
+
+echo "== cargo test --workspace --no-fail-fast $*"
+cargo test --workspace --no-fail-fast "$@" -- --skip fetched_ 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+tested=$(date +%s)
+
+# Same cargo arguments as above, so nothing is rebuilt; the filter picks the tests that read the
+# fetched files (a missing file fails them, so a failed fetch cannot pass silently).
+echo "== the fetched_* tests on the real datasets and models"
+RECFORGE_DATA="$data" cargo test --workspace --no-fail-fast "$@" -- --ignored fetched_ 2>&1 \
+  | grep -v "^test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; [0-9]* filtered out" | tee -a "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+[ "$fetched" = 1 ] || status=1
+finished=$(date +%s)
+
+echo "test times: fetch $((ready - started))s, build + tests $((tested - ready))s, fetched_* tests $((finished - tested))s"
 # cargo prints one "test result" line per test binary; sum them into one closing line.
 awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
      END { printf "%d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"

@@ -1,7 +1,7 @@
 //! Preparations of the real datasets (MovieLens-1M, MovieLens-100K, Open Bandit) with the
 //! schemas in `tests/real_schemas/`. Ignored by default because the files are fetched, not
-//! shipped; `.ci/run` runs them with `--ignored` after `recforge data fetch`, and a missing
-//! file is a failure. By hand:
+//! shipped; `scripts/test.sh` fetches them and runs every `fetched_*` test with `--ignored`,
+//! and a missing file is a failure. By hand:
 //! `RECFORGE_DATA=/path/to/data cargo test --workspace --test real_data -- --ignored --nocapture`.
 //! Each test prints rows, label rate and cold/cached prepare seconds.
 
@@ -54,18 +54,18 @@ fn prepare_twice(schema: &Schema) {
 
 #[test]
 #[ignore = "needs the fetched MovieLens-1M files"]
-fn ml1m_ctr() {
+fn fetched_ml1m_ctr() {
     prepare_twice(&schema("ml1m.toml"));
 }
 
 #[test]
 #[ignore = "needs the fetched MovieLens-100K files"]
-fn ml100k_ctr() {
+fn fetched_ml100k_ctr() {
     prepare_twice(&schema("ml100k.toml"));
 }
 
 #[test]
 #[ignore = "needs the fetched Open Bandit Dataset files"]
-fn obd_ctr() {
+fn fetched_obd_ctr() {
     prepare_twice(&schema("obd.toml"));
 }

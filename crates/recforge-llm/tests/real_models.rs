@@ -1,6 +1,6 @@
 //! The runtime on the real models of DATA.md (SmolLM2-135M-Instruct Q4_1 GGUF and
 //! all-MiniLM-L6-v2). The models are fetched, not shipped, so these tests are `#[ignore]`d;
-//! `.ci/run` runs them with `--ignored` after `recforge data fetch --only smollm2,minilm`, and a
+//! `scripts/test.sh` fetches them and runs every `fetched_*` test with `--ignored`, and a
 //! missing file is a failure. By hand: `cargo test --workspace --test real_models -- --ignored`.
 
 use std::path::PathBuf;
@@ -32,7 +32,7 @@ const SPAM: &str = "CONGRATULATIONS!!! U have WON a FREE entry 2 our £1000 priz
 
 #[test]
 #[ignore = "needs the fetched models (recforge data fetch --only smollm2,minilm); CI runs it"]
-fn smollm_tokenizer_round_trips_and_chatml_tokens_are_single() {
+fn fetched_smollm_tokenizer_round_trips_and_chatml_tokens_are_single() {
     let lm = smollm();
     assert_eq!(lm.tokenizer().get_vocab_size(true), 49_152);
     for text in [CLEAN, SPAM, "naïve café, 2024-11-29: 3.14159 ∑ 日本"] {
@@ -48,7 +48,7 @@ fn smollm_tokenizer_round_trips_and_chatml_tokens_are_single() {
 
 #[test]
 #[ignore = "needs the fetched models (recforge data fetch --only smollm2,minilm); CI runs it"]
-fn smollm_prefers_the_encyclopedic_paragraph_over_spam() {
+fn fetched_smollm_prefers_the_encyclopedic_paragraph_over_spam() {
     let lm = smollm();
     let prompts = vec![quality_prompt(&lm, CLEAN), quality_prompt(&lm, SPAM)];
     let p = lm.first_token_probability(&prompts, &["yes", "Yes", " yes", " Yes"]).unwrap();
@@ -73,7 +73,7 @@ fn smollm_prefers_the_encyclopedic_paragraph_over_spam() {
 
 #[test]
 #[ignore = "needs the fetched models (recforge data fetch --only smollm2,minilm); CI runs it"]
-fn minilm_paraphrases_are_closer_than_unrelated_sentences() {
+fn fetched_minilm_paraphrases_are_closer_than_unrelated_sentences() {
     let dir = data("models/all-minilm-l6-v2");
     let enc = SentenceEncoder::load(&dir).unwrap();
     assert_eq!(enc.dim(), 384);

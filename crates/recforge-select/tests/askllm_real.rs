@@ -1,6 +1,6 @@
 //! The real SmolLM2-135M-Instruct, through Ask-LLM, scores a clean encyclopedic paragraph
-//! above a spam email. Ignored by default (the model is fetched, not shipped); `.ci/run` runs
-//! it with `--ignored` after `recforge data fetch`, and it fails when the file is absent.
+//! above a spam email. Ignored by default (the model is fetched, not shipped); `scripts/test.sh`
+//! fetches it and runs every `fetched_*` test with `--ignored`; it fails when the file is absent.
 
 use std::path::PathBuf;
 
@@ -15,7 +15,7 @@ fn model_path() -> PathBuf {
 
 #[test]
 #[ignore = "needs the fetched SmolLM2 model (recforge data fetch --only smollm2); CI runs it"]
-fn smollm2_prefers_an_encyclopedic_paragraph_to_spam() {
+fn fetched_smollm2_prefers_an_encyclopedic_paragraph_to_spam() {
     let path = model_path();
     assert!(path.exists(), "{} is missing: run `recforge data fetch --only smollm2` (or set RECFORGE_DATA)", path.display());
     let sampler = AskLlm::new(CausalLm::load(&path).unwrap());

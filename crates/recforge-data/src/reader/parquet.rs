@@ -60,7 +60,7 @@ impl ParquetRowReader {
                 path: path.to_path_buf(),
             });
         }
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        let builder = decoder_guard(path, || ParquetRecordBatchReaderBuilder::try_new(file))?
             .map_err(|e| DataError::format(path, format!("parquet: {e}")))?;
         let total_rows = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
         let fields = builder.schema().fields();
@@ -102,7 +102,8 @@ impl ParquetRowReader {
             {
                 return Ok(true);
             }
-            match self.batches.next() {
+            let batches = &mut self.batches;
+            match decoder_guard(&self.path, || batches.next())? {
                 None => return Ok(false),
                 Some(Err(e)) => return Err(DataError::format(&self.path, format!("parquet: {e}"))),
                 Some(Ok(batch)) => {
@@ -180,6 +181,20 @@ impl Iterator for ParquetRowReader {
         let mut row = Row::default();
         self.read_into(&mut row).map(|r| r.map(|()| row))
     }
+}
+
+/// Runs a call into the Parquet decoder, turning a panic into an error: the `parquet` crate
+/// asserts on some damaged files (e.g. inconsistent page metadata) instead of returning `Err`,
+/// and a damaged user file must be an error naming the file, never a crash.
+fn decoder_guard<T>(path: &Path, call: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        DataError::format(path, format!("parquet: the file is damaged (the decoder failed: {message})"))
+    })
 }
 
 /// The limits a rendered cell must keep: no NUL byte, at most `max_field_bytes` bytes.

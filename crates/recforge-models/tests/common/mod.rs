@@ -53,7 +53,9 @@ impl ModuleMapper for LocalWeights {
         param.map(|tensor| {
             let shape = tensor.shape();
             let values: Vec<f32> = (0..shape.num_elements()).map(|_| self.0.random_range(-0.5f32..0.5)).collect();
+            // A fresh tensor is untracked: keep the parameter's autodiff tracking.
             Tensor::<D>::from_data(TensorData::new(values, shape), &tensor.device())
+                .set_require_grad(tensor.is_require_grad())
         })
     }
 }
