@@ -12,7 +12,7 @@ use recforge_models::ranking::{
 use recforge_models::{EmbeddedBatch, EmbeddingStore, ModelConfig, ModelInput, RankingModel};
 
 mod common;
-use common::{batch, layout, local_weights, store};
+use common::{Tally, batch, layout, local_weights, smooth_difference, store};
 
 /// Small enough for LayerNorm over 4-wide tokens (strongly curved), large enough for f32.
 const EPS: f32 = 3e-3;
@@ -30,50 +30,6 @@ fn scalar(t: Tensor<1>) -> f64 {
 
 /// Weight seeds each model is checked at.
 const SEEDS: [u64; 3] = [1, 2, 3];
-
-/// Largest share of coordinates that may be skipped as sitting on a kink.
-const MAX_SKIPPED_SHARE: f64 = 0.1;
-
-/// The central difference of `f` at step `EPS`, or None when it disagrees with the one at
-/// `EPS / 2` by more than the check's tolerance: then a kink (a ReLU switching, a max changing
-/// its argument) lies within the step and neither difference estimates the gradient.
-fn smooth_difference(f: impl Fn(f32) -> f64) -> Option<f64> {
-    let wide = (f(EPS) - f(-EPS)) / (2.0 * EPS as f64);
-    let narrow = (f(EPS / 2.0) - f(-EPS / 2.0)) / (EPS as f64);
-    ((wide - narrow).abs() < 0.5 * tolerance(narrow)).then_some(narrow)
-}
-
-fn tolerance(numeric: f64) -> f64 {
-    2e-2 * (1.0 + numeric.abs())
-}
-
-/// Counts checked and skipped coordinates and fails on the first disagreement.
-#[derive(Default)]
-struct Tally {
-    checked: usize,
-    skipped: usize,
-}
-
-impl Tally {
-    fn compare(&mut self, what: &str, analytic: f64, numeric: Option<f64>) {
-        match numeric {
-            Some(numeric) => {
-                assert!((analytic - numeric).abs() < tolerance(numeric), "{what}: autodiff {analytic} vs finite difference {numeric}");
-                self.checked += 1;
-            }
-            None => self.skipped += 1,
-        }
-    }
-
-    fn assert_mostly_checked(&self, what: &str) {
-        let total = self.checked + self.skipped;
-        assert!(
-            (self.skipped as f64) <= MAX_SKIPPED_SHARE * total as f64,
-            "{what}: {} of {total} coordinates sat on a kink; the check covers too little",
-            self.skipped
-        );
-    }
-}
 
 fn check_model(config: ModelConfig) {
     for seed in SEEDS {
@@ -111,7 +67,7 @@ fn check_model_at(config: &ModelConfig, seed: u64) {
     for table in 0..2 {
         for i in 0..base.table(table).len() {
             let analytic = base.table(table)[i] - stepped.table(table)[i];
-            let numeric = smooth_difference(|delta| {
+            let numeric = smooth_difference(EPS, |delta| {
                 let mut moved = base.clone();
                 moved.table_mut(table)[i] += delta;
                 loss_at(&moved)
@@ -131,7 +87,7 @@ fn check_model_at(config: &ModelConfig, seed: u64) {
     let grads = loss_sum(model.forward(&input), &batch.labels, &device).backward();
     let analytic: Vec<f32> = dense.grad(&grads).expect("dense input gradient").into_data().try_to_vec().unwrap();
     for i in 0..dense_values.len() {
-        let numeric = smooth_difference(|delta| {
+        let numeric = smooth_difference(EPS, |delta| {
             let mut values = dense_values.clone();
             values[i] += delta;
             let dense = Tensor::<2>::from_data(TensorData::new(values, [4, 2]), &plain);

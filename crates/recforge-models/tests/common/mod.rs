@@ -64,3 +64,49 @@ impl ModuleMapper for LocalWeights {
 pub fn local_weights<M: Module>(module: M, seed: u64) -> M {
     module.map(&mut LocalWeights(StdRng::seed_from_u64(seed)))
 }
+
+// ---- finite differences ----
+
+/// Largest share of coordinates that may be skipped as sitting on a kink.
+pub const MAX_SKIPPED_SHARE: f64 = 0.1;
+
+/// The central difference of `f` at step `eps`, or None when it disagrees with the one at
+/// `eps / 2` by more than the check's tolerance: then a kink (a ReLU switching, a max changing
+/// its argument) lies within the step and neither difference estimates the gradient.
+pub fn smooth_difference(eps: f32, f: impl Fn(f32) -> f64) -> Option<f64> {
+    let wide = (f(eps) - f(-eps)) / (2.0 * eps as f64);
+    let narrow = (f(eps / 2.0) - f(-eps / 2.0)) / (eps as f64);
+    ((wide - narrow).abs() < 0.5 * tolerance(narrow)).then_some(narrow)
+}
+
+pub fn tolerance(numeric: f64) -> f64 {
+    2e-2 * (1.0 + numeric.abs())
+}
+
+/// Counts checked and skipped coordinates and fails on the first disagreement.
+#[derive(Default)]
+pub struct Tally {
+    pub checked: usize,
+    pub skipped: usize,
+}
+
+impl Tally {
+    pub fn compare(&mut self, what: &str, analytic: f64, numeric: Option<f64>) {
+        match numeric {
+            Some(numeric) => {
+                assert!((analytic - numeric).abs() < tolerance(numeric), "{what}: autodiff {analytic} vs finite difference {numeric}");
+                self.checked += 1;
+            }
+            None => self.skipped += 1,
+        }
+    }
+
+    pub fn assert_mostly_checked(&self, what: &str) {
+        let total = self.checked + self.skipped;
+        assert!(
+            (self.skipped as f64) <= MAX_SKIPPED_SHARE * total as f64,
+            "{what}: {} of {total} coordinates sat on a kink; the check covers too little",
+            self.skipped
+        );
+    }
+}
