@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use recforge_data::Progress;
 use recforge_train::metrics::mean_std;
+use recforge_train::report::{curve_chart, escape, page};
 use serde::{Deserialize, Serialize};
 
 use crate::corpus::CorpusDoc;
@@ -175,6 +176,30 @@ impl ExperimentReport {
             );
         }
         s
+    }
+
+    /// Writes `results.json`, `table.md`, `perplexity.svg` and a self-contained `report.html`
+    /// into `out` (created if missing).
+    pub fn write(&self, out: &Path) -> Result<()> {
+        let io = |e: std::io::Error| SelectError::Io { path: out.to_path_buf(), source: e };
+        std::fs::create_dir_all(out).map_err(io)?;
+        let json = serde_json::to_string_pretty(self).map_err(|e| SelectError::Config(format!("serialising the results: {e}")))?;
+        std::fs::write(out.join("results.json"), json).map_err(io)?;
+        std::fs::write(out.join("table.md"), format!("{}\n\n{}", self.setup, self.markdown_table())).map_err(io)?;
+        let svg = curve_chart("held-out perplexity vs kept fraction", "fraction of the pool kept", "per-byte perplexity", &self.perplexity_curves());
+        std::fs::write(out.join("perplexity.svg"), &svg).map_err(io)?;
+        let mut table = String::from("<table><tr><th>sampler</th><th>kept</th><th>docs</th><th>held-out ppl</th><th>spam share</th><th>genres</th></tr>");
+        for r in &self.rows {
+            let _ = write!(
+                table,
+                "<tr><td>{}</td><td>{:.0}%</td><td>{}</td><td>{:.3} ± {:.3}</td><td>{:.1}%</td><td>{}/{}</td></tr>",
+                escape(&r.sampler), r.fraction * 100.0, r.kept, r.perplexity_mean, r.perplexity_std, r.spam_share * 100.0, r.genres_covered, r.genres_total
+            );
+        }
+        table += "</table>";
+        let body = format!("<p>{}</p>{table}<h2>Held-out perplexity vs kept fraction</h2>{svg}", escape(&self.setup));
+        std::fs::write(out.join("report.html"), page("data selection", &body)).map_err(io)?;
+        Ok(())
     }
 
     /// Perplexity vs kept fraction per sampler; every curve ends at the shared 100% point.

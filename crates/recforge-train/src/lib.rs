@@ -8,7 +8,6 @@ pub mod bench;
 pub mod config;
 pub mod evaluate;
 pub mod export;
-pub mod html;
 pub mod latency;
 pub mod metrics;
 pub mod report;

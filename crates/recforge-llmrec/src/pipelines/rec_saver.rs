@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use recforge_data::{Phase, Progress, Unit};
 use recforge_llm::{CausalLm, SentenceEncoder};
-use recforge_train::html::{escape, page};
+use recforge_train::report::{escape, page};
 use serde::{Deserialize, Serialize};
 
 use super::reason::default_model;

@@ -34,8 +34,16 @@ const PALETTE: [RGBColor; 8] = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK, RGBColor
 
 /// A line chart of named series over any x axis (no point markers), as an SVG string.
 pub fn curve_chart(title: &str, x_label: &str, y_label: &str, series: &[(String, Vec<(f64, f64)>)]) -> String {
-    let coloured: Vec<Series> = series.iter().enumerate().map(|(i, (name, data))| (name.as_str(), PALETTE[i % PALETTE.len()], data.clone())).collect();
-    chart(title, x_label, y_label, &coloured, false)
+    chart(title, x_label, y_label, &palette_series(series), false)
+}
+
+/// [`curve_chart`] with a marker on every point (for few points, e.g. one per epoch or seed).
+pub fn marked_curve_chart(title: &str, x_label: &str, y_label: &str, series: &[(String, Vec<(f64, f64)>)]) -> String {
+    chart(title, x_label, y_label, &palette_series(series), true)
+}
+
+fn palette_series(series: &[(String, Vec<(f64, f64)>)]) -> Vec<Series<'_>> {
+    series.iter().enumerate().map(|(i, (name, data))| (name.as_str(), PALETTE[i % PALETTE.len()], data.clone())).collect()
 }
 
 /// A self-contained HTML page in the report style around `body` (already HTML).
@@ -48,15 +56,14 @@ pub fn page(title: &str, body: &str) -> String {
 }
 
 fn chart(title: &str, x_label: &str, y_label: &str, series: &[Series], markers: bool) -> String {
-    let points: Vec<&(f64, f64)> = series.iter().flat_map(|s| s.2.iter()).filter(|p| p.1.is_finite()).collect();
+    let points: Vec<&(f64, f64)> = series.iter().flat_map(|s| s.2.iter()).filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
     if points.is_empty() {
         return String::new();
     }
-    let (x_max, y_min, y_max) = points.iter().fold((1.0f64, f64::MAX, f64::MIN), |(x, lo, hi), p| {
-        (x.max(p.0), lo.min(p.1), hi.max(p.1))
-    });
-    let x_min = points.iter().map(|p| p.0).fold(1.0f64, f64::min);
+    let (x_min, x_max) = points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
+    let (y_min, y_max) = points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
     let pad = ((y_max - y_min) * 0.1).max(1e-3);
+    let x_pad = if x_max > x_min { (x_max - x_min) * 0.05 } else { 0.5 };
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (520, 340)).into_drawing_area();
@@ -66,12 +73,12 @@ fn chart(title: &str, x_label: &str, y_label: &str, series: &[Series], markers: 
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(60)
-            .build_cartesian_2d(x_min - 0.5..x_max + 0.5, (y_min - pad)..(y_max + pad));
+            .build_cartesian_2d((x_min - x_pad)..(x_max + x_pad), (y_min - pad)..(y_max + pad));
         if let Ok(mut chart) = chart {
             let _ = chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw();
             for (name, color, data) in series {
                 let color = *color;
-                let data: Vec<(f64, f64)> = data.iter().copied().filter(|p| p.1.is_finite()).collect();
+                let data: Vec<(f64, f64)> = data.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
                 if let Ok(drawn) = chart.draw_series(LineSeries::new(data.clone(), color.stroke_width(2))) {
                     drawn.label(*name).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
                 }
@@ -86,6 +93,21 @@ fn chart(title: &str, x_label: &str, y_label: &str, series: &[Series], markers: 
     svg
 }
 
+/// Escapes text for HTML content and attribute values.
 pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_draw_finite_points_and_pages_escape_titles() {
+        let svg = marked_curve_chart("t", "x", "y", &[("a".into(), vec![(0.0, 0.5), (1.0, f64::NAN), (2.0, 0.7)])]);
+        assert!(svg.starts_with("<svg") && svg.contains("circle"));
+        assert!(!curve_chart("t", "x", "y", &[("a".into(), vec![(0.0, 0.5), (2.0, 0.7)])]).contains("circle"));
+        assert!(curve_chart("t", "x", "y", &[("a".into(), vec![(0.0, f64::NAN)])]).is_empty());
+        assert!(page("a < b", "<p>x</p>").contains("recforge · a &lt; b"));
+    }
 }

@@ -5,7 +5,7 @@
 
 use super::evaluate::KS;
 use super::experiment::{ROWS, RowResult, ZooResults};
-use crate::html::{STYLE, escape, line_chart};
+use crate::report::{STYLE, escape, marked_curve_chart as line_chart};
 use crate::metrics::mean_std;
 
 /// Which protocol a table shows.

@@ -11,7 +11,7 @@ use recforge_bandit::online_matching::Normalisation;
 use recforge_bandit::simulate::{SimConfig, SimReport, run_simulation};
 use recforge_bandit::{PolicyConfig, parse_policy_names};
 
-use crate::report;
+use recforge_train::report;
 
 #[derive(Subcommand)]
 pub enum BanditCommand {

@@ -2,15 +2,13 @@
 //! provenance, and the sampler × fraction grid of small-LM trainings with its table, plot
 //! and HTML report (the use cases are recforge-select's `corpus` and `experiment`).
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use recforge_select::corpus::{CorpusConfig, write_corpus};
-use recforge_select::experiment::{ExperimentConfig, ExperimentReport, run_experiment_dir};
+use recforge_select::experiment::{ExperimentConfig, run_experiment_dir};
 use recforge_select::lm::{ByteLmConfig, LmTrainConfig};
 
-use crate::report;
 use recforge_data::paths::data_dir;
 
 #[derive(clap::Args)]
@@ -84,23 +82,8 @@ pub fn run_experiment(args: ExperimentArgs) -> Result<()> {
     };
     let result = run_experiment_dir(&args.dir, &args.scores, &lm, &config, crate::progress::console())?;
     let out = args.dir.join("experiment");
-    std::fs::create_dir_all(&out).with_context(|| out.display().to_string())?;
-    let table = result.markdown_table();
-    println!("{}\n\n{table}", result.setup);
-    std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&result)?)?;
-    std::fs::write(out.join("table.md"), format!("{}\n\n{table}", result.setup))?;
-    let svg = report::curve_chart("held-out perplexity vs kept fraction", "fraction of the pool kept", "per-byte perplexity", &result.perplexity_curves());
-    std::fs::write(out.join("perplexity.svg"), &svg)?;
-    let body = format!("<p>{}</p>{}<h2>Held-out perplexity vs kept fraction</h2>{svg}", report::escape(&result.setup), html_table(&result));
-    std::fs::write(out.join("report.html"), report::page("data selection", &body))?;
+    result.write(&out)?;
+    println!("{}\n\n{}", result.setup, result.markdown_table());
     println!("\n→ {}/{{results.json,table.md,perplexity.svg,report.html}}", out.display());
     Ok(())
-}
-
-fn html_table(result: &ExperimentReport) -> String {
-    let mut s = String::from("<table><tr><th>sampler</th><th>kept</th><th>docs</th><th>held-out ppl</th><th>spam share</th><th>genres</th></tr>");
-    for r in &result.rows {
-        let _ = write!(s, "<tr><td>{}</td><td>{:.0}%</td><td>{}</td><td>{:.3} ± {:.3}</td><td>{:.1}%</td><td>{}/{}</td></tr>", report::escape(&r.sampler), r.fraction * 100.0, r.kept, r.perplexity_mean, r.perplexity_std, r.spam_share * 100.0, r.genres_covered, r.genres_total);
-    }
-    s + "</table>"
 }
