@@ -54,6 +54,13 @@ impl Default for SparseOptimizer {
 }
 
 impl SparseOptimizer {
+    /// The learning rate.
+    pub fn lr(&self) -> f32 {
+        match *self {
+            SparseOptimizer::Sgd { lr } | SparseOptimizer::Adagrad { lr, .. } | SparseOptimizer::LazyAdam { lr, .. } => lr,
+        }
+    }
+
     /// Number of state floats kept per weight.
     pub fn state_per_weight(&self) -> usize {
         match self {

@@ -288,7 +288,7 @@ pub fn fit_with(
 }
 
 /// The dense optimizer `train` asks for, with fresh state.
-fn dense_optimizer(train: &TrainConfig) -> ModuleOptimizer {
+pub(crate) fn dense_optimizer(train: &TrainConfig) -> ModuleOptimizer {
     match train.optimizer {
         DenseOptimizer::Adam => {
             let mut c = AdamConfig::new();

@@ -6,7 +6,9 @@
 //! against the sparse path on the same data.
 
 use burn::module::Param;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
+use burn::tensor::Gradients;
 use recforge_data::{Batch, SparseField};
 
 use crate::embedding_store::EmbeddingStore;
@@ -34,6 +36,17 @@ impl DenseEmbeddingRanker {
             })
             .collect();
         DenseEmbeddingRanker { tables, ranker }
+    }
+
+    /// One optimiser step with the split the sparse trainer makes: `tables` (an optimiser and
+    /// its learning rate) updates the embedding tables, `layers` the ranker's dense layers.
+    pub fn step(self, mut grads: Gradients, tables: (&mut ModuleOptimizer, f64), layers: (&mut ModuleOptimizer, f64)) -> Self {
+        let table_grads = GradientsParams::from_module(&mut grads, &self.tables);
+        let layer_grads = GradientsParams::from_module(&mut grads, &self.ranker);
+        DenseEmbeddingRanker {
+            tables: tables.0.step(tables.1, self.tables, table_grads),
+            ranker: layers.0.step(layers.1, self.ranker, layer_grads),
+        }
     }
 
     /// Logits `[batch]`.

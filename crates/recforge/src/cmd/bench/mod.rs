@@ -178,13 +178,21 @@ fn train_step(args: TrainStepArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "training step, {} on {} (batch {}, {} embedding weights, {} timed steps, {} threads)",
-        r.model, r.dataset, r.batch_size, r.embedding_weights, r.steps, r.threads
+        "training step, {} on {} (batch {}, {} embedding weights, {} timed steps, {} threads; dense layers: {} on both sides)",
+        r.model, r.dataset, r.batch_size, r.embedding_weights, r.steps, r.threads, r.dense_layers_optimizer
     );
-    println!("{:<34} {:>12} {:>14}", "variant", "median ms", "examples/s");
-    println!("{:<34} {:>12.2} {:>14.0}", "EmbeddingStore (sparse rows)", r.sparse_ms, r.sparse_examples_per_sec());
-    println!("{:<34} {:>12.2} {:>14.0}", "dense tables + dense Adam", r.dense_ms, r.dense_examples_per_sec());
-    println!("speed-up of the sparse path: {:.2}x", r.speedup());
+    println!("{:<10} {:>16} {:>14} {:>16} {:>14} {:>9}", "tables", "sparse median ms", "sparse ex/s", "dense median ms", "dense ex/s", "speed-up");
+    for row in &r.rows {
+        println!(
+            "{:<10} {:>16.2} {:>14.0} {:>16.2} {:>14.0} {:>8.2}x",
+            row.table_optimizer,
+            row.sparse_ms,
+            r.examples_per_sec(row.sparse_ms),
+            row.dense_ms,
+            r.examples_per_sec(row.dense_ms),
+            row.speedup()
+        );
+    }
     Ok(())
 }
 
