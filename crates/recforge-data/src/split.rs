@@ -16,6 +16,27 @@ pub struct Split {
     pub test: Vec<usize>,
 }
 
+impl Split {
+    /// The part of every row, `row,part` per line (`part` = train, valid or test), rows in
+    /// dataset order: what another tool needs to train and test on exactly these rows.
+    pub fn assignment_csv(&self) -> String {
+        let mut parts = vec![""; self.train.len() + self.valid.len() + self.test.len()];
+        for (rows, name) in [(&self.train, "train"), (&self.valid, "valid"), (&self.test, "test")] {
+            for &row in rows {
+                if let Some(slot) = parts.get_mut(row) {
+                    *slot = name;
+                }
+            }
+        }
+        let mut out = String::with_capacity(parts.len() * 10 + 9);
+        out.push_str("row,part\n");
+        for (row, part) in parts.iter().enumerate() {
+            out.push_str(&format!("{row},{part}\n"));
+        }
+        out
+    }
+}
+
 /// Sizes of the valid and test parts for `n` rows: each fraction rounded to the nearest
 /// row, fractions outside [0, 1] (or NaN) treated as 0, never more than `n` in all.
 fn part_sizes(n: usize, valid: f64, test: f64) -> (usize, usize) {
@@ -95,4 +116,15 @@ pub fn leave_one_out(users: &[u32], timestamps: &[i64]) -> Split {
     split.valid.sort_unstable();
     split.test.sort_unstable();
     split
+}
+
+#[cfg(test)]
+mod assignment_tests {
+    use super::*;
+
+    #[test]
+    fn assignment_lists_every_row_with_its_part_in_row_order() {
+        let split = Split { train: vec![2, 0], valid: vec![3], test: vec![1] };
+        assert_eq!(split.assignment_csv(), "row,part\n0,train\n1,test\n2,train\n3,valid\n");
+    }
 }

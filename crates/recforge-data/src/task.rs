@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::dataset::Dataset;
-use crate::error::Result;
+use crate::error::{DataError, Result};
 use crate::negatives::sample_negatives_into_split;
 use crate::prepare::{PrepareOptions, PrepareReport, prepare};
 use crate::progress::Progress;
@@ -67,5 +67,30 @@ impl Task {
             None => (dataset, split),
         };
         Ok(Task { schema, dataset, split, prepared })
+    }
+
+    /// Writes the part of every row ([`Split::assignment_csv`]) to `path`, so another tool can
+    /// train and test on exactly these rows. Refused when preparing skipped source rows or the
+    /// schema added sampled negatives: dataset rows would no longer be the file's data rows.
+    pub fn write_split_assignment(&self, path: &Path) -> Result<()> {
+        let source = &self.schema.source.path;
+        if self.dataset.meta.source_rows_skipped > 0 {
+            return Err(DataError::format(
+                source,
+                format!(
+                    "{} rows were skipped while preparing, so dataset rows no longer match the file's \
+                     rows; fix them (recforge data prepare names them) before exporting the split",
+                    self.dataset.meta.source_rows_skipped
+                ),
+            ));
+        }
+        if self.schema.negatives.is_some() {
+            return Err(DataError::format(
+                source,
+                "the schema adds sampled negatives, which are not rows of the file; export the split \
+                 of a schema without [negatives]",
+            ));
+        }
+        std::fs::write(path, self.split.assignment_csv()).map_err(|e| DataError::io(path, e))
     }
 }

@@ -6,7 +6,7 @@ mod common;
 use std::sync::Mutex;
 
 use common::{Fixture, shown};
-use recforge_data::{Column, Dataset, encode_file, prepare};
+use recforge_data::{Column, Dataset, Schema, encode_file, prepare};
 
 const PEOPLE: &str = "id,user,age,city,click\n\
                       0,u1,20,paris,1\n\
@@ -326,6 +326,34 @@ fn labels_without_threshold_must_be_probabilities_and_no_label_means_positive() 
         [0, 1],
         "without an id column the id is the data row number"
     );
+}
+
+#[test]
+fn text_labels_match_the_positive_values_after_trimming() {
+    let fx = Fixture::new();
+    // Header-less, ", "-separated cells as in UCI Adult: columns are named by position.
+    fx.write("adult.csv", "39, State-gov, <=50K\n52, Private, >50K\n31, Private, >50K.\n");
+    let schema = r#"
+        [source]
+        path = "adult.csv"
+        header = false
+        [label]
+        column = "column_3"
+        positive = [">50K", ">50K."]
+        [[features]]
+        name = "age"
+        column = "column_1"
+        kind = "numeric"
+        [[features]]
+        name = "workclass"
+        column = "column_2"
+        kind = "categorical"
+    "#;
+    let (ds, _) = prepare(&fx.schema(schema), &fx.options()).unwrap();
+    assert_eq!(ds.labels, [0.0, 1.0, 1.0]);
+    let both = schema.replace("positive =", "threshold = 1.0\n        positive =");
+    let err = Schema::from_toml_str(&both, fx.dir.path()).unwrap_err();
+    assert!(err.to_string().contains("either `threshold`"), "{err}");
 }
 
 #[test]

@@ -63,13 +63,14 @@ impl RunConfig {
     pub fn from_file_with_overrides(path: &Path, overrides: &[String]) -> Result<Self, RunError> {
         let text = std::fs::read_to_string(path).map_err(|source| RunError::Io { path: path.into(), source })?;
         let config_error = |message: String| RunError::Config { path: path.into(), message };
-        let mut config: RunConfig = if overrides.is_empty() {
-            toml::from_str(&text).map_err(|e| config_error(e.to_string()))?
-        } else {
-            let mut table: toml::Table = toml::from_str(&text).map_err(|e| config_error(e.to_string()))?;
-            recforge_data::apply_overrides(&mut table, overrides).map_err(|e| config_error(e.to_string()))?;
-            toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| config_error(format!("after --set: {e}")))?
-        };
+        // Parsed once as written, for errors that point at the line, then as a table that
+        // takes the model kind's [train] defaults and the --set overrides.
+        toml::from_str::<RunConfig>(&text).map_err(|e| config_error(e.to_string()))?;
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| config_error(e.to_string()))?;
+        crate::config::apply_kind_defaults(&mut table);
+        recforge_data::apply_overrides(&mut table, overrides).map_err(|e| config_error(e.to_string()))?;
+        let after = if overrides.is_empty() { "" } else { "after --set: " };
+        let mut config: RunConfig = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| config_error(format!("{after}{e}")))?;
         if config.data.schema.is_relative() {
             let base = path.parent().unwrap_or(Path::new("."));
             config.data.schema = base.join(&config.data.schema);

@@ -24,6 +24,26 @@ pub struct PrepareReport {
 }
 
 impl PrepareReport {
+    /// The report as aligned text lines, as `recforge bench prepare` prints it.
+    pub fn text(&self) -> String {
+        let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+        let mut out = String::new();
+        if let Some(seconds) = self.generated_seconds {
+            out += &format!("generated {} rows in {seconds:.1}s\n", self.rows);
+        }
+        out += &format!("source file      {:>10.1} MiB ({})\n", mib(self.source_bytes), self.source.display());
+        out += &format!("rows             {:>10}\n", self.rows);
+        out += &format!("prepare (cold)   {:>10.2} s  ({:.0} rows/s)\n", self.cold_seconds, self.rows_per_sec());
+        out += &format!("load (cached)    {:>10.2} s\n", self.cached_seconds);
+        out += &format!(
+            "peak RSS         {:>10.1} MiB (before prepare {:.1} MiB); {:.2}x the file size",
+            mib(self.peak_rss_bytes),
+            mib(self.rss_before_bytes),
+            self.peak_rss_bytes as f64 / self.source_bytes.max(1) as f64
+        );
+        out
+    }
+
     pub fn rows_per_sec(&self) -> f64 {
         self.rows as f64 / self.cold_seconds.max(1e-9)
     }

@@ -64,6 +64,27 @@ impl TrainStepReport {
     pub fn examples_per_sec(&self, ms: f64) -> f64 {
         self.batch_size as f64 / ms * 1e3
     }
+
+    /// The report as a heading and an aligned table, as `recforge bench train-step` prints it.
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "training step, {} on {} (batch {}, {} embedding weights, {} timed steps, {} threads; dense layers: {} on both sides)\n",
+            self.model, self.dataset, self.batch_size, self.embedding_weights, self.steps, self.threads, self.dense_layers_optimizer
+        );
+        out += &format!("{:<10} {:>16} {:>14} {:>16} {:>14} {:>9}", "tables", "sparse median ms", "sparse ex/s", "dense median ms", "dense ex/s", "speed-up");
+        for row in &self.rows {
+            out += &format!(
+                "\n{:<10} {:>16.2} {:>14.0} {:>16.2} {:>14.0} {:>8.2}x",
+                row.table_optimizer,
+                row.sparse_ms,
+                self.examples_per_sec(row.sparse_ms),
+                row.dense_ms,
+                self.examples_per_sec(row.dense_ms),
+                row.speedup()
+            );
+        }
+        out
+    }
 }
 
 /// Time `steps` steps (after [`WARMUP_STEPS`]) of the sparse and the dense variant under each

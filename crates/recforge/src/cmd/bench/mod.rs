@@ -152,19 +152,7 @@ fn prepare(args: PrepareArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
     }
-    if let Some(seconds) = r.generated_seconds {
-        println!("generated {} rows in {seconds:.1}s", args.rows);
-    }
-    println!("source file      {:>10.1} MiB ({})", mib(r.source_bytes), r.source.display());
-    println!("rows             {:>10}", r.rows);
-    println!("prepare (cold)   {:>10.2} s  ({:.0} rows/s)", r.cold_seconds, r.rows_per_sec());
-    println!("load (cached)    {:>10.2} s", r.cached_seconds);
-    println!(
-        "peak RSS         {:>10.1} MiB (before prepare {:.1} MiB); {:.2}x the file size",
-        mib(r.peak_rss_bytes),
-        mib(r.rss_before_bytes),
-        r.peak_rss_bytes as f64 / r.source_bytes.max(1) as f64
-    );
+    println!("{}", r.text());
     Ok(())
 }
 
@@ -177,27 +165,8 @@ fn train_step(args: TrainStepArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
     }
-    println!(
-        "training step, {} on {} (batch {}, {} embedding weights, {} timed steps, {} threads; dense layers: {} on both sides)",
-        r.model, r.dataset, r.batch_size, r.embedding_weights, r.steps, r.threads, r.dense_layers_optimizer
-    );
-    println!("{:<10} {:>16} {:>14} {:>16} {:>14} {:>9}", "tables", "sparse median ms", "sparse ex/s", "dense median ms", "dense ex/s", "speed-up");
-    for row in &r.rows {
-        println!(
-            "{:<10} {:>16.2} {:>14.0} {:>16.2} {:>14.0} {:>8.2}x",
-            row.table_optimizer,
-            row.sparse_ms,
-            r.examples_per_sec(row.sparse_ms),
-            row.dense_ms,
-            r.examples_per_sec(row.dense_ms),
-            row.speedup()
-        );
-    }
+    println!("{}", r.text());
     Ok(())
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
 }
 
 fn ranking(args: RankingArgs) -> Result<()> {

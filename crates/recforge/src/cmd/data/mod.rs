@@ -21,6 +21,10 @@ pub enum DataCommand {
     Prepare(PrepareArgs),
     /// Write a synthetic CTR log with a planted signal, and the schema that reads it.
     Synth(SynthArgs),
+    /// Write the train/valid/test part of every row (`row,part` CSV, rows in file order) of the
+    /// split a schema declares, so another tool can train and test on exactly the same rows.
+    #[command(name = "export-split")]
+    ExportSplit(ExportSplitArgs),
     /// Rewrite MovieLens-100K in MovieLens-1M's vocabulary (item ids, age groups, occupation
     /// codes), so models trained on ML-1M read it (configs/data/ml100k_as_ml1m_temporal.toml).
     #[command(name = "align-ml100k")]
@@ -29,7 +33,7 @@ pub enum DataCommand {
 
 #[derive(Args)]
 pub struct FetchArgs {
-    /// Comma-separated groups: ml-1m, ml-100k, obd, minilm, smollm2, text (default: all).
+    /// Comma-separated groups: ml-1m, ml-100k, obd, adult, minilm, smollm2, text (default: all).
     #[arg(long)]
     only: Option<String>,
     /// Verify what is present against the checksums; fetch nothing.
@@ -97,6 +101,18 @@ pub fn run(command: DataCommand) -> Result<()> {
             Ok(())
         }
         DataCommand::AlignMl100k(args) => align_ml100k::run(args),
+        DataCommand::ExportSplit(args) => {
+            let task = recforge_data::Task::load(&args.schema, &TaskOptions::default(), crate::progress::console())?;
+            task.write_split_assignment(&args.out)?;
+            eprintln!(
+                "wrote {} ({} train, {} valid, {} test rows)",
+                args.out.display(),
+                task.split.train.len(),
+                task.split.valid.len(),
+                task.split.test.len()
+            );
+            Ok(())
+        }
         DataCommand::Synth(args) => {
             let started = Instant::now();
             let schema = recforge_data::write_synthetic_ctr(&args.out, args.rows, args.seed)?;
@@ -130,4 +146,13 @@ pub fn print_summary(data: &Dataset, report: &PrepareReport) {
     for feature in &meta.features {
         println!("{:<24} {:<18} {:>12}", feature.name, format!("{:?}", feature.kind), feature.cardinality);
     }
+}
+
+#[derive(Args)]
+pub struct ExportSplitArgs {
+    /// The data schema TOML whose split to export.
+    schema: PathBuf,
+    /// Where to write the `row,part` CSV.
+    #[arg(long, default_value = "split.csv")]
+    out: PathBuf,
 }
