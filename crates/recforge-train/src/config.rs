@@ -57,8 +57,8 @@ impl Default for TrainConfig {
 /// fully converged optimum on UCI Adult (test AUC 0.9072 against 0.9073;
 /// `bench/lr-parity.sh`), where the generic schedule stops at 0.890.
 pub fn apply_kind_defaults(config: &mut toml::Table) {
-    let kind = config.get("model").and_then(|m| m.get("kind")).and_then(toml::Value::as_str);
-    let defaults: &[(&str, toml::Value)] = match kind {
+    let kind = config.get("model").and_then(|m| m.get("kind")).and_then(toml::Value::as_str).map(str::to_owned);
+    let defaults: &[(&str, toml::Value)] = match kind.as_deref() {
         Some("lr") => &[
             ("epochs", toml::Value::Integer(60)),
             ("batch_size", toml::Value::Integer(512)),
@@ -73,7 +73,7 @@ pub fn apply_kind_defaults(config: &mut toml::Table) {
     for (key, value) in defaults {
         train.entry(*key).or_insert_with(|| value.clone());
     }
-    if kind == Some("lr") && !train.contains_key("sparse_optimizer") {
+    if kind.as_deref() == Some("lr") && !train.contains_key("sparse_optimizer") {
         let mut adagrad = toml::Table::new();
         adagrad.insert("kind".into(), toml::Value::String("adagrad".into()));
         adagrad.insert("lr".into(), toml::Value::Float(0.1));
