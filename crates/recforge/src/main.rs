@@ -34,6 +34,8 @@ enum Command {
     Train(cmd::train::Args),
     /// Evaluate a trained run on its test split or on a new file.
     Eval(cmd::eval::Args),
+    /// Score raw rows (CSV, TSV, Parquet) with a model folder; writes id + score per row.
+    Predict(cmd::predict::Args),
     /// Browse run folders: list them, show one, compare several (metrics, config diff, curves).
     #[command(subcommand)]
     Runs(cmd::runs::RunsCommand),
@@ -101,6 +103,7 @@ fn main() {
         Command::Data(command) => cmd::data::run(command),
         Command::Train(args) => cmd::train::run(args),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::Predict(args) => cmd::predict::run(args),
         Command::Runs(command) => cmd::runs::run(command),
         Command::Table(args) => cmd::table::run(args),
         Command::Zoo(args) => cmd::zoo::run(args),

@@ -35,7 +35,7 @@ fn train_then_eval_learns_the_planted_signal() {
     let config = ws.synthetic_run_config(20_000, "kind = \"mlp\"\nembedding_dim = 8\nhidden = [32]");
     ws.recforge().arg("train").arg(&config).args(["--seed", "3", "--out"]).arg(ws.path("run")).assert().success();
 
-    for file in ["config.toml", "model.bpk", "embeddings.bin", "metrics.json", "history.json", "report.html"] {
+    for file in ["config.toml", "model.bpk", "embeddings.bin", "metrics.json", "history.json", "report.html", "model.safetensors", "metadata.json"] {
         assert!(ws.path("run").join(file).is_file(), "run directory lacks {file}");
     }
     let metrics = read_json(&ws.path("run/metrics.json"));

@@ -1,0 +1,156 @@
+//! `recforge predict` and self-contained model folders, end to end: a folder scores the same
+//! after it moves and its training data is deleted; unseen categories score as OOV; a
+//! malformed row is an error naming file, line and field (or skipped and counted).
+
+use std::path::{Path, PathBuf};
+
+use predicates::str::contains;
+use serde_json::Value;
+
+mod common;
+use common::Workspace;
+
+/// A small config over the synthetic log for `model` (a `[model]` TOML body).
+fn config(ws: &Workspace, name: &str, schema: &str, model: &str) -> PathBuf {
+    let path = ws.path(&format!("{name}.toml"));
+    let text = format!(
+        "[data]\nschema = \"{schema}\"\n\n[model]\n{model}\n\n[train]\nepochs = 2\nbatch_size = 256\nlr = 0.003\npatience = 0\n"
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+fn train(ws: &Workspace, config: &Path, out: &Path) {
+    ws.recforge().arg("train").arg(config).args(["--seed", "5", "--out"]).arg(out).assert().success();
+}
+
+fn predict(ws: &Workspace, run: &Path, data: &Path, out: &Path) -> Value {
+    let output =
+        ws.recforge().arg("predict").arg(run).arg("--data").arg(data).arg("--out").arg(out).arg("--json").assert().success();
+    serde_json::from_slice(&output.get_output().stdout).expect("predict --json prints JSON")
+}
+
+/// (id, score) rows of a scores CSV.
+fn read_scores(path: &Path) -> Vec<(u64, f64)> {
+    let text = std::fs::read_to_string(path).expect("scores file");
+    text.lines()
+        .skip(1)
+        .map(|line| {
+            let (id, score) = line.split_once(',').expect("id,score");
+            (id.parse().expect("id"), score.parse().expect("score"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_model_folder_scores_identically_after_it_moves_and_the_training_data_is_deleted() {
+    let ws = Workspace::new();
+    ws.synth(2_000);
+    let config = config(&ws, "mlp", "synth/schema.toml", "kind = \"mlp\"\nembedding_dim = 4\nhidden = [16]");
+    train(&ws, &config, &ws.path("run"));
+    for file in ["schema.toml", "encoder.json", "model.safetensors", "metadata.json", "config.toml"] {
+        assert!(ws.path("run").join(file).is_file(), "model folder lacks {file}");
+    }
+    let config_text = std::fs::read_to_string(ws.path("run/config.toml")).expect("config");
+    assert!(config_text.contains("schema = \"schema.toml\""), "relative schema path: {config_text}");
+    let metadata: Value = serde_json::from_slice(&std::fs::read(ws.path("run/metadata.json")).expect("metadata")).expect("json");
+    assert_eq!(metadata["format_version"], 1);
+    assert_eq!(metadata["model"], "mlp");
+    for key in ["recforge_version", "created", "build_profile", "tables", "dense"] {
+        assert!(!metadata[key].is_null(), "metadata.json lacks {key}: {metadata}");
+    }
+
+    let rows = ws.path("rows.csv");
+    std::fs::copy(ws.path("synth/synthetic.csv"), &rows).expect("copy rows");
+    let before = predict(&ws, &ws.path("run"), &rows, &ws.path("before.csv"));
+    assert_eq!(before["rows_scored"], 2_000);
+    assert_eq!(before["id_column"], "example_id");
+
+    let moved = ws.path("elsewhere/model");
+    std::fs::create_dir_all(ws.path("elsewhere")).expect("mkdir");
+    std::fs::rename(ws.path("run"), &moved).expect("move the folder");
+    std::fs::remove_dir_all(ws.path("synth")).expect("delete the training data");
+    let _ = std::fs::remove_dir_all(ws.path("data"));
+    predict(&ws, &moved, &rows, &ws.path("after.parquet"));
+    predict(&ws, &moved, &rows, &ws.path("after.csv"));
+    let (a, b) = (read_scores(&ws.path("before.csv")), read_scores(&ws.path("after.csv")));
+    assert_eq!(a.len(), 2_000);
+    assert_eq!(a, b, "the moved folder scores exactly as before");
+    assert!(a.iter().all(|&(_, s)| (0.0..=1.0).contains(&s)));
+    assert!(std::fs::metadata(ws.path("after.parquet")).expect("parquet").len() > 0);
+}
+
+#[test]
+fn unseen_categories_score_as_oov_and_a_malformed_row_names_file_line_and_field() {
+    let ws = Workspace::new();
+    ws.synth(1_000);
+    let config = config(&ws, "lr", "synth/schema.toml", "kind = \"lr\"");
+    train(&ws, &config, &ws.path("run"));
+    // No label or timestamp column; users never seen in training.
+    let rows = ws.path("new.csv");
+    std::fs::write(
+        &rows,
+        "example_id,user_id,item_id,category,tags,price,age\n\
+         1,never-seen-a,i1,c1,t1|t2,10.5,30\n\
+         2,never-seen-b,i1,c1,t1|t2,10.5,30\n\
+         3,,i1,c1,t1|t2,10.5,30\n",
+    )
+    .expect("rows");
+    let report = predict(&ws, &ws.path("run"), &rows, &ws.path("new_scores.csv"));
+    assert_eq!(report["rows_scored"], 3);
+    let scores = read_scores(&ws.path("new_scores.csv"));
+    assert_eq!(scores.iter().map(|s| s.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(scores[0].1, scores[1].1, "two unseen users both take the OOV row");
+    assert_eq!(scores[0].1, scores[2].1, "a missing user is OOV too");
+
+    let bad = ws.path("bad.csv");
+    std::fs::write(
+        &bad,
+        "example_id,user_id,item_id,category,tags,price,age\n1,u1,i1,c1,t1,10.5,30\n2,u1,i1,c1,t1,abc,30\n3,u2,i2,c2,t2,3.0,40\n",
+    )
+    .expect("rows");
+    ws.recforge()
+        .arg("predict")
+        .arg(ws.path("run"))
+        .arg("--data")
+        .arg(&bad)
+        .arg("--out")
+        .arg(ws.path("bad_scores.csv"))
+        .assert()
+        .failure()
+        .stderr(contains("bad.csv:3"))
+        .stderr(contains("price"))
+        .stderr(contains("abc"));
+    let output = ws
+        .recforge()
+        .arg("predict")
+        .arg(ws.path("run"))
+        .arg("--data")
+        .arg(&bad)
+        .arg("--out")
+        .arg(ws.path("bad_scores.csv"))
+        .args(["--skip-bad-rows", "--json"])
+        .assert()
+        .success();
+    let report: Value = serde_json::from_slice(&output.get_output().stdout).expect("json");
+    assert_eq!((report["rows_read"].as_u64(), report["rows_scored"].as_u64(), report["rows_skipped"].as_u64()), (Some(3), Some(2), Some(1)));
+    assert!(report["skipped_messages"][0].as_str().is_some_and(|m| m.contains("bad.csv:3")), "{report}");
+    assert_eq!(read_scores(&ws.path("bad_scores.csv")).iter().map(|s| s.0).collect::<Vec<_>>(), vec![1, 3]);
+}
+
+#[test]
+fn an_old_run_folder_is_a_clear_error_that_says_how_to_re_export() {
+    let ws = Workspace::new();
+    std::fs::create_dir_all(ws.path("old")).expect("mkdir");
+    std::fs::write(ws.path("old/config.toml"), "[data]\nschema = \"/gone/schema.toml\"\n[model]\nkind = \"lr\"\n").expect("config");
+    std::fs::write(ws.path("rows.csv"), "a\n1\n").expect("rows");
+    ws.recforge()
+        .arg("predict")
+        .arg(ws.path("old"))
+        .arg("--data")
+        .arg(ws.path("rows.csv"))
+        .assert()
+        .failure()
+        .stderr(contains("older recforge"))
+        .stderr(contains("--resave"));
+}
