@@ -1,8 +1,10 @@
 //! `recforge predict` and self-contained model folders, end to end: a folder scores the same
 //! after it moves and its training data is deleted; unseen categories score as OOV; a
-//! malformed row is an error naming file, line and field (or skipped and counted).
+//! malformed row is an error naming file, line and field (or skipped and counted); the numpy
+//! reference (`bench/python/score_reference.py`) matches to 1e-5.
 
 use std::path::{Path, PathBuf};
+use std::process::Command as Process;
 
 use predicates::str::contains;
 use serde_json::Value;
@@ -153,4 +155,44 @@ fn an_old_run_folder_is_a_clear_error_that_says_how_to_re_export() {
         .failure()
         .stderr(contains("older recforge"))
         .stderr(contains("--resave"));
+}
+
+/// Fails (never skips) when python3 with numpy and safetensors is missing: scripts/test.sh
+/// installs them.
+fn python_with_numpy() -> &'static str {
+    let ok = Process::new("python3").args(["-c", "import numpy, safetensors"]).status().is_ok_and(|s| s.success());
+    assert!(ok, "python3 with numpy and safetensors is required: python3 -m pip install numpy safetensors");
+    "python3"
+}
+
+#[test]
+fn the_numpy_reference_matches_predict_for_lr_mlp_and_dcn_v2() {
+    let python = python_with_numpy();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/python/score_reference.py");
+    let ws = Workspace::new();
+    ws.synth(1_500);
+    let rows = ws.path("synth/synthetic.csv");
+    let models = [
+        ("lr", "kind = \"lr\""),
+        ("mlp", "kind = \"mlp\"\nembedding_dim = 4\nhidden = [16, 8]"),
+        ("dcn", "kind = \"dcn_v2\"\nembedding_dim = 4\ncross_layers = 2\nhidden = [16]"),
+        ("dcn_stacked", "kind = \"dcn_v2\"\nembedding_dim = 4\ncross_layers = 2\nlow_rank = 3\nstructure = \"stacked\"\nhidden = [8]"),
+    ];
+    for (name, model) in models {
+        let config = config(&ws, name, "synth/schema.toml", model);
+        let run = ws.path(&format!("run_{name}"));
+        train(&ws, &config, &run);
+        let ours = ws.path(&format!("{name}_scores.csv"));
+        predict(&ws, &run, &rows, &ours);
+        let reference = ws.path(&format!("{name}_reference.csv"));
+        let status = Process::new(python).arg(&script).arg(&run).arg("--data").arg(&rows).arg("--out").arg(&reference).status();
+        assert!(status.is_ok_and(|s| s.success()), "{name}: score_reference.py failed");
+        let (a, b) = (read_scores(&ours), read_scores(&reference));
+        assert_eq!(a.len(), 1_500, "{name}");
+        assert_eq!(a.iter().map(|r| r.0).collect::<Vec<_>>(), b.iter().map(|r| r.0).collect::<Vec<_>>(), "{name}: ids");
+        let worst = a.iter().zip(&b).map(|(x, y)| (x.1 - y.1).abs()).fold(0.0, f64::max);
+        assert!(worst < 1e-5, "{name}: numpy and recforge differ by {worst}");
+        let spread = a.iter().map(|r| r.1).fold(f64::MIN, f64::max) - a.iter().map(|r| r.1).fold(f64::MAX, f64::min);
+        assert!(spread > 1e-3, "{name}: scores vary across rows ({spread}), so the comparison means something");
+    }
 }
