@@ -151,7 +151,7 @@ fn a_diverging_run_stops_with_advice() {
 }
 
 #[test]
-fn a_schema_without_sparse_features_is_refused_before_training() {
+fn a_schema_without_sparse_features_is_refused_by_attention_models_before_training() {
     let ws = Workspace::new();
     ws.synth(500);
     std::fs::write(
@@ -159,7 +159,7 @@ fn a_schema_without_sparse_features_is_refused_before_training() {
         "[source]\npath = \"synthetic.csv\"\n[label]\ncolumn = \"click\"\n[[features]]\nname = \"price\"\nkind = \"numeric\"\n",
     )
     .expect("write schema");
-    std::fs::write(ws.path("numeric.toml"), "[data]\nschema = \"synth/numeric.toml\"\n[model]\nkind = \"lr\"\n")
+    std::fs::write(ws.path("numeric.toml"), "[data]\nschema = \"synth/numeric.toml\"\n[model]\nkind = \"hiformer\"\n")
         .expect("write config");
     ws.recforge()
         .arg("train")
