@@ -282,6 +282,18 @@ impl ChunkedFile {
         encoder.check_compatible(schema)?;
         let mut schema = schema.clone();
         schema.source.path = path.to_path_buf();
+        // Rows to score may come as CSV, TSV or Parquet whatever the training file was: the
+        // extension decides among those three (RecBole and OBD files keep their format).
+        let generic = [crate::reader::Format::Auto, crate::reader::Format::Csv, crate::reader::Format::Tsv, crate::reader::Format::Parquet];
+        if generic.contains(&schema.source.format)
+            && let Ok(format) = crate::reader::Format::Auto.resolve(path)
+            && generic.contains(&format)
+        {
+            if format != schema.source.format {
+                schema.source.delimiter = None;
+            }
+            schema.source.format = format;
+        }
         let (reader, tables) = Tables::open(&schema, path)?;
         // Scoring needs the features only: the other special columns are read when present.
         if schema.label.as_ref().is_some_and(|l| tables.resolve(&l.column).is_err()) {

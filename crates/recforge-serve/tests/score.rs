@@ -89,6 +89,14 @@ async fn score_matches_the_library_and_every_error_path_is_json() {
         let error = value["error"].as_str().unwrap_or_else(|| panic!("JSON error body: {value}"));
         assert!(error.contains(message), "{error:?} should mention {message:?}");
     }
+
+    // The route is counted under its template like the others.
+    let request = Request::builder().uri("/metrics").body(Body::empty()).expect("request");
+    let response = router(state.clone()).oneshot(request).await.expect("router answers");
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+    let metrics = String::from_utf8_lossy(&bytes);
+    assert!(metrics.contains("recforge_http_requests_total{route=\"/v1/score\",status=\"200\"} 1"), "{metrics}");
+    assert!(metrics.contains("recforge_http_requests_total{route=\"/v1/score\",status=\"422\"}"), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

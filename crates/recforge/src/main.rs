@@ -58,8 +58,8 @@ enum Command {
     /// Bandits: off-policy evaluation on the Open Bandit Dataset, Online Matching simulation.
     #[command(subcommand)]
     Bandit(cmd::bandit::BanditCommand),
-    /// Serve the Online Matching bandit (recommend, feedback) and/or retrieval (retrieve) over
-    /// HTTP, with healthz and metrics.
+    /// Serve the Online Matching bandit (recommend, feedback), retrieval (retrieve) and/or a
+    /// ranking model folder (score) over HTTP, with healthz and metrics.
     #[cfg(feature = "serve")]
     Serve(cmd::serve::Args),
     /// Bounded load against a running service: requests/s, p50/p99, merged-state check.

@@ -104,6 +104,11 @@ fn unseen_categories_score_as_oov_and_a_malformed_row_names_file_line_and_field(
     assert_eq!(scores.iter().map(|s| s.0).collect::<Vec<_>>(), vec![1, 2, 3]);
     assert_eq!(scores[0].1, scores[1].1, "two unseen users both take the OOV row");
     assert_eq!(scores[0].1, scores[2].1, "a missing user is OOV too");
+    // The same rows as TSV (the training file was CSV): the extension decides the format.
+    let tsv = ws.path("new.tsv");
+    std::fs::write(&tsv, std::fs::read_to_string(&rows).expect("rows").replace(',', "\t")).expect("tsv");
+    predict(&ws, &ws.path("run"), &tsv, &ws.path("tsv_scores.csv"));
+    assert_eq!(read_scores(&ws.path("tsv_scores.csv")), scores);
 
     let bad = ws.path("bad.csv");
     std::fs::write(
@@ -249,4 +254,59 @@ fn numeric_only_data_trains_lr_mlp_and_dcn_v2_end_to_end() {
     // Attention models still need feature tokens, and say so.
     let config = config(&ws, "autoint", "numeric/schema.toml", "kind = \"autoint\"");
     ws.recforge().arg("train").arg(&config).assert().failure().stderr(contains("train lr, mlp or dcn_v2"));
+}
+
+/// POST `body` to `/v1/score` on `port` over a plain TCP connection; (status line, body).
+#[cfg(feature = "serve")]
+fn post_score(port: u16, body: &str) -> std::io::Result<(String, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    write!(
+        stream,
+        "POST /v1/score HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    Ok((head.lines().next().unwrap_or("").to_string(), body.to_string()))
+}
+
+#[cfg(feature = "serve")]
+#[test]
+fn serve_ranker_scores_rows_over_http_like_predict() {
+    let ws = Workspace::new();
+    ws.synth(800);
+    let config = config(&ws, "lr", "synth/schema.toml", "kind = \"lr\"");
+    train(&ws, &config, &ws.path("run"));
+    let rows = ws.path("one.csv");
+    std::fs::write(&rows, "example_id,user_id,item_id,category,tags,price,age\n1,u1,i1,c1,t1|t2,10.5,30\n").expect("rows");
+    predict(&ws, &ws.path("run"), &rows, &ws.path("one_scores.csv"));
+    let expected = read_scores(&ws.path("one_scores.csv"))[0].1;
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let mut server = std::process::Command::new(assert_cmd::cargo::cargo_bin("recforge"))
+        .current_dir(ws.dir.path())
+        .args(["--log", "warn", "serve", "--ranker"])
+        .arg(ws.path("run"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .spawn()
+        .expect("start recforge serve");
+    let body = r#"{"rows": [{"user_id": "u1", "item_id": "i1", "category": "c1", "tags": "t1|t2", "price": 10.5, "age": 30}]}"#;
+    let mut answer = None;
+    for _ in 0..100 {
+        if let Ok(response) = post_score(port, body) {
+            answer = Some(response);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let (status, body) = answer.expect("the server answered");
+    assert!(status.contains("200"), "{status}: {body}");
+    let value: Value = serde_json::from_str(&body).expect("JSON");
+    let score = value["scores"][0].as_f64().expect("score");
+    assert!((score - expected).abs() < 1e-6, "served {score}, predict wrote {expected}");
+    assert_eq!(value["model"]["name"], "lr");
 }
