@@ -160,6 +160,23 @@ fn an_old_run_folder_is_a_clear_error_that_says_how_to_re_export() {
         .failure()
         .stderr(contains("older recforge"))
         .stderr(contains("--resave"));
+
+    // A folder as an older recforge wrote it (absolute schema path, no model-folder files)
+    // becomes self-contained with `eval --resave` while its training data is there.
+    ws.synth(600);
+    let config = config(&ws, "lr", "synth/schema.toml", "kind = \"lr\"");
+    train(&ws, &config, &ws.path("legacy"));
+    for file in ["schema.toml", "encoder.json", "model.safetensors", "metadata.json"] {
+        std::fs::remove_file(ws.path("legacy").join(file)).expect("strip the folder");
+    }
+    let text = std::fs::read_to_string(ws.path("legacy/config.toml")).expect("config");
+    let absolute = ws.path("synth/schema.toml").display().to_string();
+    std::fs::write(ws.path("legacy/config.toml"), text.replace("schema = \"schema.toml\"", &format!("schema = {absolute:?}"))).expect("config");
+    let rows = ws.path("synth/synthetic.csv");
+    ws.recforge().arg("predict").arg(ws.path("legacy")).arg("--data").arg(&rows).assert().failure().stderr(contains("--resave"));
+    ws.recforge().arg("eval").arg(ws.path("legacy")).arg("--resave").assert().success();
+    let report = predict(&ws, &ws.path("legacy"), &rows, &ws.path("legacy_scores.csv"));
+    assert_eq!(report["rows_scored"], 600);
 }
 
 /// Fails (never skips) when python3 with numpy and safetensors is missing: scripts/test.sh

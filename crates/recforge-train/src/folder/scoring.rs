@@ -1,7 +1,7 @@
 //! [`ScoringModel`]: a model folder loaded for scoring, and raw rows ([`RawRow`]) as a
 //! client sends them (feature name → number, string or list).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -153,16 +153,16 @@ impl ScoringModel {
     /// Click probabilities of raw rows, in order. Unknown features, values of the wrong type
     /// and non-finite numbers are errors naming the row (0-based) and the feature.
     pub fn score(&self, rows: &[RawRow]) -> Result<Vec<f32>, ScoringError> {
-        let events = rows.iter().enumerate().map(|(i, row)| self.event(i, row)).collect::<Result<Vec<_>, _>>()?;
+        let known: HashSet<&str> = self.encoder.schema.features.iter().map(|f| f.name.as_str()).collect();
+        let events = rows.iter().enumerate().map(|(i, row)| self.event(i, row, &known)).collect::<Result<Vec<_>, _>>()?;
         let data = encode_events(&self.encoder, &events)?;
         Ok(self.score_dataset(&data, self.default_batch_size()))
     }
 
     /// A raw row as an event of the encoder's features.
-    fn event(&self, index: usize, row: &RawRow) -> Result<Event, ScoringError> {
+    fn event(&self, index: usize, row: &RawRow, known: &HashSet<&str>) -> Result<Event, ScoringError> {
         let specs = &self.encoder.schema.features;
-        let positions: HashMap<&str, usize> = specs.iter().enumerate().map(|(i, f)| (f.name.as_str(), i)).collect();
-        if let Some(unknown) = row.keys().find(|k| !positions.contains_key(k.as_str())) {
+        if let Some(unknown) = row.keys().find(|k| !known.contains(k.as_str())) {
             let known: Vec<&str> = specs.iter().map(|f| f.name.as_str()).collect();
             return Err(ScoringError::UnknownFeature { row: index, feature: unknown.clone(), known: known.join(", ") });
         }
