@@ -143,6 +143,19 @@ fn unseen_categories_score_as_oov_and_a_malformed_row_names_file_line_and_field(
     assert_eq!((report["rows_read"].as_u64(), report["rows_scored"].as_u64(), report["rows_skipped"].as_u64()), (Some(3), Some(2), Some(1)));
     assert!(report["skipped_messages"][0].as_str().is_some_and(|m| m.contains("bad.csv:3")), "{report}");
     assert_eq!(read_scores(&ws.path("bad_scores.csv")).iter().map(|s| s.0).collect::<Vec<_>>(), vec![1, 3]);
+    ws.recforge()
+        .arg("predict")
+        .arg(ws.path("run"))
+        .arg("--data")
+        .arg(&bad)
+        .arg("--out")
+        .arg(ws.path("bad_scores.csv"))
+        .arg("--skip-bad-rows")
+        .assert()
+        .success()
+        .stdout(contains("scored 2 rows"))
+        .stdout(contains("skipped 1 malformed rows"))
+        .stdout(contains("bad.csv:3"));
 }
 
 #[test]

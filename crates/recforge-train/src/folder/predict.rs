@@ -42,6 +42,25 @@ pub struct PredictReport {
     pub rows_per_sec: f64,
 }
 
+impl PredictReport {
+    /// What `recforge predict` prints: rows scored, speed, where, and the skipped rows.
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "scored {} rows of {} with {} ({:.0} rows/s) into {}\n",
+            self.rows_scored,
+            self.data.display(),
+            self.model,
+            self.rows_per_sec,
+            self.out.display()
+        );
+        if self.rows_skipped > 0 {
+            out += &format!("skipped {} malformed rows; first ones:\n", self.rows_skipped);
+            self.skipped_messages.iter().for_each(|m| out += &format!("  {m}\n"));
+        }
+        out
+    }
+}
+
 /// Where scores go.
 trait ScoreSink {
     fn write(&mut self, ids: &[u64], scores: &[f32]) -> Result<(), String>;

@@ -1,6 +1,5 @@
-//! `recforge predict RUN_DIR --data FILE [--out scores.csv|scores.parquet] [--batch-size N]
-//! [--skip-bad-rows] [--json]`: score raw rows with a self-contained model folder
-//! (`recforge_train::ScoringModel::predict_file`) and print what was written.
+//! `recforge predict RUN_DIR --data FILE [--out scores.csv|.parquet] [--batch-size N] [--skip-bad-rows]
+//! [--json]`: score raw rows with a model folder (`recforge_train::ScoringModel::predict_file`).
 
 use std::path::PathBuf;
 
@@ -33,21 +32,9 @@ pub fn run(args: Args) -> Result<()> {
     let model = ScoringModel::load(&args.run_dir)?;
     let options = PredictOptions { batch_size: args.batch_size, skip_bad_rows: args.skip_bad_rows };
     let report = model.predict_file(&args.data, &args.out, &options, crate::progress::console())?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
-    }
-    println!(
-        "scored {} rows of {} with {} ({:.0} rows/s) into {}",
-        report.rows_scored,
-        report.data.display(),
-        report.model,
-        report.rows_per_sec,
-        report.out.display()
-    );
-    if report.rows_skipped > 0 {
-        println!("skipped {} malformed rows; first ones:", report.rows_skipped);
-        report.skipped_messages.iter().for_each(|m| println!("  {m}"));
+    match args.json {
+        true => println!("{}", serde_json::to_string_pretty(&report)?),
+        false => print!("{}", report.summary()),
     }
     Ok(())
 }
