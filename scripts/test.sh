@@ -2,7 +2,8 @@
 # The test suite, exactly as CI runs it:
 #   1. makes sure a Redis server answers on loopback (installs redis-server with apt-get if it is
 #      missing, starts a private one and stops it at exit);
-#   2. fetches the real datasets and models the `fetched_*` tests read (DATA.md; skipped when
+#   2. installs numpy and safetensors for the numpy parity test if python3 lacks them, and
+#      fetches the real datasets and models the `fetched_*` tests read (DATA.md; skipped when
 #      already there and verified by checksum);
 #   3. `cargo test --workspace --no-fail-fast` (one build of the whole workspace; the
 #      remaining `#[ignore]`d tests are the long ones run by hand);
@@ -32,6 +33,13 @@ if ! redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then
   for _ in $(seq 50); do redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+
+# The numpy parity test (crates/recforge/tests/predict_cli.rs) runs bench/python/score_reference.py,
+# which needs numpy and safetensors; without them it fails (never skips).
+if ! python3 -c "import numpy, safetensors" >/dev/null 2>&1; then
+  python3 -m pip install --quiet numpy safetensors \
+    || echo "installing numpy and safetensors failed: the numpy parity test will fail"
+fi
 
 log="$(mktemp)"
 cleanup() {

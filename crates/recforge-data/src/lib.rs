@@ -56,7 +56,7 @@ pub use dataset::{
     Batch, Column, Dataset, DatasetMeta, FeatureLayout, FeatureMeta, SparseFeature, SparseField,
 };
 pub use decode::{DEFAULT_SEPARATOR, RECBOLE_SEQ_SEPARATOR};
-pub use encode::encode_file;
+pub use encode::{ChunkOptions, ChunkReport, ChunkedFile, encode_file};
 pub use encoder::{Encoder, FittedFeature};
 pub use error::{DataError, Result};
 pub use event_log::{Consumer, Delivery, Event, EventLog, EventLogError, FeatureValue, encode_events, open_event_log};

@@ -147,6 +147,7 @@ fn build(schema: &Schema, opts: &PrepareOptions, hash: String) -> Result<(Datase
         plan,
         false,
         &progress,
+        None,
     )?;
     if encoded.rows_read != fitted.rows_read {
         return Err(DataError::format(

@@ -67,6 +67,37 @@ pub struct ServeConfig {
     /// `POST /v1/retrieve` from a retrieval run directory.
     #[serde(default)]
     pub retrieval: Option<RetrievalServeConfig>,
+    /// `POST /v1/score` from a ranking model folder.
+    #[serde(default)]
+    pub ranker: Option<RankerServeConfig>,
+}
+
+/// The `[ranker]` table: which model folder serves `POST /v1/score`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RankerServeConfig {
+    /// A model folder (`recforge train`'s run folder), or a folder whose `CURRENT` file names
+    /// the sub-folder to serve (hot-reloaded when it changes).
+    pub dir: PathBuf,
+    /// Most rows one request may score.
+    #[serde(default = "default_max_rows")]
+    pub max_rows: usize,
+    /// How often requests look at the `CURRENT` pointer, in milliseconds.
+    #[serde(default = "default_reload_check_ms")]
+    pub reload_check_ms: u64,
+}
+
+impl RankerServeConfig {
+    pub fn new(dir: PathBuf) -> Self {
+        RankerServeConfig { dir, max_rows: default_max_rows(), reload_check_ms: default_reload_check_ms() }
+    }
+}
+
+fn default_max_rows() -> usize {
+    1000
+}
+fn default_reload_check_ms() -> u64 {
+    1000
 }
 
 /// The `[retrieval]` table: which run serves `POST /v1/retrieve`, over which index.
@@ -156,6 +187,7 @@ pub const MAX_K: usize = 1000;
 #[derive(Debug, Clone, Default)]
 pub struct ServeOverrides {
     pub retrieval: Option<PathBuf>,
+    pub ranker: Option<PathBuf>,
     pub index: Option<SearchIndex>,
     pub listen: Option<String>,
     pub store: Option<String>,
@@ -196,6 +228,11 @@ impl ServeConfig {
                 retrieval.run = base.join(&retrieval.run);
             }
         }
+        if let Some(ranker) = &mut config.ranker {
+            if ranker.dir.is_relative() {
+                ranker.dir = base.join(&ranker.dir);
+            }
+        }
         config.check().map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
         Ok(config)
     }
@@ -204,13 +241,23 @@ impl ServeConfig {
     /// retrieval-only config; then the command line's retrieval run, index, listen address and
     /// store replace the file's.
     pub fn assemble(bandit: Option<&Path>, overrides: &[String], cli: ServeOverrides) -> Result<ServeConfig, ConfigError> {
-        let mut config = match (bandit, &cli.retrieval) {
-            (Some(path), _) => ServeConfig::from_file_with_overrides(path, overrides)?,
-            (None, Some(run)) => ServeConfig::retrieval_only(run.clone()),
-            (None, None) => {
-                return Err(ConfigError::Invalid { path: PathBuf::from("(command line)"), message: "give --bandit CONFIG and/or --retrieval RUN_DIR".into() });
+        let mut config = match (bandit, &cli.retrieval, &cli.ranker) {
+            (Some(path), _, _) => ServeConfig::from_file_with_overrides(path, overrides)?,
+            (None, Some(run), _) => ServeConfig::retrieval_only(run.clone()),
+            (None, None, Some(dir)) => ServeConfig::ranker_only(dir.clone()),
+            (None, None, None) => {
+                return Err(ConfigError::Invalid {
+                    path: PathBuf::from("(command line)"),
+                    message: "give --bandit CONFIG, --retrieval RUN_DIR and/or --ranker MODEL_DIR".into(),
+                });
             }
         };
+        if let Some(dir) = cli.ranker {
+            match &mut config.ranker {
+                Some(table) => table.dir = dir,
+                None => config.ranker = Some(RankerServeConfig::new(dir)),
+            }
+        }
         if let Some(run) = cli.retrieval {
             match &mut config.retrieval {
                 Some(table) => table.run = run,
@@ -236,6 +283,13 @@ impl ServeConfig {
         config
     }
 
+    /// A config that serves only the ranking model folder `dir`, everything else at its default.
+    pub fn ranker_only(dir: PathBuf) -> ServeConfig {
+        let mut config: ServeConfig = toml::from_str("").expect("every field has a default");
+        config.ranker = Some(RankerServeConfig::new(dir));
+        config
+    }
+
     /// The exploration parameters of [`recforge_bandit::make_policy_over`].
     pub fn policy_config(&self) -> PolicyConfig {
         PolicyConfig { lambda: self.lambda, alpha: self.alpha, epsilon: self.epsilon, ts_scale: self.ts_scale }
@@ -248,8 +302,13 @@ impl ServeConfig {
 
     /// Checks ranges and that something is served.
     pub fn check(&self) -> Result<(), String> {
-        if !self.bandit_enabled() && self.retrieval.is_none() {
-            return Err("set `model` (an Online Matching artifact) or both `items` and `clusters` for the bandit, and/or a `[retrieval]` table with `run = \"RUN_DIR\"`".into());
+        if !self.bandit_enabled() && self.retrieval.is_none() && self.ranker.is_none() {
+            return Err("set `model` (an Online Matching artifact) or both `items` and `clusters` for the bandit, and/or a `[retrieval]` table with `run = \"RUN_DIR\"`, and/or a `[ranker]` table with `dir = \"MODEL_DIR\"`".into());
+        }
+        if let Some(ranker) = &self.ranker {
+            if ranker.max_rows == 0 {
+                return Err("`ranker.max_rows` must be ≥ 1".into());
+            }
         }
         if let Some(retrieval) = &self.retrieval {
             if retrieval.ef == 0 {

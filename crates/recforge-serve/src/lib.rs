@@ -1,7 +1,8 @@
 //! recforge-serve: the HTTP service. It serves the Online Matching bandit —
 //! `POST /v1/recommend`, `POST /v1/feedback` over a [`BanditStore`] chosen by URL (file WAL +
 //! snapshots by default, Redis for several replicas) — and/or multi-interest retrieval —
-//! `POST /v1/retrieve` over exact or HNSW top-K search — with `GET /healthz` and
+//! `POST /v1/retrieve` over exact or HNSW top-K search — and/or a ranking model folder —
+//! `POST /v1/score`, hot-reloaded from a `CURRENT` pointer — with `GET /healthz` and
 //! `GET /metrics`. Routes live one group per file under [`routes`]; a new group is a new
 //! file merged in [`routes::router`].
 
@@ -10,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod loadgen;
 pub mod metrics;
+pub mod ranker;
 pub mod retrieval;
 pub mod routes;
 pub mod store;
@@ -20,7 +22,8 @@ use std::sync::Arc;
 
 use recforge_bandit::online_matching::OnlineMatching;
 
-pub use config::{RetrievalServeConfig, SearchIndex, ServeConfig, ServeOverrides};
+pub use config::{RankerServeConfig, RetrievalServeConfig, SearchIndex, ServeConfig, ServeOverrides};
+pub use ranker::RankerService;
 pub use retrieval::RetrievalService;
 pub use routes::router;
 pub use store::{BanditStore, DisabledStore, FileStore, RedisStore, open_store};
@@ -51,6 +54,8 @@ pub struct AppState {
     pub item_index: HashMap<String, u32>,
     /// The retrieval run behind `POST /v1/retrieve`, when the config names one.
     pub retrieval: Option<RetrievalService>,
+    /// The ranking model behind `POST /v1/score`, when the config names one.
+    pub ranker: Option<Arc<RankerService>>,
     pub metrics: metrics::Metrics,
 }
 
@@ -59,7 +64,13 @@ impl AppState {
     pub fn from_config(config: ServeConfig) -> Result<Arc<AppState>, ServeError> {
         config.check().map_err(ServeError::Invalid)?;
         if !config.bandit_enabled() {
-            return Self::with_store(config, String::new(), Arc::new(DisabledStore));
+            // A token is optional without a bandit; when configured, /v1/score requires it.
+            let token = if config.token.is_some() || config.token_env.is_some() {
+                config.resolve_token().map_err(ServeError::Invalid)?
+            } else {
+                String::new()
+            };
+            return Self::with_store(config, token, Arc::new(DisabledStore));
         }
         let token = config.resolve_token().map_err(ServeError::Invalid)?;
         let store: Arc<dyn BanditStore> = Arc::from(open_store(&config.store, config.snapshot_every)?);
@@ -82,7 +93,8 @@ impl AppState {
             None => (0..config.items.unwrap_or(0)).map(|i| (i.to_string(), i)).collect(),
         };
         let retrieval = config.retrieval.as_ref().map(RetrievalService::load).transpose()?;
-        Ok(Arc::new(AppState { config, token, store, model, item_index, retrieval, metrics: metrics::Metrics::default() }))
+        let ranker = config.ranker.as_ref().map(RankerService::load).transpose()?.map(Arc::new);
+        Ok(Arc::new(AppState { config, token, store, model, item_index, retrieval, ranker, metrics: metrics::Metrics::default() }))
     }
 
     /// The bandit routes' guard: 404 when this server serves no bandit.
@@ -116,7 +128,8 @@ pub async fn serve(state: Arc<AppState>, shutdown: impl Future<Output = ()> + Se
     let addr = state.config.listen.clone();
     let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|source| ServeError::Listen { addr: addr.clone(), source })?;
     let retrieval = state.retrieval.as_ref().map_or_else(|| "none".to_string(), |r| format!("{} ({} search)", r.run.path.display(), r.index.name()));
-    tracing::info!("recforge serve: listening on {addr}, bandit store {}, retrieval {retrieval}", state.store.url());
+    let ranker = state.ranker.as_ref().map_or_else(|| "none".to_string(), |r| format!("{} (version {})", r.config.dir.display(), r.current().version));
+    tracing::info!("recforge serve: listening on {addr}, bandit store {}, retrieval {retrieval}, ranker {ranker}", state.store.url());
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await.map_err(|source| ServeError::Listen { addr, source })
 }
 

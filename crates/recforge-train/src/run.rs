@@ -134,6 +134,16 @@ impl RunDir {
         self.write(Self::CONFIG, text.as_bytes())
     }
 
+    /// Write `config` without resolving its schema path (a model folder's relative
+    /// `schema.toml`).
+    pub fn save_config_as_is(&self, config: &RunConfig) -> Result<(), RunError> {
+        let text = toml::to_string_pretty(config).map_err(|e| RunError::Config {
+            path: self.file(Self::CONFIG),
+            message: e.to_string(),
+        })?;
+        self.write(Self::CONFIG, text.as_bytes())
+    }
+
     pub fn load_config(&self) -> Result<RunConfig, RunError> {
         RunConfig::from_file(&self.file(Self::CONFIG))
     }

@@ -180,10 +180,19 @@ impl Run {
     }
 
     /// Write the run folder: config.toml, model.bpk, embeddings.bin, metrics.json,
-    /// history.json and (for a freshly trained run) report.html.
+    /// history.json, (for a freshly trained run) report.html and, when the run has its fitted
+    /// encoder, the self-contained model folder files ([`crate::folder`]): schema.toml,
+    /// encoder.json, model.safetensors and metadata.json, with config.toml's schema path
+    /// relative to the folder.
     pub fn save(&self, out: &Path) -> Result<RunDir, RunError> {
         let dir = RunDir::create(out)?;
-        dir.save_config(&self.config)?;
+        match &self.encoder {
+            Some(encoder) => {
+                let relative = crate::folder::write_model_folder(&dir, &self.config, &self.schema, encoder, &self.trained)?;
+                dir.save_config_as_is(&relative)?;
+            }
+            None => dir.save_config(&self.config)?,
+        }
         dir.save_model(&self.trained)?;
         if let Some(metrics) = &self.metrics {
             dir.write_json(RunDir::METRICS, metrics)?;

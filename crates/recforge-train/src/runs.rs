@@ -118,10 +118,16 @@ pub struct RunDetails {
 pub fn show(dir: &Path) -> Result<RunDetails, RunError> {
     let run = RunDir::open(dir)?;
     let read = |name: &str| std::fs::read(run.file(name)).ok();
+    let mut config = run.load_config()?;
+    // A model folder's own schema copy is shown as written (`schema.toml`), so two runs of
+    // the same data compare equal.
+    if let Ok(inside) = config.data.schema.strip_prefix(dir) {
+        config.data.schema = inside.to_path_buf();
+    }
     Ok(RunDetails {
         path: dir.to_path_buf(),
         metrics: read(RunDir::METRICS).and_then(|b| serde_json::from_slice(&b).ok()),
-        config: run.load_config()?,
+        config,
         history: read(RunDir::HISTORY).and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default(),
     })
 }

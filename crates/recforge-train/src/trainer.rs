@@ -32,8 +32,8 @@ impl TrainedModel {
     /// A freshly initialised model for `data`'s feature layout.
     pub fn init(config: &ModelConfig, train: &TrainConfig, data: &Dataset, device: &Device) -> Result<Self, TrainError> {
         let layout = data.layout();
-        if layout.sparse.is_empty() {
-            return Err(TrainError::NoSparseFeatures);
+        if layout.sparse.is_empty() && !config.trains_without_tokens() {
+            return Err(TrainError::NoSparseFeatures { model: config.name() });
         }
         device.seed(train.seed);
         seed_dropout(train.seed);
@@ -123,10 +123,11 @@ pub enum ObjectiveError {
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error(
-        "the data has no categorical, multi-categorical or sequence feature; ranking models embed \
-         at least one (add e.g. the user or item id to the schema)"
+        "the data has no categorical, multi-categorical or sequence feature; {model} embeds at least \
+         one (add e.g. the user or item id to the schema, or train lr, mlp or dcn_v2, which read \
+         numeric features alone)"
     )]
-    NoSparseFeatures,
+    NoSparseFeatures { model: &'static str },
     #[error("the split left {train} training and {valid} validation rows; adjust [split] in the schema")]
     EmptySplit { train: usize, valid: usize },
     #[error(

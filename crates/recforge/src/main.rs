@@ -33,6 +33,8 @@ enum Command {
     Train(cmd::train::Args),
     /// Evaluate a trained run on its test split or on a new file.
     Eval(cmd::eval::Args),
+    /// Score raw rows (CSV, TSV, Parquet) with a model folder; writes id + score per row.
+    Predict(cmd::predict::Args),
     /// Browse run folders: list them, show one, compare several (metrics, config diff, curves).
     #[command(subcommand)]
     Runs(cmd::runs::RunsCommand),
@@ -55,8 +57,8 @@ enum Command {
     /// Bandits: off-policy evaluation on the Open Bandit Dataset, Online Matching simulation.
     #[command(subcommand)]
     Bandit(cmd::bandit::BanditCommand),
-    /// Serve the Online Matching bandit (recommend, feedback) and/or retrieval (retrieve) over
-    /// HTTP, with healthz and metrics.
+    /// Serve the Online Matching bandit (recommend, feedback), retrieval (retrieve) and/or a
+    /// ranking model folder (score) over HTTP, with healthz and metrics.
     #[cfg(feature = "serve")]
     Serve(cmd::serve::Args),
     /// Bounded load against a running service: requests/s, p50/p99, merged-state check.
@@ -100,6 +102,7 @@ fn main() {
         Command::Data(command) => cmd::data::run(command),
         Command::Train(args) => cmd::train::run(args),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::Predict(args) => cmd::predict::run(args),
         Command::Runs(command) => cmd::runs::run(command),
         Command::Table(args) => cmd::table::run(args),
         Command::Zoo(args) => cmd::zoo::run(args),

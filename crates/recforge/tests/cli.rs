@@ -35,7 +35,7 @@ fn train_then_eval_learns_the_planted_signal() {
     let config = ws.synthetic_run_config(20_000, "kind = \"mlp\"\nembedding_dim = 8\nhidden = [32]");
     ws.recforge().arg("train").arg(&config).args(["--seed", "3", "--out"]).arg(ws.path("run")).assert().success();
 
-    for file in ["config.toml", "model.bpk", "embeddings.bin", "metrics.json", "history.json", "report.html"] {
+    for file in ["config.toml", "model.bpk", "embeddings.bin", "metrics.json", "history.json", "report.html", "model.safetensors", "metadata.json"] {
         assert!(ws.path("run").join(file).is_file(), "run directory lacks {file}");
     }
     let metrics = read_json(&ws.path("run/metrics.json"));
@@ -151,7 +151,7 @@ fn a_diverging_run_stops_with_advice() {
 }
 
 #[test]
-fn a_schema_without_sparse_features_is_refused_before_training() {
+fn a_schema_without_sparse_features_is_refused_by_attention_models_before_training() {
     let ws = Workspace::new();
     ws.synth(500);
     std::fs::write(
@@ -159,7 +159,7 @@ fn a_schema_without_sparse_features_is_refused_before_training() {
         "[source]\npath = \"synthetic.csv\"\n[label]\ncolumn = \"click\"\n[[features]]\nname = \"price\"\nkind = \"numeric\"\n",
     )
     .expect("write schema");
-    std::fs::write(ws.path("numeric.toml"), "[data]\nschema = \"synth/numeric.toml\"\n[model]\nkind = \"lr\"\n")
+    std::fs::write(ws.path("numeric.toml"), "[data]\nschema = \"synth/numeric.toml\"\n[model]\nkind = \"hiformer\"\n")
         .expect("write config");
     ws.recforge()
         .arg("train")

@@ -45,11 +45,12 @@ pub fn feature_tokens(input: &ModelInput, numeric: Option<&NumericTokens>) -> Te
 }
 
 /// One flat vector per example `[B, F·d + N]`: the embeddings, then the raw numeric features.
+/// Data without token features (F = 0) gives the numeric block alone.
 pub fn flat_features(input: &ModelInput) -> Tensor<2> {
     let [size, fields, dim] = input.fields.dims();
-    let flat = input.fields.clone().reshape([size, fields * dim]);
     match &input.dense {
-        Some(dense) => Tensor::cat(vec![flat, dense.clone()], 1),
-        None => flat,
+        Some(dense) if fields == 0 => dense.clone(),
+        Some(dense) => Tensor::cat(vec![input.fields.clone().reshape([size, fields * dim]), dense.clone()], 1),
+        None => input.fields.clone().reshape([size, fields * dim]),
     }
 }

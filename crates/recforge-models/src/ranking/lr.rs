@@ -38,7 +38,12 @@ impl LrConfig {
 impl RankingModel for LogisticRegression {
     fn forward(&self, input: &ModelInput) -> Tensor<1> {
         let size = input.batch_size();
-        let sparse: Tensor<1> = input.fields.clone().sum_dim(2).sum_dim(1).reshape([size]);
+        let sparse: Tensor<1> = if input.fields.dims()[1] == 0 {
+            // Numeric features only: no per-id weights.
+            Tensor::zeros([size], &input.fields.device())
+        } else {
+            input.fields.clone().sum_dim(2).sum_dim(1).reshape([size])
+        };
         let dense = match (&input.dense, self.has_dense) {
             (Some(x), true) => x.clone(),
             // No numeric features: the linear layer reduces to its bias.

@@ -3,7 +3,7 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::layers::{Mlp, MlpConfig, ModelInput};
+use crate::layers::{Mlp, MlpConfig, ModelInput, flat_features};
 use crate::ranking::RankingModel;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,11 +47,8 @@ impl MlpRankerConfig {
 impl MlpRanker {
     /// Logits `[batch]` and the shared bottom `[batch, last hidden width]` the head reads.
     pub fn forward_with_hidden(&self, input: &ModelInput) -> (Tensor<1>, Tensor<2>) {
-        let [size, fields, dim] = input.fields.dims();
-        let mut x = input.fields.clone().reshape([size, fields * dim]);
-        if let Some(dense) = &input.dense {
-            x = Tensor::cat(vec![x, dense.clone()], 1);
-        }
+        let x = flat_features(input);
+        let size = x.dims()[0];
         let hidden = self.mlp.forward_hidden(x);
         (self.mlp.head(hidden.clone()).reshape([size]), hidden)
     }
@@ -60,11 +57,8 @@ impl MlpRanker {
 impl MlpRanker {
     /// Logits `[batch]` and every hidden layer's output `[batch, width_l]`, first to last.
     pub fn forward_layers(&self, input: &ModelInput) -> (Tensor<1>, Vec<Tensor<2>>) {
-        let [size, fields, dim] = input.fields.dims();
-        let mut x = input.fields.clone().reshape([size, fields * dim]);
-        if let Some(dense) = &input.dense {
-            x = Tensor::cat(vec![x, dense.clone()], 1);
-        }
+        let x = flat_features(input);
+        let size = x.dims()[0];
         let layers = self.mlp.forward_layers(x.clone());
         let last = layers.last().cloned().unwrap_or(x);
         (self.mlp.head(last).reshape([size]), layers)

@@ -65,6 +65,12 @@ impl ModelConfig {
         }
     }
 
+    /// Whether the model trains on numeric features alone (no token feature to embed):
+    /// LR, MLP and DCN-v2 read one flat vector; the attention models need feature tokens.
+    pub fn trains_without_tokens(&self) -> bool {
+        matches!(self, ModelConfig::Lr(_) | ModelConfig::Mlp(_) | ModelConfig::DcnV2(_))
+    }
+
     /// Width of the sparse embeddings this model consumes.
     pub fn embedding_dim(&self) -> usize {
         match self {

@@ -4,6 +4,7 @@ pub mod feedback;
 pub mod health;
 pub mod recommend;
 pub mod retrieve;
+pub mod score;
 
 use std::sync::Arc;
 
@@ -22,8 +23,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(recommend::routes())
         .merge(feedback::routes())
         .merge(retrieve::routes())
+        .merge(score::routes())
         .merge(health::routes())
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see /healthz, /metrics, /v1/recommend, /v1/feedback, /v1/retrieve") })
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see /healthz, /metrics, /v1/recommend, /v1/feedback, /v1/retrieve, /v1/score") })
         .layer(from_fn_with_state(state.clone(), crate::metrics::track))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(TraceLayer::new_for_http())

@@ -1,5 +1,5 @@
-//! `recforge eval RUN_DIR [--data FILE] [--split test|valid|train] [--batch-size N]`: score a
-//! saved run (`recforge_train::Run::evaluate`) and print the metrics as JSON.
+//! `recforge eval RUN_DIR [--data FILE] [--split test|valid|train] [--batch-size N] [--resave]`:
+//! score a saved run (`recforge_train::Run::evaluate`) and print the metrics as JSON.
 
 use std::path::PathBuf;
 
@@ -37,11 +37,18 @@ pub struct Args {
     /// Print the metrics JSON only (the default output is that JSON already).
     #[arg(long)]
     json: bool,
+    /// Rewrite the run folder in the current self-contained format (schema, vocabularies,
+    /// safetensors weights, metadata.json) from its training data, then evaluate.
+    #[arg(long)]
+    resave: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
     let progress = crate::progress::console();
     let (run, task) = Run::open(&args.run_dir, &TaskOptions::default(), progress)?;
+    if args.resave {
+        run.save(&args.run_dir)?;
+    }
     let target = match (args.data, args.split) {
         (Some(path), _) => EvalTarget::File { path, skip_bad_rows: args.skip_bad_rows },
         (None, SplitName::Train) => EvalTarget::Train,

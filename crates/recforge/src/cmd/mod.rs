@@ -15,6 +15,7 @@ pub mod labeler;
 pub mod llm;
 #[cfg(feature = "serve")]
 pub mod loadgen;
+pub mod predict;
 pub mod quickstart;
 pub mod retrieval_zoo;
 pub mod retrieve;

@@ -1,5 +1,5 @@
-//! `recforge serve --bandit CONFIG [--retrieval RUN_DIR]`: the Online Matching bandit and/or
-//! multi-interest retrieval over HTTP (recforge-serve).
+//! `recforge serve --bandit CONFIG [--retrieval RUN_DIR] [--ranker MODEL_DIR]`: the Online
+//! Matching bandit, multi-interest retrieval and/or a ranking model over HTTP (recforge-serve).
 
 use std::path::PathBuf;
 
@@ -12,7 +12,7 @@ pub struct Args {
     /// The service config (TOML: listen, store, token, model or items + clusters, k, policy,
     /// alpha, lambda, epsilon, ts_scale, request_ttl_s, max_body_bytes, reward_range,
     /// snapshot_every, and an optional [retrieval] table with run, index, ef).
-    #[arg(long, required_unless_present = "retrieval")]
+    #[arg(long, required_unless_present_any = ["retrieval", "ranker"])]
     bandit: Option<PathBuf>,
     /// Override a config value, e.g. `--set alpha=0.3` or `--set retrieval.ef=128` (repeatable).
     #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
@@ -21,6 +21,10 @@ pub struct Args {
     /// `recforge retrieval-zoo`); overrides the config's [retrieval] run.
     #[arg(long)]
     retrieval: Option<PathBuf>,
+    /// Serve POST /v1/score from this ranking model folder (written by `recforge train`), or
+    /// from the sub-folder its CURRENT file names (hot-reloaded when CURRENT changes).
+    #[arg(long)]
+    ranker: Option<PathBuf>,
     /// Top-K search for /v1/retrieve: exact (every item scored) or hnsw (approximate).
     #[arg(long, value_parser = ["exact", "hnsw"])]
     index: Option<String>,
@@ -34,7 +38,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let index = args.index.as_deref().map(|i| if i == "hnsw" { SearchIndex::Hnsw } else { SearchIndex::Exact });
-    let cli = ServeOverrides { retrieval: args.retrieval, index, listen: args.listen, store: args.store };
+    let cli = ServeOverrides { retrieval: args.retrieval, ranker: args.ranker, index, listen: args.listen, store: args.store };
     let config = ServeConfig::assemble(args.bandit.as_deref(), &args.set, cli)?;
     recforge_serve::run_until_ctrl_c(config)?;
     Ok(())
