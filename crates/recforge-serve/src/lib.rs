@@ -10,9 +10,11 @@ pub mod config;
 pub mod error;
 pub mod loadgen;
 pub mod metrics;
+pub mod protect;
 pub mod retrieval;
 pub mod routes;
 pub mod store;
+pub mod validate;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,7 +22,7 @@ use std::sync::Arc;
 
 use recforge_bandit::online_matching::OnlineMatching;
 
-pub use config::{RetrievalServeConfig, SearchIndex, ServeConfig, ServeOverrides};
+pub use config::{InputLimits, RetrievalServeConfig, SearchIndex, ServeConfig, ServeOverrides};
 pub use retrieval::RetrievalService;
 pub use routes::router;
 pub use store::{BanditStore, DisabledStore, FileStore, RedisStore, open_store};
@@ -43,7 +45,8 @@ pub enum ServeError {
 /// What every handler shares.
 pub struct AppState {
     pub config: ServeConfig,
-    pub token: String,
+    /// Write token (feedback) and optional read token (recommend, retrieve, score).
+    pub tokens: auth::Tokens,
     pub store: Arc<dyn BanditStore>,
     /// The Online Matching artifact, when the config names one.
     pub model: Option<OnlineMatching>,
@@ -52,6 +55,8 @@ pub struct AppState {
     /// The retrieval run behind `POST /v1/retrieve`, when the config names one.
     pub retrieval: Option<RetrievalService>,
     pub metrics: metrics::Metrics,
+    /// Permits for requests in flight ([`protect`]).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -62,7 +67,7 @@ impl AppState {
             return Self::with_store(config, String::new(), Arc::new(DisabledStore));
         }
         let token = config.resolve_token().map_err(ServeError::Invalid)?;
-        let store: Arc<dyn BanditStore> = Arc::from(open_store(&config.store, config.snapshot_every)?);
+        let store: Arc<dyn BanditStore> = Arc::from(open_store(&config.store, config.file_options())?);
         Self::with_store(config, token, store)
     }
 
@@ -82,7 +87,9 @@ impl AppState {
             None => (0..config.items.unwrap_or(0)).map(|i| (i.to_string(), i)).collect(),
         };
         let retrieval = config.retrieval.as_ref().map(RetrievalService::load).transpose()?;
-        Ok(Arc::new(AppState { config, token, store, model, item_index, retrieval, metrics: metrics::Metrics::default() }))
+        let tokens = auth::Tokens { write: token, read: config.resolve_read_token().map_err(ServeError::Invalid)? };
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(config.max_in_flight));
+        Ok(Arc::new(AppState { config, tokens, store, model, item_index, retrieval, metrics: metrics::Metrics::default(), in_flight }))
     }
 
     /// The bandit routes' guard: 404 when this server serves no bandit.
@@ -92,6 +99,16 @@ impl AppState {
         } else {
             Err(error::ApiError::not_found("this server serves no bandit; start it with --bandit CONFIG"))
         }
+    }
+
+    /// The read endpoints' guard: open unless a read token is configured.
+    pub fn require_read(&self, headers: &axum::http::HeaderMap) -> Result<(), error::ApiError> {
+        self.tokens.require(headers, auth::Access::Read)
+    }
+
+    /// The write endpoints' guard: the write token.
+    pub fn require_write(&self, headers: &axum::http::HeaderMap) -> Result<(), error::ApiError> {
+        self.tokens.require(headers, auth::Access::Write)
     }
 
     /// External id of item `index`.
@@ -117,7 +134,23 @@ pub async fn serve(state: Arc<AppState>, shutdown: impl Future<Output = ()> + Se
     let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|source| ServeError::Listen { addr: addr.clone(), source })?;
     let retrieval = state.retrieval.as_ref().map_or_else(|| "none".to_string(), |r| format!("{} ({} search)", r.run.path.display(), r.index.name()));
     tracing::info!("recforge serve: listening on {addr}, bandit store {}, retrieval {retrieval}", state.store.url());
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await.map_err(|source| ServeError::Listen { addr, source })
+    let upkeep = tokio::spawn(maintain_every_second(state.clone()));
+    let served = protect::serve_connections(listener, state, shutdown).await.map_err(|source| ServeError::Listen { addr, source });
+    upkeep.abort();
+    served
+}
+
+/// The store's periodic upkeep: expired requests go, the WAL is compacted by age.
+async fn maintain_every_second(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let store = state.store.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.maintain()).await {
+            tracing::warn!("store upkeep: {e}");
+        }
+    }
 }
 
 /// Starts a multi-threaded runtime, builds the state from `config` and serves until Ctrl-C:
