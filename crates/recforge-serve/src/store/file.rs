@@ -75,6 +75,15 @@ struct Snapshot {
     applied: HashMap<String, u64>,
 }
 
+/// A [`Snapshot`] written straight from the live maps (no copy of them), field for field.
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    wal_generation: u64,
+    edges: Vec<(u32, u32, f64, f64)>,
+    requests: &'a HashMap<String, IssuedRequest>,
+    applied: &'a HashMap<String, u64>,
+}
+
 struct Inner {
     /// cluster → item → sums.
     edges: HashMap<u32, HashMap<u32, EdgeStats>>,
@@ -399,19 +408,19 @@ impl FileStore {
         let next = inner.generation + 1;
         // The next WAL exists before any snapshot names it.
         let wal = OpenOptions::new().create(true).read(true).append(true).open(wal_path(&self.dir, next)).map_err(|e| self.io("opening the next WAL", e))?;
-        let snapshot = Snapshot {
-            wal_generation: next,
-            edges: inner.edges.iter().flat_map(|(&c, items)| items.iter().map(move |(&i, s)| (c, i, s.sum_w2, s.sum_wr))).collect(),
-            requests: inner.requests.clone(),
-            applied: inner.applied.clone(),
-        };
-        if let Some(bad) = snapshot.edges.iter().find(|e| !(e.2.is_finite() && e.3.is_finite())) {
+        let edges: Vec<(u32, u32, f64, f64)> = inner.edges.iter().flat_map(|(&c, items)| items.iter().map(move |(&i, s)| (c, i, s.sum_w2, s.sum_wr))).collect();
+        if let Some(bad) = edges.iter().find(|e| !(e.2.is_finite() && e.3.is_finite())) {
             return Err(StoreError::NonFinite(format!("edge (cluster {}, item {}) in the snapshot", bad.0, bad.1)));
         }
-        let bytes = serde_json::to_vec(&snapshot).map_err(|e| StoreError::Io { url: self.url.clone(), message: e.to_string() })?;
+        let snapshot = SnapshotRef { wal_generation: next, edges, requests: &inner.requests, applied: &inner.applied };
         let tmp = self.dir.join("snapshot.json.tmp");
         let current = self.dir.join("snapshot.json");
-        let written = File::create(&tmp).and_then(|mut file| file.write_all(&bytes).and_then(|_| file.sync_all()));
+        // Streamed to the file: no copy of the maps and no whole-snapshot buffer in memory.
+        let written = File::create(&tmp).and_then(|file| {
+            let mut writer = std::io::BufWriter::new(file);
+            serde_json::to_writer(&mut writer, &snapshot)?;
+            writer.into_inner().map_err(|e| e.into_error())?.sync_all()
+        });
         if let Err(e) = written {
             // A half-written temp file would only take space (a full disk is a likely cause).
             let _ = std::fs::remove_file(&tmp);
