@@ -51,7 +51,8 @@ fn log(n: usize, behaviour: fn(usize) -> [f64; ACTIONS], model: fn(usize, usize)
             let a = sample(&pb, rng);
             let reward = f64::from(rng.random::<f64>() < q(x, a));
             let pe = target(x);
-            OpeRound { reward, pscore: pb[a], target: pe[a], model_value: (0..ACTIONS).map(|b| pe[b] * model(x, b)).sum(), model_logged: model(x, a) }
+            let draw = rng.random::<f64>();
+            OpeRound { reward, pscore: pb[a], target: pe[a], model_value: (0..ACTIONS).map(|b| pe[b] * model(x, b)).sum(), model_logged: model(x, a), draw }
         })
         .collect()
 }
@@ -119,9 +120,23 @@ fn replay_is_unbiased_under_uniform_logging() {
     assert!((est - v).abs() < TOLERANCE, "replay {est} vs true {v}");
 }
 
+/// OBP's replay keeps only matching rounds: under uniform logging it is not SNIPS (which
+/// weights every round by π_e), so on the same log the two differ.
+#[test]
+fn replay_keeps_only_rounds_where_the_sampled_target_action_matches() {
+    let mut rng = SmallRng::seed_from_u64(11);
+    let rounds = log(2000, uniform, wrong_model, &mut rng);
+    let kept = rounds.iter().filter(|r| r.draw < r.target).count();
+    let by_hand = rounds.iter().filter(|r| r.draw < r.target).map(|r| r.reward).sum::<f64>() / kept as f64;
+    assert!((Replay.estimate(&rounds) - by_hand).abs() < 1e-12);
+    assert!((Replay.estimate(&rounds) - Snips.estimate(&rounds)).abs() > 1e-6);
+    // About a quarter of the rounds match under 4 uniform actions.
+    assert!((kept as f64 / 2000.0 - 0.25).abs() < 0.05, "{kept}");
+}
+
 #[test]
 fn a_zero_propensity_is_rejected_with_the_round_named() {
-    let rounds = [OpeRound { reward: 1.0, pscore: 0.0, target: 1.0, model_value: 0.0, model_logged: 0.0 }];
+    let rounds = [OpeRound { reward: 1.0, pscore: 0.0, target: 1.0, model_value: 0.0, model_logged: 0.0, draw: 0.0 }];
     let message = validate(&rounds).unwrap_err().to_string();
     assert!(message.contains("round 0") && message.contains("propensity"), "{message}");
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 /// Everything the service reads at start: the bandit (`model`, or `items` + `clusters`) and/or
 /// retrieval (`[retrieval]`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServeConfig {
     /// Address to listen on.
@@ -22,6 +22,13 @@ pub struct ServeConfig {
     /// Or: the environment variable holding the token.
     #[serde(default)]
     pub token_env: Option<String>,
+    /// Or: the environment variable holding the write token (same as `token_env`).
+    #[serde(default)]
+    pub write_token_env: Option<String>,
+    /// The environment variable holding a read token: when set, recommend, retrieve and score
+    /// require `Bearer <read or write token>`; without it they are open.
+    #[serde(default)]
+    pub read_token_env: Option<String>,
     /// Online Matching artifact (JSON from `recforge bandit simulate --save-model`): users,
     /// centroids and the cluster→item graph. Without it, requests pass their context
     /// explicitly and candidates are items `0..items`.
@@ -64,6 +71,32 @@ pub struct ServeConfig {
     /// File store: write a snapshot and start a new WAL after this many feedback records.
     #[serde(default = "default_snapshot_every")]
     pub snapshot_every: usize,
+    /// File store: also snapshot when the WAL passes this many bytes.
+    #[serde(default = "default_snapshot_bytes")]
+    pub snapshot_bytes: u64,
+    /// File store: also snapshot when the WAL's oldest record is this many seconds old.
+    #[serde(default = "default_snapshot_age")]
+    pub snapshot_age_s: u64,
+    /// File store: most issued requests remembered; the oldest are evicted past it (counted
+    /// in `recforge_bandit_requests_evicted_total`).
+    #[serde(default = "default_max_live_requests")]
+    pub max_live_requests: usize,
+    /// Seconds a client may take to send a request's headers (slow clients are cut off).
+    #[serde(default = "default_header_timeout")]
+    pub header_read_timeout_s: f64,
+    /// Seconds a request may take from its headers to its answer, body included; past it the
+    /// answer is 503 with `Retry-After`.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_s: f64,
+    /// Requests handled at once; more are shed at once with 503 and `Retry-After`.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// Open connections at once; more are closed on accept.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Limits on request bodies ([`InputLimits`]).
+    #[serde(default)]
+    pub limits: InputLimits,
     /// `POST /v1/retrieve` from a retrieval run directory.
     #[serde(default)]
     pub retrieval: Option<RetrievalServeConfig>,
@@ -98,6 +131,26 @@ fn default_max_rows() -> usize {
 }
 fn default_reload_check_ms() -> u64 {
     1000
+}
+
+/// The `[limits]` table: bounds on what a request may carry, so that no request can put a
+/// number into the bandit state that grows it past what f64 holds. Explicit contexts are also
+/// scaled to unit L2 norm, so one feedback adds at most 1 to an edge's Σ w².
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InputLimits {
+    /// Most (cluster, weight) pairs in an explicit `"context"`.
+    pub max_context_clusters: usize,
+    /// Largest weight of an explicit context (before normalisation).
+    pub max_weight: f64,
+    /// Largest absolute value of an `"embedding"` component.
+    pub max_embedding_abs: f64,
+}
+
+impl Default for InputLimits {
+    fn default() -> Self {
+        InputLimits { max_context_clusters: 64, max_weight: 1e6, max_embedding_abs: 1e6 }
+    }
 }
 
 /// The `[retrieval]` table: which run serves `POST /v1/retrieve`, over which index.
@@ -176,12 +229,41 @@ fn default_body() -> usize {
 fn default_reward_range() -> [f64; 2] {
     [0.0, 1.0]
 }
+fn default_snapshot_bytes() -> u64 {
+    64 << 20
+}
+fn default_snapshot_age() -> u64 {
+    3600
+}
+fn default_max_live_requests() -> usize {
+    500_000
+}
+fn default_header_timeout() -> f64 {
+    5.0
+}
+fn default_request_timeout() -> f64 {
+    10.0
+}
+fn default_max_in_flight() -> usize {
+    1024
+}
+fn default_max_connections() -> usize {
+    4096
+}
 fn default_snapshot_every() -> usize {
     10_000
 }
 
 /// Most items one request may ask for.
 pub const MAX_K: usize = 1000;
+
+/// Largest |reward| a config may allow: with unit-norm contexts an edge's Σ w·r then grows by
+/// at most this per feedback, far from f64's range for any feasible number of updates.
+pub const MAX_ABS_REWARD: f64 = 1e9;
+
+/// Largest `limits.max_embedding_abs`: f32 dot products of such embeddings with centroids of
+/// a trained model stay finite.
+pub const MAX_EMBEDDING_ABS: f64 = 1e12;
 
 /// Command-line replacements for parts of the config (`recforge serve --retrieval ...`).
 #[derive(Debug, Clone, Default)]
@@ -290,6 +372,16 @@ impl ServeConfig {
         config
     }
 
+    /// The file store's snapshot and request-cap settings.
+    pub fn file_options(&self) -> crate::store::FileOptions {
+        crate::store::FileOptions {
+            snapshot_every: self.snapshot_every,
+            snapshot_bytes: self.snapshot_bytes,
+            snapshot_age_s: self.snapshot_age_s,
+            max_live_requests: self.max_live_requests,
+        }
+    }
+
     /// The exploration parameters of [`recforge_bandit::make_policy_over`].
     pub fn policy_config(&self) -> PolicyConfig {
         PolicyConfig { lambda: self.lambda, alpha: self.alpha, epsilon: self.epsilon, ts_scale: self.ts_scale }
@@ -327,22 +419,69 @@ impl ServeConfig {
         if self.k == 0 || self.k > MAX_K {
             return Err(format!("`k` must be in 1..={MAX_K}"));
         }
-        if !(self.reward_range[0] <= self.reward_range[1]) {
-            return Err("`reward_range` must be [min, max] with min ≤ max".into());
+        if !(self.reward_range[0] <= self.reward_range[1]) || !self.reward_range.iter().all(|r| r.is_finite() && r.abs() <= MAX_ABS_REWARD) {
+            return Err(format!("`reward_range` must be [min, max] with min ≤ max, both within ±{MAX_ABS_REWARD:e}"));
+        }
+        for (name, value) in [("header_read_timeout_s", self.header_read_timeout_s), ("request_timeout_s", self.request_timeout_s)] {
+            if !(value.is_finite() && value > 0.0 && value <= 86_400.0) {
+                return Err(format!("`{name}` must be in (0, 86400] seconds"));
+            }
+        }
+        if self.max_live_requests == 0 || self.snapshot_every == 0 || self.snapshot_bytes == 0 {
+            return Err("`max_live_requests`, `snapshot_every` and `snapshot_bytes` must be ≥ 1".into());
+        }
+        if self.max_in_flight == 0 || self.max_connections == 0 {
+            return Err("`max_in_flight` and `max_connections` must be ≥ 1".into());
+        }
+        let l = &self.limits;
+        if l.max_context_clusters == 0 || !(l.max_weight.is_finite() && l.max_weight > 0.0) || !(l.max_embedding_abs.is_finite() && l.max_embedding_abs > 0.0) {
+            return Err("`limits.max_context_clusters` must be ≥ 1, `limits.max_weight` and `limits.max_embedding_abs` finite and > 0".into());
+        }
+        if l.max_embedding_abs > MAX_EMBEDDING_ABS {
+            return Err(format!("`limits.max_embedding_abs` must be ≤ {MAX_EMBEDDING_ABS:e} (larger values overflow the f32 dot product with a centroid)"));
         }
         Ok(())
     }
 
-    /// The bearer token, from `token` or the variable `token_env` names.
+    /// The write token, from `token` or the variable `token_env` (or `write_token_env`) names.
     pub fn resolve_token(&self) -> Result<String, String> {
-        let token = match (&self.token, &self.token_env) {
+        let var = self.write_token_env.as_ref().or(self.token_env.as_ref());
+        let token = match (&self.token, var) {
             (Some(t), _) => t.clone(),
-            (None, Some(var)) => std::env::var(var).map_err(|_| format!("token_env: environment variable {var} is not set"))?,
-            (None, None) => return Err("set `token` or `token_env`: POST /v1/feedback requires a bearer token".into()),
+            (None, Some(var)) => std::env::var(var).map_err(|_| format!("write_token_env: environment variable {var} is not set"))?,
+            (None, None) => return Err("set `token`, `token_env` or `write_token_env`: POST /v1/feedback requires a bearer token".into()),
         };
         if token.trim().is_empty() {
             return Err("the bearer token is empty".into());
         }
         Ok(token)
+    }
+
+    /// The read token `read_token_env` names, if any.
+    pub fn resolve_read_token(&self) -> Result<Option<String>, String> {
+        let Some(var) = &self.read_token_env else {
+            return Ok(None);
+        };
+        let token = std::env::var(var).map_err(|_| format!("read_token_env: environment variable {var} is not set"))?;
+        if token.trim().is_empty() {
+            return Err(format!("read_token_env: {var} is empty"));
+        }
+        Ok(Some(token))
+    }
+}
+
+/// Never prints the tokens, and prints the store URL without its password.
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("listen", &self.listen)
+            .field("store", &crate::store::redact_url(&self.store))
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("model", &self.model)
+            .field("items", &self.items)
+            .field("clusters", &self.clusters)
+            .field("policy", &self.policy)
+            .field("retrieval", &self.retrieval)
+            .finish_non_exhaustive()
     }
 }

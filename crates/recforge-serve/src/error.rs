@@ -34,6 +34,10 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::NonFinite(_) = e {
+            tracing::warn!("{e}");
+            return ApiError::unprocessable(e.to_string());
+        }
         tracing::error!("{e}");
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("state store unavailable: {e}"))
     }

@@ -11,10 +11,12 @@ pub mod config;
 pub mod error;
 pub mod loadgen;
 pub mod metrics;
+pub mod protect;
 pub mod ranker;
 pub mod retrieval;
 pub mod routes;
 pub mod store;
+pub mod validate;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,7 +24,7 @@ use std::sync::Arc;
 
 use recforge_bandit::online_matching::OnlineMatching;
 
-pub use config::{RankerServeConfig, RetrievalServeConfig, SearchIndex, ServeConfig, ServeOverrides};
+pub use config::{InputLimits, RankerServeConfig, RetrievalServeConfig, SearchIndex, ServeConfig, ServeOverrides};
 pub use ranker::RankerService;
 pub use retrieval::RetrievalService;
 pub use routes::router;
@@ -46,7 +48,8 @@ pub enum ServeError {
 /// What every handler shares.
 pub struct AppState {
     pub config: ServeConfig,
-    pub token: String,
+    /// Write token (feedback) and optional read token (recommend, retrieve, score).
+    pub tokens: auth::Tokens,
     pub store: Arc<dyn BanditStore>,
     /// The Online Matching artifact, when the config names one.
     pub model: Option<OnlineMatching>,
@@ -57,6 +60,8 @@ pub struct AppState {
     /// The ranking model behind `POST /v1/score`, when the config names one.
     pub ranker: Option<Arc<RankerService>>,
     pub metrics: metrics::Metrics,
+    /// Permits for requests in flight ([`protect`]).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -73,7 +78,7 @@ impl AppState {
             return Self::with_store(config, token, Arc::new(DisabledStore));
         }
         let token = config.resolve_token().map_err(ServeError::Invalid)?;
-        let store: Arc<dyn BanditStore> = Arc::from(open_store(&config.store, config.snapshot_every)?);
+        let store: Arc<dyn BanditStore> = Arc::from(open_store(&config.store, config.file_options())?);
         Self::with_store(config, token, store)
     }
 
@@ -94,7 +99,13 @@ impl AppState {
         };
         let retrieval = config.retrieval.as_ref().map(RetrievalService::load).transpose()?;
         let ranker = config.ranker.as_ref().map(RankerService::load).transpose()?.map(Arc::new);
-        Ok(Arc::new(AppState { config, token, store, model, item_index, retrieval, ranker, metrics: metrics::Metrics::default() }))
+        // Without a bandit there is no write route: a configured `token` guards the read
+        // routes (/v1/score, /v1/retrieve) unless a separate read token is set.
+        let read = config.resolve_read_token().map_err(ServeError::Invalid)?;
+        let read = read.or_else(|| (!config.bandit_enabled() && !token.is_empty()).then(|| token.clone()));
+        let tokens = auth::Tokens { write: token, read };
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(config.max_in_flight));
+        Ok(Arc::new(AppState { config, tokens, store, model, item_index, retrieval, ranker, metrics: metrics::Metrics::default(), in_flight }))
     }
 
     /// The bandit routes' guard: 404 when this server serves no bandit.
@@ -104,6 +115,16 @@ impl AppState {
         } else {
             Err(error::ApiError::not_found("this server serves no bandit; start it with --bandit CONFIG"))
         }
+    }
+
+    /// The read endpoints' guard: open unless a read token is configured.
+    pub fn require_read(&self, headers: &axum::http::HeaderMap) -> Result<(), error::ApiError> {
+        self.tokens.require(headers, auth::Access::Read)
+    }
+
+    /// The write endpoints' guard: the write token.
+    pub fn require_write(&self, headers: &axum::http::HeaderMap) -> Result<(), error::ApiError> {
+        self.tokens.require(headers, auth::Access::Write)
     }
 
     /// External id of item `index`.
@@ -130,7 +151,23 @@ pub async fn serve(state: Arc<AppState>, shutdown: impl Future<Output = ()> + Se
     let retrieval = state.retrieval.as_ref().map_or_else(|| "none".to_string(), |r| format!("{} ({} search)", r.run.path.display(), r.index.name()));
     let ranker = state.ranker.as_ref().map_or_else(|| "none".to_string(), |r| format!("{} (version {})", r.config.dir.display(), r.current().version));
     tracing::info!("recforge serve: listening on {addr}, bandit store {}, retrieval {retrieval}, ranker {ranker}", state.store.url());
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await.map_err(|source| ServeError::Listen { addr, source })
+    let upkeep = tokio::spawn(maintain_every_second(state.clone()));
+    let served = protect::serve_connections(listener, state, shutdown).await.map_err(|source| ServeError::Listen { addr, source });
+    upkeep.abort();
+    served
+}
+
+/// The store's periodic upkeep: expired requests go, the WAL is compacted by age.
+async fn maintain_every_second(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let store = state.store.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.maintain()).await {
+            tracing::warn!("store upkeep: {e}");
+        }
+    }
 }
 
 /// Starts a multi-threaded runtime, builds the state from `config` and serves until Ctrl-C:

@@ -159,9 +159,10 @@ fn worker(config: &LoadConfig, worker: usize, shared: &Mutex<Shared>) {
         let feedback_url = format!("{}/v1/feedback", config.urls[(i + 1) % replicas]);
         let body = json!({ "request_id": answer.request_id, "item": first.item, "reward": reward });
         match post(&agent, &feedback_url, Some(&config.token), &body) {
-            Ok((200, answer, seconds)) if answer.get("applied") == Some(&json!(true)) => {
+            Ok((200, answer_fb, seconds)) if answer_fb.get("applied") == Some(&json!(true)) => {
                 local.feedback.push(seconds);
-                local.acked.push(Acked { context, item: first.index, reward });
+                // The context the server used (it normalises what it is sent).
+                local.acked.push(Acked { context: ClusterContext::new(answer.context.iter().copied()), item: first.index, reward });
             }
             Ok((status, answer, _)) => local.errors.push(format!("feedback answered {status}: {answer}")),
             Err(e) => local.errors.push(e),
@@ -181,7 +182,7 @@ fn check_store(url: &str, clusters: u32, acked: &[Acked]) -> Result<StoreCheck, 
         sequential.apply_deltas(DiagLinUcb::deltas(&a.context, a.item, a.reward).collect::<Vec<_>>());
     }
     let store_error = |source| LoadError::Store { url: url.to_string(), source };
-    let store = open_store(url, usize::MAX).map_err(store_error)?;
+    let store = open_store(url, crate::store::FileOptions { snapshot_every: usize::MAX, snapshot_bytes: u64::MAX, ..Default::default() }).map_err(store_error)?;
     let all: Vec<u32> = (0..clusters).collect();
     let stored = store.edges(&all).map_err(store_error)?;
     let mut max_diff = 0.0f64;

@@ -32,6 +32,10 @@ pub struct Metrics {
     pub duplicates: AtomicU64,
     pub items_shown: AtomicU64,
     pub items_explored: AtomicU64,
+    /// Requests and connections refused by the concurrency limits.
+    pub shed: AtomicU64,
+    /// Requests answered 503 by the request timeout.
+    pub timed_out: AtomicU64,
 }
 
 impl Metrics {
@@ -52,7 +56,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+    pub fn render(&self, store: &crate::store::StoreStats) -> String {
         let mut out = String::new();
         out += "# HELP recforge_http_requests_total HTTP requests by route and status.\n# TYPE recforge_http_requests_total counter\n";
         if let Ok(requests) = self.requests.lock() {
@@ -78,6 +82,12 @@ impl Metrics {
             ("recforge_bandit_duplicate_feedback_total", "Retried feedback that was already applied.", "counter", self.duplicates.load(Ordering::Relaxed) as f64),
             ("recforge_bandit_recommended_items_total", "Items returned by /v1/recommend.", "counter", shown as f64),
             ("recforge_bandit_explored_items_total", "Returned items that were there because of exploration.", "counter", explored as f64),
+            ("recforge_shed_total", "Requests and connections refused by max_in_flight / max_connections (503 + Retry-After).", "counter", self.shed.load(Ordering::Relaxed) as f64),
+            ("recforge_request_timeouts_total", "Requests answered 503 after request_timeout_s.", "counter", self.timed_out.load(Ordering::Relaxed) as f64),
+            ("recforge_bandit_live_requests", "Issued requests that still accept feedback.", "gauge", store.live_requests as f64),
+            ("recforge_bandit_requests_evicted_total", "Issued requests forgotten before their TTL because of max_live_requests.", "counter", store.evicted_requests as f64),
+            ("recforge_store_snapshot_failures_total", "Snapshots that failed (the updates stay in the WAL; retried).", "counter", store.snapshot_failures as f64),
+            ("recforge_store_wal_bytes", "Bytes in the current WAL (file store).", "gauge", store.wal_bytes as f64),
             ("recforge_bandit_exploration_rate", "Share of returned items that were exploration.", "gauge", if shown == 0 { 0.0 } else { explored as f64 / shown as f64 }),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");

@@ -265,3 +265,58 @@ fn set_overrides_apply_before_the_config_is_checked() {
     let err = ServeConfig::from_file_with_overrides(&path, &["policy=ucb2".into()]).unwrap_err().to_string();
     assert!(err.contains("serve.toml") && err.contains("ucb2"), "{err}");
 }
+
+/// Issue 18: `{"context":[[0,1.7e308],[0,1.7e308]]}` was summed to an infinite weight, written
+/// to the WAL as `null`, and the next start failed. A finite 1e200 did the same through w².
+#[tokio::test]
+async fn the_requests_that_bricked_the_store_are_refused_and_a_restart_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let state = state(dir.path(), config(""));
+        for (body, needle) in [
+            (r#"{"context":[[0,1.7e308],[0,1.7e308]]}"#, "max_weight"),
+            (r#"{"context":[[0,0.5],[0,0.5]]}"#, "repeated"),
+            (r#"{"context":[[0,1e200]]}"#, "max_weight"),
+            (r#"{"context":[[0,0],[1,0]]}"#, "all 0"),
+        ] {
+            let (status, value, _) = call(&state, "POST", "/v1/recommend", None, Some(body.as_bytes().to_vec())).await;
+            assert_error(status, &value, StatusCode::UNPROCESSABLE_ENTITY, needle);
+        }
+        // An allowed large weight is scaled to unit norm, so feedback adds w² = 1.
+        let state = {
+            drop(state);
+            self::state(dir.path(), config("[limits]\nmax_weight = 1e300"))
+        };
+        let issued = recommend(&state, json!([[0, 1e200], [1, 1e200]])).await;
+        let w = 0.5f64.sqrt();
+        let weights: Vec<f64> = issued["context"].as_array().unwrap().iter().map(|p| p[1].as_f64().unwrap()).collect();
+        assert!(weights.len() == 2 && weights.iter().all(|x| (x - w).abs() < 1e-15), "{}", issued["context"]);
+        let body = json!({ "request_id": issued["request_id"], "item": issued["items"][0]["item"], "reward": 1.0 });
+        let (status, _) = post(&state, "/v1/feedback", Some(TOKEN), body).await;
+        assert_eq!(status, StatusCode::OK);
+        let edges = state.store.edges(&[0, 1]).unwrap();
+        assert!(edges.values().all(|s| (s.sum_w2 - 0.5).abs() < 1e-12 && (s.sum_wr - w).abs() < 1e-12), "{edges:?}");
+    }
+    let state = state(dir.path(), config(""));
+    assert_eq!(state.store.edges(&[0, 1]).unwrap().len(), 2);
+}
+
+#[test]
+fn the_store_refuses_non_finite_numbers_with_a_typed_error() {
+    use recforge_bandit::EdgeStats;
+    use recforge_serve::store::{IssuedRequest, StoreError};
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path(), 1000).unwrap();
+    let far = now_ms() + 60_000;
+    let bad = IssuedRequest { context: ClusterContext { clusters: vec![0], weights: vec![f64::INFINITY] }, items: vec![1], expires_ms: far };
+    assert!(matches!(store.put_request("r", &bad), Err(StoreError::NonFinite(_))));
+    let huge = ((0, 1), EdgeStats { sum_w2: f64::MAX, sum_wr: 0.0 });
+    assert!(store.apply_feedback("r/1", &[huge], far).unwrap());
+    // The second one would overflow Σ w²: refused, the key stays unapplied, the state unchanged.
+    assert!(matches!(store.apply_feedback("r/2", &[huge], far), Err(StoreError::NonFinite(_))));
+    assert!(matches!(store.apply_feedback("r/3", &[((0, 1), EdgeStats { sum_w2: f64::NAN, sum_wr: 0.0 })], far), Err(StoreError::NonFinite(_))));
+    drop(store);
+    let store = FileStore::open(dir.path(), 1000).unwrap();
+    assert_eq!(store.edges(&[0]).unwrap()[&(0, 1)].sum_w2, f64::MAX);
+    assert!(store.apply_feedback("r/2", &[((0, 1), EdgeStats { sum_w2: 0.0, sum_wr: 1.0 })], far).unwrap());
+}

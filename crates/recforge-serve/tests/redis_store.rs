@@ -84,3 +84,48 @@ fn requests_issued_by_one_replica_are_known_to_the_other_and_expire() {
     assert_eq!(b.get_request("r-2").unwrap(), None);
     assert!(b.ping().is_ok());
 }
+
+/// A paused Redis (`CLIENT PAUSE`, like `DEBUG SLEEP` or a stalled server) fails calls after the timeout instead of hanging them, and
+/// the store recovers by itself when Redis answers again; pooled connections Redis killed are
+/// replaced without an error reaching the caller.
+#[test]
+fn a_paused_redis_times_out_and_killed_connections_are_replaced() {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
+    let prefix = format!("recforge-test:{:016x}:", rand::rng().random::<u64>());
+    let store = RedisStore::open(&format!("{}?prefix={prefix}&timeout_ms=150", url.trim_end_matches('/'))).expect("open");
+    store.ping().unwrap();
+    let admin = redis::Client::open(url.as_str()).unwrap();
+    let pauser = std::thread::spawn(move || {
+        let mut c = admin.get_connection().unwrap();
+        // CLIENT PAUSE (unlike DEBUG SLEEP) needs no enable-debug-command: every client's
+        // commands wait, as with a stalled server.
+        let _: String = redis::cmd("CLIENT").arg("PAUSE").arg(1200).arg("ALL").query(&mut c).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1300));
+    });
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let started = std::time::Instant::now();
+    let paused = store.ping();
+    let waited = started.elapsed();
+    assert!(paused.is_err(), "a call to a paused Redis fails");
+    assert!(waited < std::time::Duration::from_millis(1100), "it failed after {waited:?}, not when Redis woke");
+    pauser.join().unwrap();
+    store.ping().expect("answers again once Redis does");
+    // Redis drops the store's pooled connection (only this store's: other tests share the
+    // server): the next call finds it dead and redials.
+    let mut admin = redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
+    let ids = store.connection_ids().unwrap();
+    assert!(!ids.is_empty());
+    for id in ids {
+        let _: i64 = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(id).query(&mut admin).unwrap();
+    }
+    let request = IssuedRequest { context: ClusterContext::one_hot(0), items: vec![1], expires_ms: now_ms() + 60_000 };
+    store.put_request("after-kill", &request).expect("a stale pooled connection is replaced");
+    assert_eq!(store.get_request("after-kill").unwrap(), Some(request));
+}
+
+#[test]
+fn the_redis_url_password_never_shows() {
+    let err = RedisStore::open("redis://:hunter2@127.0.0.1:1/?timeout_ms=100").err().expect("nothing listens on port 1");
+    let text = err.to_string();
+    assert!(!text.contains("hunter2") && text.contains(":***@127.0.0.1"), "{text}");
+}

@@ -61,7 +61,8 @@ enum Command {
     /// ranking model folder (score) over HTTP, with healthz and metrics.
     #[cfg(feature = "serve")]
     Serve(cmd::serve::Args),
-    /// Bounded load against a running service: requests/s, p50/p99, merged-state check.
+    /// Correctness load against a running service (merged-state check, rough p50/p99); not a
+    /// throughput tool: measure speed with scripts/bandit-load.sh (wrk).
     #[cfg(feature = "serve")]
     Loadgen(cmd::loadgen::Args),
     /// Knowledge distillation: train or load a teacher, label the student window once into a

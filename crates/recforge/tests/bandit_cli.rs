@@ -119,3 +119,16 @@ fn ope_names_the_missing_folder() {
     let dir = tempfile::tempdir().expect("temp dir");
     recforge(dir.path()).args(["bandit", "ope", "--data", "nowhere"]).assert().failure().stderr(contains("nowhere").and(contains("recforge data fetch --only obd")));
 }
+
+#[test]
+fn ope_evaluates_a_generic_log_through_a_schema() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("log.csv"), "user,arm,clicked,prob\nu,a,0,0.5\nu,b,1,0.5\nv,b,1,0.5\nv,a,1,0.5\n").unwrap();
+    std::fs::write(dir.path().join("pi.csv"), "round,action,probability\n0,b,1\n1,b,1\n2,b,1\n3,b,1\n").unwrap();
+    std::fs::write(dir.path().join("schema.toml"), "action = \"arm\"\nreward = \"clicked\"\npropensity = \"prob\"\ncontext = [\"user\"]\n[target]\nfile = \"pi.csv\"\n").unwrap();
+    let out = recforge(dir.path()).args(["bandit", "ope", "--data", "log.csv", "--schema", "schema.toml", "--resamples", "20", "--json"]).assert().success().get_output().stdout.clone();
+    let report: Value = serde_json::from_slice(&out).expect("JSON");
+    let ips = report["target"].as_array().unwrap().iter().find(|e| e["estimator"] == "ips").unwrap();
+    assert_eq!(ips["estimate"].as_f64(), Some(1.0));
+    recforge(dir.path()).args(["bandit", "ope", "--data", "log.csv", "--schema", "missing.toml"]).assert().failure().stderr(contains("missing.toml"));
+}

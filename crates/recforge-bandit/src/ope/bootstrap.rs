@@ -39,7 +39,7 @@ pub fn bootstrap_interval(estimator: &dyn Estimator, rounds: &[OpeRound], resamp
 
 /// The mean of plain rewards with its bootstrap interval (an on-policy value).
 pub fn mean_interval(rewards: &[f64], resamples: usize, confidence: f64, seed: u64) -> Interval {
-    let rounds: Vec<OpeRound> = rewards.iter().map(|&reward| OpeRound { reward, pscore: 1.0, target: 1.0, model_value: 0.0, model_logged: 0.0 }).collect();
+    let rounds: Vec<OpeRound> = rewards.iter().map(|&reward| OpeRound { reward, pscore: 1.0, target: 1.0, model_value: 0.0, model_logged: 0.0, draw: 0.0 }).collect();
     bootstrap_interval(&super::Ips, &rounds, resamples, confidence, seed)
 }
 

@@ -4,15 +4,19 @@
 
 use super::{Estimator, OpeRound};
 
+/// The mean, NaN (undefined) over no values.
 fn mean(values: impl Iterator<Item = f64>) -> f64 {
     let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-    if n == 0 { 0.0 } else { sum / n as f64 }
+    if n == 0 { f64::NAN } else { sum / n as f64 }
 }
 
-/// Replay / rejection sampling: keep the rounds where the target policy takes the logged
-/// action and average their rewards. With a stochastic target each round is kept with
-/// probability π_e(a_i|x_i), which is the weight used here (in expectation the same
-/// estimator); unbiased when the logging policy is uniform.
+/// Replay / rejection sampling, as OBP's `ReplayMethod` defines it: keep only the rounds where
+/// the target policy's action equals the logged one and average their rewards. A stochastic
+/// target's action is drawn per round: the round is kept when its uniform draw
+/// ([`OpeRound::draw`]) falls below π_e(a_i|x_i), which happens exactly with the probability
+/// that a sampled action matches; a deterministic target (π_e ∈ {0, 1}) keeps exactly the
+/// matching rounds. Unbiased when the logging policy is uniform; undefined (NaN) when no round
+/// matches.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Replay;
 
@@ -21,8 +25,7 @@ impl Estimator for Replay {
         "replay"
     }
     fn estimate(&self, rounds: &[OpeRound]) -> f64 {
-        let kept: f64 = rounds.iter().map(|r| r.target).sum();
-        if kept <= 0.0 { 0.0 } else { rounds.iter().map(|r| r.target * r.reward).sum::<f64>() / kept }
+        mean(rounds.iter().filter(|r| r.draw < r.target).map(|r| r.reward))
     }
 }
 
@@ -39,7 +42,8 @@ impl Estimator for Ips {
     }
 }
 
-/// Self-normalised IPS: Σ w·r / Σ w — biased for small logs, consistent, lower variance.
+/// Self-normalised IPS: Σ w·r / Σ w — biased for small logs, consistent, lower variance;
+/// undefined (NaN) when every weight is 0.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Snips;
 
@@ -49,7 +53,7 @@ impl Estimator for Snips {
     }
     fn estimate(&self, rounds: &[OpeRound]) -> f64 {
         let total: f64 = rounds.iter().map(OpeRound::weight).sum();
-        if total <= 0.0 { 0.0 } else { rounds.iter().map(|r| r.weight() * r.reward).sum::<f64>() / total }
+        if total <= 0.0 { f64::NAN } else { rounds.iter().map(|r| r.weight() * r.reward).sum::<f64>() / total }
     }
 }
 
@@ -90,7 +94,7 @@ mod tests {
     use super::*;
 
     fn round(reward: f64, pscore: f64, target: f64, model_value: f64, model_logged: f64) -> OpeRound {
-        OpeRound { reward, pscore, target, model_value, model_logged }
+        OpeRound { reward, pscore, target, model_value, model_logged, draw: 0.5 }
     }
 
     #[test]
@@ -102,7 +106,18 @@ mod tests {
         assert!((DirectMethod.estimate(&rounds) - 0.25).abs() < 1e-12);
         // DR: (0.3 + 2·0.6 + 0.2 + 2·(−0.1)) / 2 = 0.75.
         assert!((DoublyRobust.estimate(&rounds) - 0.75).abs() < 1e-12);
-        // Replay: (1·1 + 0.5·0) / 1.5.
-        assert!((Replay.estimate(&rounds) - 1.0 / 1.5).abs() < 1e-12);
+        // Replay keeps the rounds whose draw (0.5) is below the target probability: the first
+        // (1.0) but not the second (0.5).
+        assert_eq!(Replay.estimate(&rounds), 1.0);
+    }
+
+    #[test]
+    fn estimates_with_nothing_to_average_are_nan_not_zero() {
+        let unmatched = [round(1.0, 0.5, 0.0, 0.3, 0.4), round(0.0, 0.25, 0.2, 0.2, 0.1)];
+        assert!(Replay.estimate(&unmatched).is_nan());
+        assert!(Snips.estimate(&unmatched[..1]).is_nan());
+        for e in all_estimators() {
+            assert!(e.estimate(&[]).is_nan(), "{}", e.name());
+        }
     }
 }

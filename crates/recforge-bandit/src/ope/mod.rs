@@ -9,6 +9,7 @@
 
 pub mod bootstrap;
 pub mod estimators;
+pub mod logged;
 pub mod obd;
 pub mod protocol;
 
@@ -43,6 +44,9 @@ pub struct OpeRound {
     pub model_value: f64,
     /// Reward model's prediction for the logged action, q̂(x_i, a_i).
     pub model_logged: f64,
+    /// A uniform draw in [0, 1) fixed per round: [`Replay`] keeps the round when it falls
+    /// below `target` (the target policy's sampled action equals the logged one).
+    pub draw: f64,
 }
 
 impl OpeRound {
@@ -61,7 +65,7 @@ pub fn validate(rounds: &[OpeRound]) -> Result<(), OpeError> {
         if !(r.pscore > 0.0 && r.pscore <= 1.0) {
             return Err(OpeError::Propensity { round, pscore: r.pscore });
         }
-        for (field, value) in [("reward", r.reward), ("target", r.target), ("model_value", r.model_value), ("model_logged", r.model_logged)] {
+        for (field, value) in [("reward", r.reward), ("target", r.target), ("model_value", r.model_value), ("model_logged", r.model_logged), ("draw", r.draw)] {
             if !value.is_finite() {
                 return Err(OpeError::NotFinite { round, field, value });
             }

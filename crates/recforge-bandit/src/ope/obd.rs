@@ -15,8 +15,9 @@ pub const USER_FEATURES: usize = 4;
 /// Slots per impression (positions 1–3).
 pub const POSITIONS: usize = 3;
 
-/// One logged impression slot.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// One logged impression slot (of the Open Bandit Dataset or of a generic log, see
+/// [`super::logged`]).
+#[derive(Debug, Clone, PartialEq)]
 pub struct ObdRow {
     pub item: u32,
     /// 0-based slot.
@@ -24,35 +25,59 @@ pub struct ObdRow {
     pub click: f64,
     /// The logging policy's probability of this item in this slot.
     pub pscore: f64,
-    /// Interned values of the four hashed user features.
-    pub user: [u32; USER_FEATURES],
+    /// Interned values of the context features (the four hashed user features for OBD).
+    pub user: Vec<u32>,
 }
 
-/// Interns the hashed user-feature strings, shared by the logs of one experiment.
-#[derive(Debug, Clone, Default)]
+/// Interns the context-feature strings, shared by the logs of one experiment.
+#[derive(Debug, Clone)]
 pub struct FeatureVocab {
-    values: [HashMap<String, u32>; USER_FEATURES],
+    values: Vec<HashMap<String, u32>>,
+    positions: usize,
+}
+
+impl Default for FeatureVocab {
+    /// The Open Bandit Dataset's: four user features, three slots.
+    fn default() -> Self {
+        FeatureVocab::new(USER_FEATURES, POSITIONS)
+    }
 }
 
 impl FeatureVocab {
-    fn intern(&mut self, feature: usize, value: &str) -> u32 {
+    /// A vocabulary for `features` categorical context columns and `positions` slots.
+    pub fn new(features: usize, positions: usize) -> Self {
+        FeatureVocab { values: vec![HashMap::new(); features], positions: positions.max(1) }
+    }
+
+    /// The interned id of `value` in feature `feature`.
+    pub fn intern(&mut self, feature: usize, value: &str) -> u32 {
         let map = &mut self.values[feature];
         let next = map.len() as u32;
         *map.entry(value.to_string()).or_insert(next)
     }
 
-    /// Dimension of [`FeatureVocab::context`]: one slot per feature value and per position.
-    pub fn dim(&self) -> usize {
-        self.values.iter().map(HashMap::len).sum::<usize>() + POSITIONS
+    /// Sets the number of slots (known once a log is read).
+    pub fn set_positions(&mut self, positions: usize) {
+        self.positions = positions.max(1);
     }
 
-    /// A row's context: its four feature values and its slot, equal weights with unit norm.
+    /// Number of slots.
+    pub fn positions(&self) -> usize {
+        self.positions
+    }
+
+    /// Dimension of [`FeatureVocab::context`]: one slot per feature value and per position.
+    pub fn dim(&self) -> usize {
+        self.values.iter().map(HashMap::len).sum::<usize>() + self.positions
+    }
+
+    /// A row's context: its feature values and its slot, equal weights with unit norm.
     pub fn context(&self, row: &ObdRow) -> ClusterContext {
         let mut offset = 0u32;
-        let mut pairs = Vec::with_capacity(USER_FEATURES + 1);
+        let mut pairs = Vec::with_capacity(row.user.len() + 1);
         for (k, &value) in row.user.iter().enumerate() {
             pairs.push(offset + value);
-            offset += self.values[k].len() as u32;
+            offset += self.values.get(k).map_or(0, HashMap::len) as u32;
         }
         pairs.push(offset + row.position as u32);
         let w = 1.0 / (pairs.len() as f64).sqrt();
@@ -103,10 +128,7 @@ impl ObdLog {
             if !(1..=POSITIONS).contains(&position) {
                 return Err(OpeError::Invalid(format!("{}:{}: field \"position\": expected 1..{POSITIONS}, found {position}", path.display(), row.line)));
             }
-            let mut user = [0u32; USER_FEATURES];
-            for (k, &c) in c_user.iter().enumerate() {
-                user[k] = vocab.intern(k, &row.fields[c]);
-            }
+            let user: Vec<u32> = c_user.iter().enumerate().map(|(k, &c)| vocab.intern(k, &row.fields[c])).collect();
             rows.push(ObdRow { item: number(c_item, "item_id")? as u32, position: position - 1, click: number(c_click, "click")?, pscore: number(c_ps, "propensity_score")?, user });
         }
         let context_path = dir.join("item_context.csv");
@@ -127,27 +149,41 @@ impl ObdLog {
 pub struct CtrTable {
     rates: Vec<f64>,
     n_items: u32,
+    positions: usize,
 }
 
 /// Pseudo-impressions at the overall rate added to every (item, slot) cell.
 pub const CTR_PRIOR_STRENGTH: f64 = 100.0;
 
 impl CtrTable {
+    /// Fits the table on `rows` (the Open Bandit Dataset's three slots).
     pub fn fit(rows: &[ObdRow], n_items: u32) -> CtrTable {
-        let cells = n_items as usize * POSITIONS;
+        Self::fit_rows(rows.iter(), n_items, POSITIONS)
+    }
+
+    /// Fits the table on `rows` with `positions` slots.
+    pub fn fit_rows<'a>(rows: impl Iterator<Item = &'a ObdRow>, n_items: u32, positions: usize) -> CtrTable {
+        let cells = n_items as usize * positions;
         let (mut clicks, mut shows) = (vec![0.0; cells], vec![0.0; cells]);
+        let (mut total, mut n) = (0.0, 0usize);
         for r in rows {
-            let cell = r.item as usize * POSITIONS + r.position;
-            clicks[cell] += r.click;
-            shows[cell] += 1.0;
+            if let Some(cell) = (r.position < positions).then(|| r.item as usize * positions + r.position).filter(|&c| c < cells) {
+                clicks[cell] += r.click;
+                shows[cell] += 1.0;
+            }
+            total += r.click;
+            n += 1;
         }
-        let overall = rows.iter().map(|r| r.click).sum::<f64>() / rows.len().max(1) as f64;
+        let overall = total / n.max(1) as f64;
         let rates = clicks.iter().zip(&shows).map(|(c, n)| (c + CTR_PRIOR_STRENGTH * overall) / (n + CTR_PRIOR_STRENGTH)).collect();
-        CtrTable { rates, n_items }
+        CtrTable { rates, n_items, positions }
     }
 
     pub fn rate(&self, item: u32, position: usize) -> f64 {
-        self.rates.get(item as usize * POSITIONS + position).copied().unwrap_or(0.0)
+        if position >= self.positions {
+            return 0.0;
+        }
+        self.rates.get(item as usize * self.positions + position).copied().unwrap_or(0.0)
     }
 
     pub fn n_items(&self) -> u32 {

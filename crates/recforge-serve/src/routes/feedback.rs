@@ -15,7 +15,6 @@ use recforge_bandit::DiagLinUcb;
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
-use crate::auth::require_bearer;
 use crate::error::ApiError;
 use crate::routes::recommend::issued_ms;
 use crate::store::{Delta, now_ms};
@@ -44,7 +43,7 @@ pub struct FeedbackResponse {
 /// nothing about the payload's validity.
 async fn feedback(State(state): State<Arc<AppState>>, headers: HeaderMap, bytes: Result<Bytes, BytesRejection>) -> Result<Json<FeedbackResponse>, ApiError> {
     state.require_bandit()?;
-    require_bearer(&headers, &state.token)?;
+    state.require_write(&headers)?;
     let bytes = bytes.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
     let Json(body) = Json::<FeedbackRequest>::from_bytes(&bytes).map_err(|r| ApiError::new(r.status(), r.body_text()))?;
     let [low, high] = state.config.reward_range;

@@ -25,5 +25,5 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&state.store.stats()))
 }

@@ -17,7 +17,8 @@ use tower_http::trace::TraceLayer;
 use crate::AppState;
 use crate::error::ApiError;
 
-/// Every route, with metrics, the body-size limit and request tracing.
+/// Every route, with load shedding and the request timeout ([`crate::protect`]), metrics, the
+/// body-size limit and request tracing.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(recommend::routes())
@@ -26,6 +27,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(score::routes())
         .merge(health::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see /healthz, /metrics, /v1/recommend, /v1/feedback, /v1/retrieve, /v1/score") })
+        .layer(from_fn_with_state(state.clone(), crate::protect::limit))
         .layer(from_fn_with_state(state.clone(), crate::metrics::track))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(TraceLayer::new_for_http())

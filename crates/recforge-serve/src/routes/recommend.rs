@@ -4,7 +4,8 @@
 //! request id for feedback.
 //!
 //! Request: `{"user_id": "..."}` or `{"embedding": [..]}` (needs the model) or
-//! `{"context": [[cluster, weight], ...]}`; optional `"k"`.
+//! `{"context": [[cluster, weight], ...]}` (distinct clusters, weights in [0, `limits.max_weight`],
+//! scaled to unit L2 norm; see [`crate::validate`]); optional `"k"`.
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use crate::AppState;
 use crate::config::MAX_K;
 use crate::error::{ApiError, ApiJson};
 use crate::store::{IssuedRequest, now_ms};
+use crate::validate;
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/v1/recommend", post(recommend))
@@ -75,19 +77,7 @@ fn context_of(state: &AppState, request: &RecommendRequest) -> Result<ClusterCon
         return Err(ApiError::unprocessable("give exactly one of \"user_id\", \"embedding\" or \"context\""));
     }
     if let Some(pairs) = &request.context {
-        if pairs.is_empty() {
-            return Err(ApiError::unprocessable("\"context\" is empty"));
-        }
-        let clusters = state.num_clusters();
-        for (i, &(cluster, weight)) in pairs.iter().enumerate() {
-            if cluster >= clusters {
-                return Err(ApiError::unprocessable(format!("context[{i}]: cluster {cluster} does not exist (0..{clusters})")));
-            }
-            if !weight.is_finite() || weight < 0.0 {
-                return Err(ApiError::unprocessable(format!("context[{i}]: weight {weight} must be finite and ≥ 0")));
-            }
-        }
-        return Ok(ClusterContext::new(pairs.iter().copied()));
+        return validate::explicit_context(pairs, state.num_clusters(), &state.config.limits);
     }
     let Some(model) = &state.model else {
         return Err(ApiError::unprocessable("this server has no Online Matching model; pass \"context\" as [[cluster, weight], ...]"));
@@ -97,13 +87,16 @@ fn context_of(state: &AppState, request: &RecommendRequest) -> Result<ClusterCon
         (_, Some(e)) => e,
         _ => return Err(ApiError::unprocessable("no user given")),
     };
-    if embedding.len() != model.dim() || embedding.iter().any(|v| !v.is_finite()) {
-        return Err(ApiError::unprocessable(format!("\"embedding\" must hold {} finite numbers", model.dim())));
-    }
-    Ok(model.context_of(embedding))
+    validate::embedding(embedding, model.dim(), &state.config.limits)?;
+    let context = model.context_of(embedding);
+    validate::check_context(&context)?;
+    Ok(context)
 }
 
-async fn recommend(State(state): State<Arc<AppState>>, ApiJson(request): ApiJson<RecommendRequest>) -> Result<Json<RecommendResponse>, ApiError> {
+async fn recommend(State(state): State<Arc<AppState>>, headers: axum::http::HeaderMap, request: Result<ApiJson<RecommendRequest>, ApiError>) -> Result<Json<RecommendResponse>, ApiError> {
+    // The token before the body, so an unauthenticated caller learns nothing about it.
+    state.require_read(&headers)?;
+    let ApiJson(request) = request?;
     state.require_bandit()?;
     let k = request.k.unwrap_or(state.config.k);
     if k == 0 || k > MAX_K {

@@ -50,7 +50,10 @@ pub struct RetrieveResponse {
     pub ignored: Vec<String>,
 }
 
-async fn retrieve(State(state): State<Arc<AppState>>, ApiJson(request): ApiJson<RetrieveRequest>) -> Result<Json<RetrieveResponse>, ApiError> {
+async fn retrieve(State(state): State<Arc<AppState>>, headers: axum::http::HeaderMap, request: Result<ApiJson<RetrieveRequest>, ApiError>) -> Result<Json<RetrieveResponse>, ApiError> {
+    // The token before the body, so an unauthenticated caller learns nothing about it.
+    state.require_read(&headers)?;
+    let ApiJson(request) = request?;
     let Some(service) = &state.retrieval else {
         return Err(ApiError::not_found("this server serves no retrieval model; start it with --retrieval RUN_DIR or a [retrieval] table in the config"));
     };

@@ -6,7 +6,8 @@
 //! OOV, numeric ones take the schema's `fill`. Response: `{"scores": [...], "model": {"name",
 //! "version"}}`, scores in row order. Unknown features, values of the wrong type and
 //! non-finite numbers are 422 naming the row and the feature. When the server has a token
-//! configured, the route requires `Authorization: Bearer <token>`.
+//! configured (a read token, or the `token` of a server without a bandit), the route requires
+//! `Authorization: Bearer <token>`.
 
 use std::sync::Arc;
 
@@ -21,7 +22,6 @@ use recforge_train::{RawRow, ScoringError};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
-use crate::auth::require_bearer;
 use crate::error::ApiError;
 
 pub fn routes() -> Router<Arc<AppState>> {
@@ -53,9 +53,7 @@ async fn score(State(state): State<Arc<AppState>>, headers: HeaderMap, bytes: Re
     let Some(service) = state.ranker.clone() else {
         return Err(ApiError::not_found("this server serves no ranking model; start it with --ranker MODEL_DIR"));
     };
-    if !state.token.is_empty() {
-        require_bearer(&headers, &state.token)?;
-    }
+    state.require_read(&headers)?;
     let bytes = bytes.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
     let Json(request) = Json::<ScoreRequest>::from_bytes(&bytes).map_err(|r| ApiError::new(r.status(), r.body_text()))?;
     let max_rows = service.config.max_rows;

@@ -1,24 +1,64 @@
 //! The default store: state in memory, made crash-safe by a write-ahead log and snapshots.
 //!
-//! Layout of DIR: `snapshot.json` (edge sums, issued requests, applied feedback keys, and the
-//! generation of the WAL that continues it) and `wal-<generation>.log` (one JSON record per
-//! line). A feedback record is fsynced before `apply_feedback` returns, so an acknowledged
-//! update survives a crash; request records are written without their own fsync (the next
-//! feedback's fsync covers them, a clean restart keeps them). Every `snapshot_every`
-//! feedback records a new snapshot is written to a temporary file, fsynced, renamed over the
-//! old one, and the WAL moves to the next generation; at start the snapshot is loaded and its
-//! WAL replayed, dropping a torn last line.
+//! Layout of DIR: `LOCK` (held with an exclusive file lock while a server uses the folder, so a
+//! second server on the same folder fails at start), `snapshot.json` (edge sums, live issued
+//! requests, applied feedback keys, and the generation of the WAL that continues it),
+//! `snapshot.prev.json` (the snapshot before, kept as a fallback with its WAL) and
+//! `wal-<generation>.log` (one JSON record per line).
+//!
+//! - Feedback is acknowledged only after an fsync covers its record. Concurrent feedback is
+//!   group-committed ([`FileStore::sync_to`]): one writer fsyncs for every record appended so
+//!   far while the others wait, so the number of fsyncs grows with the batches, not the
+//!   requests. An update is visible to recommendations as soon as it is appended (before its
+//!   fsync); only the acknowledgement waits.
+//! - Request records are appended without their own fsync (a later fsync covers them).
+//! - A failed append is truncated back to the last complete record, so the WAL never holds a
+//!   broken line in the middle.
+//! - A snapshot is written every `snapshot_every` feedback records, when the WAL passes
+//!   `snapshot_bytes`, or when it is older than `snapshot_age_s`: temp file, fsync, the old
+//!   snapshot renamed to `snapshot.prev.json`, the new one renamed in, the folder fsynced; the
+//!   next WAL generation is created first. A failed snapshot is logged, counted and retried
+//!   later; the update that triggered it is already durable in the WAL and is acknowledged.
+//! - Issued requests expire on a timer ([`BanditStore::maintain`]) and are capped at
+//!   `max_live_requests` (oldest evicted first, counted).
+//! - At start the newest readable snapshot is loaded and every WAL from its generation on is
+//!   replayed, dropping a torn last line; a corrupt `snapshot.json` falls back to
+//!   `snapshot.prev.json` and is set aside as `snapshot.json.corrupt`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use recforge_bandit::EdgeStats;
 use serde::{Deserialize, Serialize};
 
-use super::{BanditStore, Delta, IssuedRequest, StoreError, now_ms};
+use super::{BanditStore, Delta, IssuedRequest, StoreError, StoreStats, check_finite, check_finite_request, now_ms};
+
+/// When the file store snapshots and how many issued requests it keeps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FileOptions {
+    /// Snapshot after this many feedback records.
+    pub snapshot_every: usize,
+    /// Snapshot when the WAL grows past this many bytes.
+    pub snapshot_bytes: u64,
+    /// Snapshot when the WAL holds records older than this (checked by `maintain`).
+    pub snapshot_age_s: u64,
+    /// Most issued requests remembered; the oldest are evicted past it.
+    pub max_live_requests: usize,
+}
+
+impl Default for FileOptions {
+    fn default() -> Self {
+        FileOptions { snapshot_every: 10_000, snapshot_bytes: 64 << 20, snapshot_age_s: 3600, max_live_requests: 500_000 }
+    }
+}
+
+/// How long to wait before retrying a failed snapshot.
+const SNAPSHOT_RETRY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Serialize, Deserialize)]
 enum Record {
@@ -35,26 +75,60 @@ struct Snapshot {
     applied: HashMap<String, u64>,
 }
 
+/// A [`Snapshot`] written straight from the live maps (no copy of them), field for field.
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    wal_generation: u64,
+    edges: Vec<(u32, u32, f64, f64)>,
+    requests: &'a HashMap<String, IssuedRequest>,
+    applied: &'a HashMap<String, u64>,
+}
+
 struct Inner {
     /// cluster → item → sums.
     edges: HashMap<u32, HashMap<u32, EdgeStats>>,
     requests: HashMap<String, IssuedRequest>,
+    /// Request ids in issue order (≈ expiry order), for expiry and eviction.
+    request_order: VecDeque<(u64, String)>,
     /// Applied feedback keys and when they may be forgotten.
     applied: HashMap<String, u64>,
-    wal: File,
+    applied_order: VecDeque<(u64, String)>,
+    wal: Arc<File>,
+    /// Bytes of complete records in the current WAL.
+    wal_len: u64,
     generation: u64,
+    /// Records appended since open (the group-commit sequence).
+    written: u64,
     feedback_since_snapshot: usize,
+    /// When the current WAL got its first record.
+    wal_since: Option<Instant>,
+    /// After a failed snapshot: not before this instant.
+    snapshot_not_before: Option<Instant>,
+    /// A failed append could not be truncated: the WAL must be rotated before the next write.
+    wal_broken: bool,
+    evicted: u64,
+    snapshot_failures: u64,
 }
 
 pub struct FileStore {
     url: String,
     dir: PathBuf,
-    snapshot_every: usize,
+    options: FileOptions,
     inner: Mutex<Inner>,
+    /// The highest record sequence an fsync (or snapshot) has made durable.
+    synced: AtomicU64,
+    /// Held by the one writer doing a group fsync.
+    sync_lock: Mutex<()>,
+    /// The exclusive lock on DIR/LOCK, held while the store lives.
+    _lock: File,
 }
 
 fn wal_path(dir: &Path, generation: u64) -> PathBuf {
     dir.join(format!("wal-{generation}.log"))
+}
+
+fn flatten(deltas: &[Delta]) -> Vec<(u32, u32, f64, f64)> {
+    deltas.iter().map(|&((c, i), s)| (c, i, s.sum_w2, s.sum_wr)).collect()
 }
 
 impl Inner {
@@ -66,70 +140,196 @@ impl Inner {
         }
     }
 
-    fn replay(&mut self, record: Record) {
-        match record {
-            Record::Request { id, request } => {
-                self.requests.insert(id, request);
+    fn edge(&self, cluster: u32, item: u32) -> EdgeStats {
+        self.edges.get(&cluster).and_then(|m| m.get(&item)).copied().unwrap_or_default()
+    }
+
+    fn remember_request(&mut self, id: String, request: IssuedRequest, cap: usize) {
+        self.request_order.push_back((request.expires_ms, id.clone()));
+        self.requests.insert(id, request);
+        while self.requests.len() > cap {
+            let Some((_, oldest)) = self.request_order.pop_front() else { break };
+            if self.requests.remove(&oldest).is_some() {
+                self.evicted += 1;
             }
+        }
+    }
+
+    fn remember_applied(&mut self, key: String, expires_ms: u64) -> bool {
+        if self.applied.contains_key(&key) {
+            return false;
+        }
+        self.applied_order.push_back((expires_ms, key.clone()));
+        self.applied.insert(key, expires_ms);
+        true
+    }
+
+    fn replay(&mut self, record: Record, cap: usize) {
+        match record {
+            Record::Request { id, request } => self.remember_request(id, request, cap),
             Record::Feedback { key, expires_ms, deltas } => {
-                if self.applied.insert(key, expires_ms).is_none() {
+                if self.remember_applied(key, expires_ms) {
                     self.add(deltas);
                 }
+                self.feedback_since_snapshot += 1;
             }
+        }
+    }
+
+    /// Forgets requests and applied keys that expired before `now`.
+    fn purge(&mut self, now: u64) {
+        while self.request_order.front().is_some_and(|(expires, _)| *expires < now) {
+            if let Some((_, id)) = self.request_order.pop_front() {
+                self.requests.remove(&id);
+            }
+        }
+        while self.applied_order.front().is_some_and(|(expires, _)| *expires < now) {
+            if let Some((_, key)) = self.applied_order.pop_front() {
+                self.applied.remove(&key);
+            }
+        }
+        // Entries out of order (a shorter TTL after a restart) are caught by a full pass now
+        // and then: when the queues hold far more than the maps.
+        if self.request_order.len() > 2 * self.requests.len() + 1024 {
+            self.request_order.retain(|(_, id)| self.requests.contains_key(id));
         }
     }
 }
 
+/// Reads a snapshot file: `Ok(None)` when absent.
+fn read_snapshot(path: &Path, url: &str) -> Result<Option<Snapshot>, StoreError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StoreError::Corrupt { url: url.to_string(), message: format!("{}: {e}", path.display()) }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::Io { url: url.to_string(), message: format!("reading {}: {e}", path.display()) }),
+    }
+}
+
+/// The WAL generations present in `dir`, ascending.
+fn wal_generations(dir: &Path) -> Vec<u64> {
+    let mut generations: Vec<u64> = std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_prefix("wal-")?.strip_suffix(".log")?.parse().ok())).collect())
+        .unwrap_or_default();
+    generations.sort_unstable();
+    generations
+}
+
 impl FileStore {
-    /// Opens (creating) the store in `dir`: loads the snapshot and replays its WAL.
+    /// Opens (creating) the store in `dir` with default options but `snapshot_every`.
     pub fn open(dir: &Path, snapshot_every: usize) -> Result<FileStore, StoreError> {
+        Self::open_with(dir, FileOptions { snapshot_every, ..FileOptions::default() })
+    }
+
+    /// Opens (creating) the store in `dir`: takes the folder's lock, loads the newest readable
+    /// snapshot and replays the WALs that continue it.
+    pub fn open_with(dir: &Path, options: FileOptions) -> Result<FileStore, StoreError> {
         let url = format!("file://{}", dir.display());
         let io = |what: &str, e: std::io::Error| StoreError::Io { url: url.clone(), message: format!("{what}: {e}") };
         std::fs::create_dir_all(dir).map_err(|e| io(&format!("creating {}", dir.display()), e))?;
-        let snapshot_path = dir.join("snapshot.json");
-        let snapshot: Snapshot = match std::fs::read(&snapshot_path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { url: url.clone(), message: format!("{}: {e}", snapshot_path.display()) })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Snapshot::default(),
-            Err(e) => return Err(io(&format!("reading {}", snapshot_path.display()), e)),
-        };
-        let generation = snapshot.wal_generation;
-        let path = wal_path(dir, generation);
-        let wal = OpenOptions::new().create(true).read(true).append(true).open(&path).map_err(|e| io(&format!("opening {}", path.display()), e))?;
-        let mut inner = Inner { edges: HashMap::new(), requests: snapshot.requests, applied: snapshot.applied, wal, generation, feedback_since_snapshot: 0 };
-        inner.add(snapshot.edges);
-        // Replay the WAL; a torn last line (a crash mid-write) is cut off.
-        let mut good_len = 0u64;
-        let mut reader = BufReader::new(File::open(&path).map_err(|e| io(&format!("reading {}", path.display()), e))?);
-        let mut line = String::new();
-        let mut number = 0;
-        loop {
-            line.clear();
-            let read = reader.read_line(&mut line).map_err(|e| io(&format!("reading {}", path.display()), e))?;
-            if read == 0 {
-                break;
-            }
-            number += 1;
-            if !line.ends_with('\n') {
-                break;
-            }
-            let record: Record = serde_json::from_str(line.trim_end()).map_err(|e| StoreError::Corrupt { url: url.clone(), message: format!("{}:{number}: {e}", path.display()) })?;
-            inner.replay(record);
-            inner.feedback_since_snapshot += 1;
-            good_len += read as u64;
+        let lock_path = dir.join("LOCK");
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| io(&format!("opening {}", lock_path.display()), e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::Locked { url: url.clone(), path: lock_path.display().to_string() }),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&format!("locking {}", lock_path.display()), e)),
         }
-        inner.wal.set_len(good_len).map_err(|e| io("truncating a torn WAL tail", e))?;
-        // Older generations are superseded by the snapshot.
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().to_string();
-                if let Some(g) = name.strip_prefix("wal-").and_then(|n| n.strip_suffix(".log")).and_then(|g| g.parse::<u64>().ok()) {
-                    if g < generation {
-                        let _ = std::fs::remove_file(entry.path());
-                    }
+        let current = dir.join("snapshot.json");
+        let previous = dir.join("snapshot.prev.json");
+        let snapshot = match read_snapshot(&current, &url) {
+            Ok(Some(s)) => s,
+            // A crash between the two renames of a snapshot leaves only the previous one.
+            Ok(None) => read_snapshot(&previous, &url)?.unwrap_or_default(),
+            Err(StoreError::Corrupt { message, .. }) => match read_snapshot(&previous, &url)? {
+                Some(prev) => {
+                    tracing::warn!("{message}; falling back to {} and its WALs", previous.display());
+                    let _ = std::fs::rename(&current, dir.join("snapshot.json.corrupt"));
+                    prev
+                }
+                None => return Err(StoreError::Corrupt { url: url.clone(), message }),
+            },
+            Err(e) => return Err(e),
+        };
+        let cap = options.max_live_requests.max(1);
+        let first = snapshot.wal_generation;
+        let mut generations: Vec<u64> = wal_generations(dir).into_iter().filter(|&g| g >= first).collect();
+        if generations.is_empty() {
+            generations.push(first);
+        }
+        let last = *generations.last().unwrap_or(&first);
+        let path = wal_path(dir, last);
+        let wal = OpenOptions::new().create(true).read(true).append(true).open(&path).map_err(|e| io(&format!("opening {}", path.display()), e))?;
+        let mut inner = Inner {
+            edges: HashMap::new(),
+            requests: HashMap::new(),
+            request_order: VecDeque::new(),
+            applied: HashMap::new(),
+            applied_order: VecDeque::new(),
+            wal: Arc::new(wal),
+            wal_len: 0,
+            generation: last,
+            written: 0,
+            feedback_since_snapshot: 0,
+            wal_since: None,
+            snapshot_not_before: None,
+            wal_broken: false,
+            evicted: 0,
+            snapshot_failures: 0,
+        };
+        inner.add(snapshot.edges);
+        let mut requests: Vec<(String, IssuedRequest)> = snapshot.requests.into_iter().collect();
+        requests.sort_by_key(|(_, r)| r.expires_ms);
+        for (id, request) in requests {
+            inner.remember_request(id, request, cap);
+        }
+        let mut applied: Vec<(String, u64)> = snapshot.applied.into_iter().collect();
+        applied.sort_by_key(|a| a.1);
+        for (key, expires) in applied {
+            inner.remember_applied(key, expires);
+        }
+        for &generation in &generations {
+            let good_len = Self::replay_wal(&mut inner, &wal_path(dir, generation), &url, cap)?;
+            if generation == last {
+                // A torn last line (a crash mid-write) is cut off.
+                inner.wal.set_len(good_len).map_err(|e| io("truncating a torn WAL tail", e))?;
+                inner.wal_len = good_len;
+                if good_len > 0 {
+                    inner.wal_since = Some(Instant::now());
                 }
             }
         }
-        Ok(FileStore { url, dir: dir.to_path_buf(), snapshot_every: snapshot_every.max(1), inner: Mutex::new(inner) })
+        inner.purge(now_ms());
+        // Generations before the fallback snapshot's are superseded.
+        let keep_from = read_snapshot(&previous, &url).ok().flatten().map_or(first, |p| p.wal_generation.min(first));
+        for g in wal_generations(dir) {
+            if g < keep_from {
+                let _ = std::fs::remove_file(wal_path(dir, g));
+            }
+        }
+        Ok(FileStore { url, dir: dir.to_path_buf(), options, inner: Mutex::new(inner), synced: AtomicU64::new(0), sync_lock: Mutex::new(()), _lock: lock })
+    }
+
+    /// Replays one WAL file; returns the length of its complete records.
+    fn replay_wal(inner: &mut Inner, path: &Path, url: &str, cap: usize) -> Result<u64, StoreError> {
+        let io = |e: std::io::Error| StoreError::Io { url: url.to_string(), message: format!("reading {}: {e}", path.display()) };
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io(e)),
+        };
+        let mut reader = BufReader::new(file);
+        let (mut good_len, mut number, mut line) = (0u64, 0usize, String::new());
+        loop {
+            line.clear();
+            let read = reader.read_line(&mut line).map_err(io)?;
+            if read == 0 || !line.ends_with('\n') {
+                break;
+            }
+            number += 1;
+            let record: Record = serde_json::from_str(line.trim_end()).map_err(|e| StoreError::Corrupt { url: url.to_string(), message: format!("{}:{number}: {e}", path.display()) })?;
+            inner.replay(record, cap);
+            good_len += read as u64;
+        }
+        Ok(good_len)
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
@@ -140,42 +340,114 @@ impl FileStore {
         StoreError::Io { url: self.url.clone(), message: format!("{what}: {e}") }
     }
 
-    fn append(&self, inner: &mut Inner, record: &Record, sync: bool) -> Result<(), StoreError> {
+    /// Appends one record; returns its sequence number. On failure the WAL is cut back to its
+    /// last complete record.
+    fn append(&self, inner: &mut Inner, record: &Record) -> Result<u64, StoreError> {
+        if inner.wal_broken {
+            self.snapshot(inner).map_err(|e| StoreError::Io { url: self.url.clone(), message: format!("the WAL could not be repaired after a failed write: {e}") })?;
+        }
         let mut line = serde_json::to_vec(record).map_err(|e| StoreError::Io { url: self.url.clone(), message: e.to_string() })?;
         line.push(b'\n');
-        inner.wal.write_all(&line).map_err(|e| self.io("appending to the WAL", e))?;
-        if sync {
-            inner.wal.sync_data().map_err(|e| self.io("fsync of the WAL", e))?;
+        if let Err(e) = (&*inner.wal).write_all(&line) {
+            if inner.wal.set_len(inner.wal_len).is_err() {
+                inner.wal_broken = true;
+            }
+            return Err(self.io("appending to the WAL", e));
         }
+        inner.wal_len += line.len() as u64;
+        inner.wal_since.get_or_insert_with(Instant::now);
+        inner.written += 1;
+        Ok(inner.written)
+    }
+
+    /// Group commit: returns once an fsync (or a snapshot) covers record `seq`. The first
+    /// caller to find it uncovered fsyncs everything appended so far; callers queued behind it
+    /// find their record covered and return without an fsync of their own.
+    fn sync_to(&self, seq: u64) -> Result<(), StoreError> {
+        if self.synced.load(Ordering::Acquire) >= seq {
+            return Ok(());
+        }
+        let _syncing = self.sync_lock.lock().map_err(|_| StoreError::Io { url: self.url.clone(), message: "a syncing writer panicked".into() })?;
+        if self.synced.load(Ordering::Acquire) >= seq {
+            return Ok(());
+        }
+        let (wal, target) = {
+            let inner = self.lock()?;
+            (inner.wal.clone(), inner.written)
+        };
+        wal.sync_data().map_err(|e| self.io("fsync of the WAL", e))?;
+        self.synced.fetch_max(target, Ordering::Release);
         Ok(())
+    }
+
+    fn snapshot_due(&self, inner: &Inner) -> bool {
+        if inner.snapshot_not_before.is_some_and(|t| Instant::now() < t) {
+            return false;
+        }
+        inner.feedback_since_snapshot >= self.options.snapshot_every.max(1)
+            || inner.wal_len >= self.options.snapshot_bytes
+            || inner.wal_since.is_some_and(|t| t.elapsed() >= Duration::from_secs(self.options.snapshot_age_s))
+    }
+
+    /// Snapshots when due; a failure is logged, counted and retried later, never returned:
+    /// the records it would have compacted are durable in the WAL.
+    fn snapshot_if_due(&self, inner: &mut Inner) {
+        if !self.snapshot_due(inner) {
+            return;
+        }
+        if let Err(e) = self.snapshot(inner) {
+            inner.snapshot_failures += 1;
+            inner.snapshot_not_before = Some(Instant::now() + SNAPSHOT_RETRY);
+            tracing::warn!("snapshot failed (updates stay in the WAL; retrying in {} s): {e}", SNAPSHOT_RETRY.as_secs());
+        }
     }
 
     /// Writes a snapshot of the live state and starts the next WAL generation.
     fn snapshot(&self, inner: &mut Inner) -> Result<(), StoreError> {
-        let now = now_ms();
-        inner.requests.retain(|_, r| r.expires_ms >= now);
-        inner.applied.retain(|_, &mut expires| expires >= now);
+        inner.purge(now_ms());
         let next = inner.generation + 1;
-        let snapshot = Snapshot {
-            wal_generation: next,
-            edges: inner.edges.iter().flat_map(|(&c, items)| items.iter().map(move |(&i, s)| (c, i, s.sum_w2, s.sum_wr))).collect(),
-            requests: inner.requests.clone(),
-            applied: inner.applied.clone(),
-        };
-        let bytes = serde_json::to_vec(&snapshot).map_err(|e| StoreError::Io { url: self.url.clone(), message: e.to_string() })?;
-        let tmp = self.dir.join("snapshot.json.tmp");
-        let mut file = File::create(&tmp).map_err(|e| self.io("creating the snapshot", e))?;
-        file.write_all(&bytes).and_then(|_| file.sync_all()).map_err(|e| self.io("writing the snapshot", e))?;
-        std::fs::rename(&tmp, self.dir.join("snapshot.json")).map_err(|e| self.io("renaming the snapshot", e))?;
-        if let Ok(dir) = File::open(&self.dir) {
-            let _ = dir.sync_all();
-        }
+        // The next WAL exists before any snapshot names it.
         let wal = OpenOptions::new().create(true).read(true).append(true).open(wal_path(&self.dir, next)).map_err(|e| self.io("opening the next WAL", e))?;
-        let old = wal_path(&self.dir, inner.generation);
-        inner.wal = wal;
+        let edges: Vec<(u32, u32, f64, f64)> = inner.edges.iter().flat_map(|(&c, items)| items.iter().map(move |(&i, s)| (c, i, s.sum_w2, s.sum_wr))).collect();
+        if let Some(bad) = edges.iter().find(|e| !(e.2.is_finite() && e.3.is_finite())) {
+            return Err(StoreError::NonFinite(format!("edge (cluster {}, item {}) in the snapshot", bad.0, bad.1)));
+        }
+        let snapshot = SnapshotRef { wal_generation: next, edges, requests: &inner.requests, applied: &inner.applied };
+        let tmp = self.dir.join("snapshot.json.tmp");
+        let current = self.dir.join("snapshot.json");
+        // Streamed to the file: no copy of the maps and no whole-snapshot buffer in memory.
+        let written = File::create(&tmp).and_then(|file| {
+            let mut writer = std::io::BufWriter::new(file);
+            serde_json::to_writer(&mut writer, &snapshot)?;
+            writer.into_inner().map_err(|e| e.into_error())?.sync_all()
+        });
+        if let Err(e) = written {
+            // A half-written temp file would only take space (a full disk is a likely cause).
+            let _ = std::fs::remove_file(&tmp);
+            return Err(self.io("writing the snapshot", e));
+        }
+        if current.exists() {
+            std::fs::rename(&current, self.dir.join("snapshot.prev.json")).map_err(|e| self.io("keeping the previous snapshot", e))?;
+        }
+        std::fs::rename(&tmp, &current).map_err(|e| self.io("renaming the snapshot", e))?;
+        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| self.io("fsync of the state folder", e))?;
+        // Everything appended so far is in the durable snapshot.
+        self.synced.fetch_max(inner.written, Ordering::Release);
+        // The fallback (the snapshot before) needs its WAL, `generation`; older ones go.
+        if let Some(older) = inner.generation.checked_sub(1) {
+            for g in wal_generations(&self.dir) {
+                if g <= older {
+                    let _ = std::fs::remove_file(wal_path(&self.dir, g));
+                }
+            }
+        }
+        inner.wal = Arc::new(wal);
+        inner.wal_len = 0;
+        inner.wal_since = None;
+        inner.wal_broken = false;
         inner.generation = next;
         inner.feedback_since_snapshot = 0;
-        let _ = std::fs::remove_file(old);
+        inner.snapshot_not_before = None;
         Ok(())
     }
 }
@@ -197,31 +469,59 @@ impl BanditStore for FileStore {
     }
 
     fn put_request(&self, id: &str, request: &IssuedRequest) -> Result<(), StoreError> {
+        check_finite_request(request)?;
         let mut inner = self.lock()?;
-        self.append(&mut inner, &Record::Request { id: id.to_string(), request: request.clone() }, false)?;
-        inner.requests.insert(id.to_string(), request.clone());
+        self.append(&mut inner, &Record::Request { id: id.to_string(), request: request.clone() })?;
+        inner.remember_request(id.to_string(), request.clone(), self.options.max_live_requests.max(1));
+        self.snapshot_if_due(&mut inner);
         Ok(())
     }
 
     fn get_request(&self, id: &str) -> Result<Option<IssuedRequest>, StoreError> {
-        Ok(self.lock()?.requests.get(id).cloned())
+        Ok(self.lock()?.requests.get(id).filter(|r| r.expires_ms >= now_ms()).cloned())
     }
 
     fn apply_feedback(&self, key: &str, deltas: &[Delta], expires_ms: u64) -> Result<bool, StoreError> {
+        let (applied, seq) = {
+            let mut inner = self.lock()?;
+            if inner.applied.contains_key(key) {
+                // A retry: answer only once the original's record is durable too.
+                (false, inner.written)
+            } else {
+                check_finite(deltas, |c, i| inner.edge(c, i))?;
+                let flat = flatten(deltas);
+                let seq = self.append(&mut inner, &Record::Feedback { key: key.to_string(), expires_ms, deltas: flat.clone() })?;
+                inner.remember_applied(key.to_string(), expires_ms);
+                inner.add(flat);
+                inner.feedback_since_snapshot += 1;
+                (true, seq)
+            }
+        };
+        self.sync_to(seq)?;
+        if applied {
+            let mut inner = self.lock()?;
+            self.snapshot_if_due(&mut inner);
+        }
+        Ok(applied)
+    }
+
+    fn maintain(&self) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
-        if inner.applied.contains_key(key) {
-            return Ok(false);
+        inner.purge(now_ms());
+        self.snapshot_if_due(&mut inner);
+        Ok(())
+    }
+
+    fn stats(&self) -> StoreStats {
+        match self.lock() {
+            Ok(inner) => StoreStats {
+                live_requests: inner.requests.len() as u64,
+                evicted_requests: inner.evicted,
+                snapshot_failures: inner.snapshot_failures,
+                wal_bytes: inner.wal_len,
+            },
+            Err(_) => StoreStats::default(),
         }
-        let flat: Vec<(u32, u32, f64, f64)> = deltas.iter().map(|&((c, i), s)| (c, i, s.sum_w2, s.sum_wr)).collect();
-        // Durable first, visible second: a crash after the fsync replays the record.
-        self.append(&mut inner, &Record::Feedback { key: key.to_string(), expires_ms, deltas: flat.clone() }, true)?;
-        inner.applied.insert(key.to_string(), expires_ms);
-        inner.add(flat);
-        inner.feedback_since_snapshot += 1;
-        if inner.feedback_since_snapshot >= self.snapshot_every {
-            self.snapshot(&mut inner)?;
-        }
-        Ok(true)
     }
 }
 
@@ -234,26 +534,95 @@ mod tests {
         ((c, i), EdgeStats { sum_w2: w * w, sum_wr: w * r })
     }
 
+    fn request(expires_ms: u64) -> IssuedRequest {
+        IssuedRequest { context: ClusterContext::one_hot(0), items: vec![5], expires_ms }
+    }
+
     #[test]
     fn state_survives_reopen_across_snapshots_and_a_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
         let far = now_ms() + 3_600_000;
         {
             let store = FileStore::open(dir.path(), 3).unwrap();
-            store.put_request("r1", &IssuedRequest { context: ClusterContext::one_hot(0), items: vec![5], expires_ms: far }).unwrap();
+            store.put_request("r1", &request(far)).unwrap();
             for k in 0..7 {
                 assert!(store.apply_feedback(&format!("r1/{k}"), &[delta(0, k, 1.0, 1.0)], far).unwrap());
             }
             assert!(!store.apply_feedback("r1/0", &[delta(0, 0, 1.0, 1.0)], far).unwrap());
         }
         // A crash mid-append leaves half a line.
-        let wal = std::fs::read_dir(dir.path()).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with("wal-")).unwrap().path();
-        OpenOptions::new().append(true).open(&wal).unwrap().write_all(b"{\"Feedback\":{\"key\":").unwrap();
+        let last = *wal_generations(dir.path()).last().unwrap();
+        OpenOptions::new().append(true).open(wal_path(dir.path(), last)).unwrap().write_all(b"{\"Feedback\":{\"key\":").unwrap();
         let store = FileStore::open(dir.path(), 3).unwrap();
         let edges = store.edges(&[0]).unwrap();
         assert_eq!(edges.len(), 7);
         assert!(edges.values().all(|s| s.sum_w2 == 1.0 && s.sum_wr == 1.0));
         assert!(!store.apply_feedback("r1/6", &[delta(0, 6, 1.0, 1.0)], far).unwrap());
         assert_eq!(store.get_request("r1").unwrap().map(|r| r.items), Some(vec![5]));
+    }
+
+    #[test]
+    fn a_second_store_on_the_same_folder_is_refused_until_the_first_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = FileStore::open(dir.path(), 10).unwrap();
+        let err = FileStore::open(dir.path(), 10).err().expect("the folder is locked");
+        assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+        assert!(err.to_string().contains("another"), "{err}");
+        drop(first);
+        FileStore::open(dir.path(), 10).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_snapshot_falls_back_to_the_previous_one_and_its_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let far = now_ms() + 3_600_000;
+        {
+            let store = FileStore::open(dir.path(), 2).unwrap();
+            for k in 0..5 {
+                store.apply_feedback(&format!("r/{k}"), &[delta(1, k, 1.0, 0.5)], far).unwrap();
+            }
+        }
+        // Two snapshots so far (after 2 and 4 records); the newest is damaged.
+        assert!(dir.path().join("snapshot.prev.json").exists());
+        std::fs::write(dir.path().join("snapshot.json"), b"{\"wal_generation\": 2, \"edges\": [[0, 1, nul").unwrap();
+        let store = FileStore::open(dir.path(), 2).unwrap();
+        let edges = store.edges(&[1]).unwrap();
+        assert_eq!(edges.len(), 5, "{edges:?}");
+        assert!(edges.values().all(|s| s.sum_w2 == 1.0 && s.sum_wr == 0.5));
+        assert!(dir.path().join("snapshot.json.corrupt").exists());
+    }
+
+    #[test]
+    fn requests_expire_on_maintain_and_the_oldest_are_evicted_past_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = FileOptions { max_live_requests: 3, ..FileOptions::default() };
+        let store = FileStore::open_with(dir.path(), options).unwrap();
+        let now = now_ms();
+        store.put_request("gone", &request(now.saturating_sub(1))).unwrap();
+        store.maintain().unwrap();
+        assert_eq!(store.stats().live_requests, 0);
+        for k in 0..5 {
+            store.put_request(&format!("r{k}"), &request(now + 60_000 + k)).unwrap();
+        }
+        let stats = store.stats();
+        assert_eq!((stats.live_requests, stats.evicted_requests), (3, 2));
+        assert!(store.get_request("r1").unwrap().is_none() && store.get_request("r2").unwrap().is_some());
+    }
+
+    #[test]
+    fn the_wal_is_compacted_by_size_under_a_recommend_only_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = FileOptions { snapshot_bytes: 4096, max_live_requests: 10, ..FileOptions::default() };
+        let store = FileStore::open_with(dir.path(), options).unwrap();
+        let far = now_ms() + 60_000;
+        for k in 0..2000 {
+            store.put_request(&format!("r{k}"), &request(far)).unwrap();
+        }
+        let disk: u64 = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.metadata().unwrap().len()).sum();
+        assert!(store.stats().wal_bytes < 4096 && disk < 4 * 4096, "wal {} disk {disk}", store.stats().wal_bytes);
+        assert_eq!(store.stats().live_requests, 10);
+        drop(store);
+        let store = FileStore::open_with(dir.path(), options).unwrap();
+        assert!(store.get_request("r1999").unwrap().is_some());
     }
 }

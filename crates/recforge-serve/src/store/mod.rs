@@ -16,7 +16,7 @@ use recforge_bandit::{ClusterContext, EdgeStats};
 use serde::{Deserialize, Serialize};
 
 pub use disabled::DisabledStore;
-pub use file::FileStore;
+pub use file::{FileOptions, FileStore};
 pub use redis::RedisStore;
 
 /// One edge increment: ((cluster, item), sums).
@@ -40,6 +40,43 @@ pub enum StoreError {
     Corrupt { url: String, message: String },
     #[error("unsupported store URL \"{0}\": use file://DIR or redis://HOST:PORT")]
     Url(String),
+    /// Another process (a second server) holds the state folder.
+    #[error("store {url}: another process holds {path}: a second server on the same state folder would corrupt it; stop the other server or give this one another folder (--store file://DIR)")]
+    Locked { url: String, path: String },
+    /// A value about to be written is NaN or infinite (or would make a sum so): refused, so
+    /// that the state on disk always reads back.
+    #[error("refusing to store a non-finite number: {0}")]
+    NonFinite(String),
+}
+
+/// Checks that an issued request holds only finite context weights.
+pub fn check_finite_request(request: &IssuedRequest) -> Result<(), StoreError> {
+    match request.context.weights.iter().position(|w| !w.is_finite()) {
+        Some(i) => Err(StoreError::NonFinite(format!("context weight {} of cluster {}", request.context.weights[i], request.context.clusters.get(i).copied().unwrap_or(u32::MAX)))),
+        None => Ok(()),
+    }
+}
+
+/// Checks that every delta is finite, and that adding it to `current` (the edge's present
+/// sums, when the store knows them) stays finite.
+pub fn check_finite(deltas: &[Delta], current: impl Fn(u32, u32) -> EdgeStats) -> Result<(), StoreError> {
+    for &((cluster, item), d) in deltas {
+        let now = current(cluster, item);
+        let (w2, wr) = (now.sum_w2 + d.sum_w2, now.sum_wr + d.sum_wr);
+        if !(d.sum_w2.is_finite() && d.sum_wr.is_finite() && w2.is_finite() && wr.is_finite()) {
+            return Err(StoreError::NonFinite(format!("edge (cluster {cluster}, item {item}): sums ({}, {}) + ({}, {})", now.sum_w2, now.sum_wr, d.sum_w2, d.sum_wr)));
+        }
+    }
+    Ok(())
+}
+
+/// Gauges and counters a store reports for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub live_requests: u64,
+    pub evicted_requests: u64,
+    pub snapshot_failures: u64,
+    pub wal_bytes: u64,
 }
 
 /// The bandit's shared state: Diag-LinUCB edge sums, issued requests, applied feedback keys.
@@ -65,16 +102,46 @@ pub trait BanditStore: Send + Sync {
     /// Returns false, changing nothing, when `key` was applied before. `expires_ms` bounds how
     /// long the key must be remembered.
     fn apply_feedback(&self, key: &str, deltas: &[Delta], expires_ms: u64) -> Result<bool, StoreError>;
+
+    /// Periodic upkeep (the server calls it every second): forget expired requests, compact.
+    fn maintain(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Counters for `/metrics`.
+    fn stats(&self) -> StoreStats {
+        StoreStats::default()
+    }
 }
 
-/// Opens the store a URL names.
-pub fn open_store(url: &str, snapshot_every: usize) -> Result<Box<dyn BanditStore>, StoreError> {
+/// Opens the store a URL names (`options` apply to the file store).
+pub fn open_store(url: &str, options: FileOptions) -> Result<Box<dyn BanditStore>, StoreError> {
     if let Some(dir) = url.strip_prefix("file://") {
-        Ok(Box::new(FileStore::open(std::path::Path::new(dir), snapshot_every)?))
+        Ok(Box::new(FileStore::open_with(std::path::Path::new(dir), options)?))
     } else if url.starts_with("redis://") {
         Ok(Box::new(RedisStore::open(url)?))
     } else {
-        Err(StoreError::Url(url.to_string()))
+        Err(StoreError::Url(redact_url(url)))
+    }
+}
+
+/// `url` with the password of its user-info part (`scheme://user:PASSWORD@host`) replaced by
+/// `***`, for logs, errors and `/healthz`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = match user_info.split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None => "***".to_string(),
+            };
+            format!("{scheme}://{user}@{host}{tail}")
+        }
+        None => url.to_string(),
     }
 }
 

@@ -1,32 +1,56 @@
 //! The scale-out store: Redis, shared by several serving replicas.
 //!
-//! Keys (under a prefix, default `recforge:bandit:`): `edges:<cluster>` is a hash with the
+//! Keys (under a prefix, default `recforge:bandit:`): `{c<cluster>}:edges` is a hash with the
 //! fields `<item>:w2` and `<item>:wr` — Diag-LinUCB's two sums of the edge, added with
-//! HINCRBYFLOAT, so replicas merge by addition without locks; `req:<id>` holds an issued
-//! request (JSON, expiring); `fb:<request>/<item>` marks applied feedback. A Lua script makes
-//! "mark the key unless present, then add the deltas" one atomic step, so a retried
-//! feedback counts once whichever replica receives it. Every read goes to Redis, so an
-//! update is visible to the next request on any replica.
+//! HINCRBYFLOAT, so replicas merge by addition without locks; `{c<cluster>}:fb:<request>/<item>`
+//! marks feedback applied to that cluster's edges; `req:<id>` holds an issued request (JSON,
+//! expiring). A Lua script per cluster makes "unless marked: check the sums stay finite, mark,
+//! add" one atomic step, so a retried feedback counts once whichever replica receives it.
+//! Every key a script touches is declared in KEYS and shares the cluster's hash tag
+//! (`{c7}`), so the script runs on Redis Cluster as on one server. Every read goes to Redis,
+//! so an update is visible to the next request on any replica.
+//!
+//! Connections have connect, read and write timeouts (`?timeout_ms=`, default 2000), and a
+//! call that fails on a broken or stale pooled connection is retried on a fresh one with
+//! backoff (every write is idempotent: SET of a request, the marked script).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use recforge_bandit::EdgeStats;
 
-use super::{BanditStore, Delta, IssuedRequest, StoreError, now_ms};
+use super::{BanditStore, Delta, IssuedRequest, StoreError, check_finite, check_finite_request, now_ms};
 
 const DEFAULT_PREFIX: &str = "recforge:bandit:";
+const DEFAULT_TIMEOUT_MS: u64 = 2000;
+/// Waits before the retries of a call that failed on its connection.
+const RETRY_BACKOFF_MS: [u64; 2] = [20, 100];
 
-/// KEYS[1] = feedback key; ARGV[1] = TTL in ms; then per delta: hash key, item, w2, wr.
+/// KEYS[1] = feedback mark, KEYS[2] = the cluster's edge hash; ARGV[1] = TTL in ms; then per
+/// delta: item, w2, wr. Returns 0 for a duplicate, -1 (changing nothing) when a sum would
+/// become non-finite, 1 when applied.
 const APPLY_SCRIPT: &str = r#"
-if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) == false then
+if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
 local i = 2
-while i + 3 <= #ARGV do
-  redis.call('HINCRBYFLOAT', ARGV[i], ARGV[i + 1] .. ':w2', ARGV[i + 2])
-  redis.call('HINCRBYFLOAT', ARGV[i], ARGV[i + 1] .. ':wr', ARGV[i + 3])
-  i = i + 4
+while i + 2 <= #ARGV do
+  for j = 0, 1 do
+    local field = ARGV[i] .. (j == 0 and ':w2' or ':wr')
+    local v = tonumber(redis.call('HGET', KEYS[2], field) or '0') + tonumber(ARGV[i + 1 + j])
+    if v ~= v or v == math.huge or v == -math.huge then
+      return -1
+    end
+  end
+  i = i + 3
+end
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+i = 2
+while i + 2 <= #ARGV do
+  redis.call('HINCRBYFLOAT', KEYS[2], ARGV[i] .. ':w2', ARGV[i + 1])
+  redis.call('HINCRBYFLOAT', KEYS[2], ARGV[i] .. ':wr', ARGV[i + 2])
+  i = i + 3
 end
 return 1
 "#;
@@ -35,21 +59,32 @@ pub struct RedisStore {
     url: String,
     prefix: String,
     client: redis::Client,
+    timeout: Duration,
     /// Idle connections; a call takes one and puts it back.
     pool: Mutex<Vec<redis::Connection>>,
     script: redis::Script,
 }
 
 impl RedisStore {
-    /// Opens `redis://HOST:PORT[/DB][?prefix=P]` and checks the server answers.
+    /// Opens `redis://[:PASSWORD@]HOST:PORT[/DB][?prefix=P&timeout_ms=N]` and checks the server
+    /// answers.
     pub fn open(url: &str) -> Result<RedisStore, StoreError> {
-        let (base, prefix) = match url.split_once("?prefix=") {
-            Some((base, prefix)) => (base, prefix.to_string()),
-            None => (url, DEFAULT_PREFIX.to_string()),
-        };
-        let err = |e: redis::RedisError| StoreError::Io { url: url.to_string(), message: format!("{e} (is redis-server running? `redis-server --bind 127.0.0.1 --daemonize yes`)") };
+        // Errors, logs and /healthz show the URL without its password.
+        let shown = super::redact_url(url);
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let (mut prefix, mut timeout_ms) = (DEFAULT_PREFIX.to_string(), DEFAULT_TIMEOUT_MS);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("prefix", p)) => prefix = p.to_string(),
+                Some(("timeout_ms", t)) => {
+                    timeout_ms = t.parse().ok().filter(|&t| t > 0).ok_or_else(|| StoreError::Url(format!("{shown}: timeout_ms must be a positive integer")))?;
+                }
+                _ => return Err(StoreError::Url(format!("{shown}: unknown parameter \"{pair}\" (known: prefix, timeout_ms)"))),
+            }
+        }
+        let err = |e: redis::RedisError| StoreError::Io { url: shown.clone(), message: format!("{e} (is redis-server running? `redis-server --bind 127.0.0.1 --daemonize yes`)") };
         let client = redis::Client::open(base).map_err(err)?;
-        let store = RedisStore { url: url.to_string(), prefix, client, pool: Mutex::new(Vec::new()), script: redis::Script::new(APPLY_SCRIPT) };
+        let store = RedisStore { url: shown.clone(), prefix, client, timeout: Duration::from_millis(timeout_ms), pool: Mutex::new(Vec::new()), script: redis::Script::new(APPLY_SCRIPT) };
         store.with_connection(|c| redis::cmd("PING").query::<String>(c))?;
         Ok(store)
     }
@@ -59,25 +94,59 @@ impl RedisStore {
         &self.prefix
     }
 
-    fn with_connection<T>(&self, f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>) -> Result<T, StoreError> {
-        let err = |e: String| StoreError::Io { url: self.url.clone(), message: e };
-        let pooled = self.pool.lock().map_err(|_| err("connection pool poisoned".into()))?.pop();
-        let mut connection = match pooled {
-            Some(c) => c,
-            None => self.client.get_connection().map_err(|e| err(e.to_string()))?,
-        };
-        let result = f(&mut connection).map_err(|e| err(e.to_string()));
-        // A connection that failed is dropped rather than reused.
-        if result.is_ok() {
-            if let Ok(mut pool) = self.pool.lock() {
-                pool.push(connection);
-            }
-        }
-        result
+    /// Server-side ids of the idle pooled connections (`CLIENT KILL ID` takes them: the way to
+    /// drop exactly this store's connections).
+    pub fn connection_ids(&self) -> Result<Vec<i64>, StoreError> {
+        let mut pool = self.pool.lock().map_err(|_| StoreError::Io { url: self.url.clone(), message: "connection pool poisoned".into() })?;
+        pool.iter_mut().map(|c| redis::cmd("CLIENT").arg("ID").query::<i64>(c).map_err(|e| StoreError::Io { url: self.url.clone(), message: e.to_string() })).collect()
     }
 
+    fn connect(&self) -> redis::RedisResult<redis::Connection> {
+        let connection = self.client.get_connection_with_timeout(self.timeout)?;
+        connection.set_read_timeout(Some(self.timeout))?;
+        connection.set_write_timeout(Some(self.timeout))?;
+        Ok(connection)
+    }
+
+    /// Runs `f` on a pooled connection (or a new one). A failure of the connection itself
+    /// (dropped, timed out, I/O) drops it and retries on a fresh one, twice, with backoff.
+    fn with_connection<T>(&self, mut f: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>) -> Result<T, StoreError> {
+        let err = |e: String| StoreError::Io { url: self.url.clone(), message: e };
+        let mut attempt = 0;
+        loop {
+            let pooled = self.pool.lock().map_err(|_| err("connection pool poisoned".into()))?.pop();
+            let result = match pooled {
+                Some(c) => Ok(c),
+                None => self.connect(),
+            }
+            .and_then(|mut connection| f(&mut connection).map(|value| (value, connection)));
+            match result {
+                Ok((value, connection)) => {
+                    if let Ok(mut pool) = self.pool.lock() {
+                        pool.push(connection);
+                    }
+                    return Ok(value);
+                }
+                Err(e) if (e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()) && attempt < RETRY_BACKOFF_MS.len() => {
+                    // Stale pooled connections go too: the next attempt dials afresh.
+                    if let Ok(mut pool) = self.pool.lock() {
+                        pool.clear();
+                    }
+                    std::thread::sleep(Duration::from_millis(RETRY_BACKOFF_MS[attempt]));
+                    attempt += 1;
+                }
+                Err(e) => return Err(err(e.to_string())),
+            }
+        }
+    }
+
+    /// The edge hash of `cluster`, hash-tagged by cluster.
     fn edge_key(&self, cluster: u32) -> String {
-        format!("{}edges:{cluster}", self.prefix)
+        format!("{}{{c{cluster}}}:edges", self.prefix)
+    }
+
+    fn feedback_key(&self, cluster: u32, key: &str) -> String {
+        format!("{}{{c{cluster}}}:fb:{key}", self.prefix)
     }
 }
 
@@ -114,9 +183,10 @@ impl BanditStore for RedisStore {
     }
 
     fn put_request(&self, id: &str, request: &IssuedRequest) -> Result<(), StoreError> {
+        check_finite_request(request)?;
         let json = serde_json::to_string(request).map_err(|e| StoreError::Io { url: self.url.clone(), message: e.to_string() })?;
         let ttl_ms = request.expires_ms.saturating_sub(now_ms()).max(1);
-        self.with_connection(|c| redis::cmd("SET").arg(format!("{}req:{id}", self.prefix)).arg(json).arg("PX").arg(ttl_ms).query::<()>(c))
+        self.with_connection(|c| redis::cmd("SET").arg(format!("{}req:{id}", self.prefix)).arg(&json).arg("PX").arg(ttl_ms).query::<()>(c))
     }
 
     fn get_request(&self, id: &str) -> Result<Option<IssuedRequest>, StoreError> {
@@ -124,16 +194,30 @@ impl BanditStore for RedisStore {
         json.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt { url: self.url.clone(), message: format!("request {id}: {e}") })).transpose()
     }
 
+    /// One atomic script per cluster the deltas touch: a retry after a partial failure
+    /// applies only the clusters still missing, so every (feedback, cluster) counts once.
     fn apply_feedback(&self, key: &str, deltas: &[Delta], expires_ms: u64) -> Result<bool, StoreError> {
+        check_finite(deltas, |_, _| EdgeStats::default())?;
         let ttl_ms = expires_ms.saturating_sub(now_ms()).max(1);
-        let mut invocation = self.script.key(format!("{}fb:{key}", self.prefix));
-        invocation.arg(ttl_ms);
+        let mut by_cluster: BTreeMap<u32, Vec<(u32, EdgeStats)>> = BTreeMap::new();
         for &((cluster, item), stats) in deltas {
-            invocation.arg(self.edge_key(cluster)).arg(item).arg(stats.sum_w2).arg(stats.sum_wr);
+            by_cluster.entry(cluster).or_default().push((item, stats));
         }
         // Redis acknowledges after the write; durability is the server's (appendonly/fsync
         // policy), as with any Redis deployment.
-        let applied: i64 = self.with_connection(|c| invocation.invoke(c))?;
-        Ok(applied == 1)
+        let mut applied = false;
+        for (cluster, items) in by_cluster {
+            let mut invocation = self.script.key(self.feedback_key(cluster, key));
+            invocation.key(self.edge_key(cluster)).arg(ttl_ms);
+            for (item, stats) in items {
+                invocation.arg(item).arg(stats.sum_w2).arg(stats.sum_wr);
+            }
+            let answer: i64 = self.with_connection(|c| invocation.invoke(c))?;
+            if answer < 0 {
+                return Err(StoreError::NonFinite(format!("feedback {key} would make a sum of cluster {cluster} non-finite")));
+            }
+            applied |= answer == 1;
+        }
+        Ok(applied)
     }
 }

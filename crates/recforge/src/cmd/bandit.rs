@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
 use clap::{Args, Subcommand, ValueEnum};
+use recforge_bandit::ope::logged::{LogSchema, run_logged};
 use recforge_bandit::ope::obd::ObdLog;
 use recforge_bandit::ope::protocol::{BootstrapOptions, run_obd};
 use recforge_bandit::online_matching::Normalisation;
@@ -17,7 +18,9 @@ use recforge_train::report;
 pub enum BanditCommand {
     /// Off-policy evaluation on the Open Bandit Dataset: the Bernoulli-TS policy's CTR
     /// estimated from the uniform-random log vs its on-policy CTR, then policies trained on
-    /// one half of the random log and evaluated on the other.
+    /// one half of the random log and evaluated on the other. With --data FILE --schema S.toml:
+    /// any logged-bandit file (action, reward, propensity, context columns; optionally the
+    /// evaluated policy's action distribution).
     Ope(OpeArgs),
     /// Closed-loop simulation on MovieLens ratings with fresh items arriving: cumulative
     /// regret curves and per-update cost of each policy; writes report.html.
@@ -61,10 +64,17 @@ pub struct OpeArgs {
     dataset: String,
     /// A folder with the Open Bandit Dataset's layout (`random/CAMPAIGN/CAMPAIGN.csv`,
     /// `bts/...`, `item_context.csv`); `obd` names the fetched dataset. Overrides --dataset.
+    /// With --schema: a logged-bandit file.
     #[arg(long)]
     data: Option<String>,
     #[arg(long, value_enum, default_value = "all")]
     campaign: Campaign,
+    /// With --data FILE: a logged-bandit file (CSV, TSV or Parquet) instead of the Open Bandit
+    /// Dataset. TOML naming the log's columns: action, reward, propensity, optional position
+    /// and context = [...], and an optional [target] file = "pi.csv" (round, action,
+    /// probability) holding the evaluated policy's action distribution.
+    #[arg(long, requires = "data")]
+    schema: Option<PathBuf>,
     /// Policies trained on the first half of the random log.
     #[arg(long, default_value = "diag_linucb,linucb,egreedy,random")]
     policies: String,
@@ -84,6 +94,19 @@ pub struct OpeArgs {
 }
 
 pub fn run_ope(args: OpeArgs) -> Result<()> {
+    if let (Some(log), Some(schema)) = (&args.data, &args.schema) {
+        let log = std::path::Path::new(log);
+        let names = parse_policy_names(&args.policies).map_err(|e| anyhow!("--policies: {e}"))?;
+        let options = BootstrapOptions { resamples: args.resamples, confidence: args.confidence, seed: args.seed };
+        let schema = LogSchema::from_file(schema)?;
+        let report = run_logged(log, &schema, &names, &args.policy.config(), options).with_context(|| format!("evaluating {}", log.display()))?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", report.to_markdown());
+        }
+        return Ok(());
+    }
     let dir = ObdLog::locate(args.data.as_deref().unwrap_or(&args.dataset))?;
     let campaign = args.campaign.to_possible_value().map_or("all".to_string(), |v| v.get_name().to_string());
     let names = parse_policy_names(&args.policies).map_err(|e| anyhow!("--policies: {e}"))?;

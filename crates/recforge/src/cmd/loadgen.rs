@@ -1,5 +1,7 @@
 //! `recforge loadgen`: a bounded load against running bandit replicas, with an optional check
-//! of the shared store against a sequential replay (recforge-serve's `loadgen`).
+//! of the shared store against a sequential replay (recforge-serve's `loadgen`). A correctness
+//! tool, not a throughput tool: its blocking clients under-report the service; measure speed
+//! with `scripts/bandit-load.sh` (wrk).
 
 use anyhow::Result;
 use clap::Args as ClapArgs;

@@ -11,7 +11,10 @@ use recforge_serve::{SearchIndex, ServeConfig, ServeOverrides};
 pub struct Args {
     /// The service config (TOML: listen, store, token, model or items + clusters, k, policy,
     /// alpha, lambda, epsilon, ts_scale, request_ttl_s, max_body_bytes, reward_range,
-    /// snapshot_every, and an optional [retrieval] table with run, index, ef).
+    /// snapshot_every/_bytes/_age_s, max_live_requests, read_token_env, write_token_env,
+    /// header_read_timeout_s, request_timeout_s, max_in_flight, max_connections, a [limits]
+    /// table, an optional [retrieval] table with run, index, ef and an optional [ranker] table
+    /// with dir, max_rows; see docs/http-api.md).
     #[arg(long, required_unless_present_any = ["retrieval", "ranker"])]
     bandit: Option<PathBuf>,
     /// Override a config value, e.g. `--set alpha=0.3` or `--set retrieval.ef=128` (repeatable).
