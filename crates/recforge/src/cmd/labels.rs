@@ -1,0 +1,85 @@
+//! `recforge labels stats|export --labels URL`: what a label store holds — labels per teacher
+//! version, and with `--events URL` the events with no label, ids carried by several events and
+//! labels of no event — and one version's labels as Parquet
+//! ([`recforge_distill::label_store::label_stats`], [`recforge_distill::label_store::export_labels`]).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use recforge_distill::label_store::{export_labels_at, label_stats_at};
+
+#[derive(Subcommand)]
+pub enum LabelsCommand {
+    /// Labels per teacher version; with --events, the ids with no label or in several events.
+    Stats(StatsArgs),
+    /// Write one version's labels as Parquet (id, label, version) for training elsewhere.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+pub struct StatsArgs {
+    /// Label store: file://PATH (redb) or redis://HOST:PORT[/NAME].
+    #[arg(long)]
+    labels: String,
+    /// Only this teacher version.
+    #[arg(long)]
+    version: Option<u64>,
+    /// Check every event of this log: file://DIR or redis://HOST:PORT[/STREAM].
+    #[arg(long)]
+    events: Option<String>,
+    /// JSON on stdout (nothing else goes to stdout).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    #[arg(long)]
+    labels: String,
+    #[arg(long)]
+    version: u64,
+    /// The Parquet file to write.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(command: LabelsCommand) -> Result<()> {
+    match command {
+        LabelsCommand::Stats(args) => {
+            let stats = label_stats_at(&args.labels, args.version, args.events.as_deref())?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+                return Ok(());
+            }
+            if let Some(e) = &stats.events {
+                println!(
+                    "{}: {} records, {} distinct ids, {} undecodable, {} ids in more than one event {:?}",
+                    e.url, e.records, e.distinct_ids, e.undecodable, e.duplicated_ids, e.duplicated_sample
+                );
+            }
+            for v in &stats.versions {
+                print!("version {}: {} labels", v.version, v.labels);
+                if let (Some(missing), Some(strays)) = (v.missing, v.strays) {
+                    print!(", {missing} events without a label {:?}, {strays} labels of no event {:?}", v.missing_sample, v.stray_sample);
+                }
+                println!();
+            }
+            if stats.versions.is_empty() {
+                println!("no labels in {}", args.labels);
+            }
+            Ok(())
+        }
+        LabelsCommand::Export(args) => {
+            let outcome = export_labels_at(&args.labels, args.version, &args.out)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&outcome)?);
+                return Ok(());
+            }
+            println!("wrote {} labels of version {} to {}", outcome.rows, outcome.version, outcome.path.display());
+            Ok(())
+        }
+    }
+}
