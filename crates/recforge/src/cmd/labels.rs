@@ -12,8 +12,10 @@ use recforge_distill::label_store::{export_labels_at, label_stats_at};
 #[derive(Subcommand)]
 pub enum LabelsCommand {
     /// Labels per teacher version; with --events, the ids with no label or in several events.
+    #[command(disable_version_flag = true)]
     Stats(StatsArgs),
     /// Write one version's labels as Parquet (id, label, version) for training elsewhere.
+    #[command(disable_version_flag = true)]
     Export(ExportArgs),
 }
 
@@ -23,8 +25,8 @@ pub struct StatsArgs {
     #[arg(long)]
     labels: String,
     /// Only this teacher version.
-    #[arg(long)]
-    version: Option<u64>,
+    #[arg(long = "version", id = "teacher_version")]
+    teacher_version: Option<u64>,
     /// Check every event of this log: file://DIR or redis://HOST:PORT[/STREAM].
     #[arg(long)]
     events: Option<String>,
@@ -35,13 +37,16 @@ pub struct StatsArgs {
 
 #[derive(Args)]
 pub struct ExportArgs {
+    /// Label store: file://PATH (redb) or redis://HOST:PORT[/NAME].
     #[arg(long)]
     labels: String,
-    #[arg(long)]
-    version: u64,
+    /// The teacher version to export.
+    #[arg(long = "version", id = "teacher_version")]
+    teacher_version: u64,
     /// The Parquet file to write.
     #[arg(long)]
     out: PathBuf,
+    /// JSON on stdout (nothing else goes to stdout).
     #[arg(long)]
     json: bool,
 }
@@ -49,7 +54,7 @@ pub struct ExportArgs {
 pub fn run(command: LabelsCommand) -> Result<()> {
     match command {
         LabelsCommand::Stats(args) => {
-            let stats = label_stats_at(&args.labels, args.version, args.events.as_deref())?;
+            let stats = label_stats_at(&args.labels, args.teacher_version, args.events.as_deref())?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&stats)?);
                 return Ok(());
@@ -73,7 +78,7 @@ pub fn run(command: LabelsCommand) -> Result<()> {
             Ok(())
         }
         LabelsCommand::Export(args) => {
-            let outcome = export_labels_at(&args.labels, args.version, &args.out)?;
+            let outcome = export_labels_at(&args.labels, args.teacher_version, &args.out)?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&outcome)?);
                 return Ok(());
