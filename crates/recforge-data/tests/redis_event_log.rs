@@ -124,3 +124,22 @@ fn oversized_events_are_rejected_and_trimming_never_passes_a_groups_offset() {
     assert_eq!(log.read(0, 10).unwrap().iter().map(|d| d.offset).collect::<Vec<_>>(), vec![18, 19]);
     log.delete().unwrap();
 }
+
+#[test]
+fn appends_are_idempotent_by_batch_id_and_survive_a_dropped_connection() {
+    let Some(log) = log("") else { return };
+    log.append(&(0..3).map(event).collect::<Vec<_>>()).unwrap();
+    // The reply to a batch was lost and the client sends it again under the same id.
+    let batch: Vec<Vec<u8>> = (3..6).map(|i| event(i).to_bytes()).collect();
+    assert_eq!(log.append_batch("retry-me", &batch).unwrap(), 3);
+    assert_eq!(log.append_batch("retry-me", &batch).unwrap(), 3, "the same id returns the first append's offset");
+    assert_eq!(log.end_offset().unwrap(), 6, "and appends nothing");
+    // The server drops the log's connection: the next append reconnects and appends once.
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
+    let mut admin = redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
+    let killed: u64 = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(log.client_id().unwrap()).query(&mut admin).unwrap();
+    assert_eq!(killed, 1);
+    assert_eq!(log.append(&[event(6)]).unwrap(), 6);
+    assert_eq!(log.read(0, 100).unwrap().iter().map(|d| d.event.id).collect::<Vec<_>>(), (0..7).collect::<Vec<_>>());
+    log.delete().unwrap();
+}

@@ -6,7 +6,8 @@
 //! consumer, `t` append time, `d` dead time, `r` reason, `e` payload). The braces are a
 //! hash tag: every key of a stream lives in one Redis Cluster slot, so the append script runs
 //! on a cluster. A Lua script appends a batch
-//! atomically with explicit entry ids `<offset + 1>-0`, so offsets are dense like the file
+//! atomically with explicit entry ids `<offset + 1>-0` and remembers the client's batch id for
+//! a day (`…:{NAME}:batch:<id>`), so an append retried after a lost reply is not doubled, so offsets are dense like the file
 //! log's and several producers never interleave inside a batch; each entry holds `t` (append
 //! time, ms) and `e` (the event's JSON).
 //!
@@ -35,15 +36,24 @@ pub const DEFAULT_CLAIM_IDLE_MS: u64 = 30_000;
 /// Events per append script call (bounds the script's argument list).
 const APPEND_CHUNK: usize = 1000;
 
-/// KEYS[1] = stream, KEYS[2] = sequence; ARGV[1] = append time (ms); ARGV[2..] = events.
+/// How long a batch id is remembered: a retried append arrives within the connection retry
+/// window (`retry_secs`), far below a day.
+const BATCH_ID_TTL_SECS: u64 = 86_400;
+
+/// KEYS[1] = stream, KEYS[2] = sequence, KEYS[3] = this batch's id key; ARGV[1] = append time
+/// (ms), ARGV[2] = how long to remember the batch id (s); ARGV[3..] = events. A batch id seen before returns its first offset again without
+/// appending: a client that retries after losing the reply never appends twice.
 const APPEND_SCRIPT: &str = r#"
+local done = redis.call('GET', KEYS[3])
+if done then return tonumber(done) end
 local n = tonumber(redis.call('GET', KEYS[2]) or '0')
 local first = n
-for i = 2, #ARGV do
+for i = 3, #ARGV do
   n = n + 1
   redis.call('XADD', KEYS[1], string.format('%.0f-0', n), 't', ARGV[1], 'e', ARGV[i])
 end
 redis.call('SET', KEYS[2], string.format('%.0f', n))
+redis.call('SET', KEYS[3], string.format('%.0f', first), 'EX', ARGV[2])
 return first
 "#;
 
@@ -77,10 +87,41 @@ impl RedisEventLog {
         &self.stream
     }
 
+    /// The server's id for this log's connection (`CLIENT ID`; tests drop it with CLIENT KILL).
+    pub fn client_id(&self) -> Result<u64> {
+        self.with(|c| redis::cmd("CLIENT").arg("ID").query(c))
+    }
+
     /// Deletes the stream and its sequence (tests clean up with this).
     pub fn delete(&self) -> Result<()> {
         let keys = [self.stream.clone(), format!("{}:seq", self.stream), format!("{}:dead", self.stream)];
         self.with(|c| redis::cmd("DEL").arg(&keys).query::<()>(c))
+    }
+
+    /// Appends `payloads` under the client batch id `batch` (one id per call; chunk `i` uses
+    /// `<batch>.<i>`): calling again with the same id — what the connection retry does after
+    /// a lost reply — returns the same first offset and appends nothing.
+    pub fn append_batch(&self, batch: &str, payloads: &[Vec<u8>]) -> Result<u64> {
+        check_sizes(payloads)?;
+        let seq = format!("{}:seq", self.stream);
+        let mut first = None;
+        for (i, payloads) in payloads.chunks(APPEND_CHUNK).enumerate() {
+            let now = now_ms();
+            let id_key = format!("{}:batch:{batch}.{i}", self.stream);
+            let start: u64 = self.with(|c| {
+                let mut invocation = self.script.prepare_invoke();
+                invocation.key(&self.stream).key(&seq).key(&id_key).arg(now).arg(BATCH_ID_TTL_SECS);
+                for p in payloads {
+                    invocation.arg(p.as_slice());
+                }
+                invocation.invoke(c)
+            })?;
+            first.get_or_insert(start);
+        }
+        match first {
+            Some(first) => Ok(first),
+            None => self.end_offset(),
+        }
     }
 
     fn with<T>(&self, f: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>) -> Result<T> {
@@ -94,25 +135,8 @@ impl EventLog for RedisEventLog {
     }
 
     fn append_raw(&self, payloads: &[Vec<u8>]) -> Result<u64> {
-        check_sizes(payloads)?;
-        let seq = format!("{}:seq", self.stream);
-        let mut first = None;
-        for payloads in payloads.chunks(APPEND_CHUNK) {
-            let now = now_ms();
-            let start: u64 = self.with(|c| {
-                let mut invocation = self.script.prepare_invoke();
-                invocation.key(&self.stream).key(&seq).arg(now);
-                for p in payloads {
-                    invocation.arg(p.as_slice());
-                }
-                invocation.invoke(c)
-            })?;
-            first.get_or_insert(start);
-        }
-        match first {
-            Some(first) => Ok(first),
-            None => self.end_offset(),
-        }
+        let batch: u128 = rand::random();
+        self.append_batch(&format!("{batch:032x}"), payloads)
     }
 
     fn read_raw(&self, from: u64, max: usize) -> Result<Vec<RawDelivery>> {
