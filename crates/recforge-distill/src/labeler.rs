@@ -165,6 +165,7 @@ pub fn run_labeler(
         stats.seconds = first_event.map_or(0.0, |t| t.elapsed().as_secs_f64());
         stats.labels_per_sec = stats.events as f64 / stats.seconds.max(1e-9);
         stats.forward_passes = teacher.forward_passes();
+        (stats.lag_ms_p50, stats.lag_ms_p99, stats.lag_ms_max) = (lags.quantile(0.5) as f64, lags.quantile(0.99) as f64, lags.max() as f64);
         on_batch(&stats);
         if let Some(refresh) = options.refresh.as_ref().filter(|r| r.every > 0) {
             since_refresh += events.len() as u64;

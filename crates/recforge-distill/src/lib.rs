@@ -26,6 +26,7 @@ pub mod held_module;
 pub mod kd;
 pub mod label_store;
 pub mod labeler;
+pub mod labeler_metrics;
 pub mod lag_sketch;
 pub mod levi;
 pub mod pipeline;

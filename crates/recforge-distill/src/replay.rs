@@ -142,6 +142,8 @@ pub struct LabelerJob {
     /// How long Redis calls keep retrying a lost connection (None: until it is back, with a
     /// warning every 30 s). Ignored for a URL that sets `retries=` or `retry_secs=` itself.
     pub redis_retry_secs: Option<f64>,
+    /// Serve `/metrics` (Prometheus text) on this address while running.
+    pub metrics_addr: Option<String>,
     pub options: LabelerOptions,
 }
 
@@ -171,7 +173,15 @@ pub fn run_labeler_job(job: &LabelerJob, task: &TaskOptions, progress: &dyn Prog
     let log = open_event_log(&events).map_err(|source| StreamError::Events { url: job.events.clone(), source })?;
     let store = open_label_store(&labels).map_err(|source| StreamError::Labels { url: job.labels.clone(), source })?;
     let phase = Phase::begin(progress, &format!("labeler (events from {})", job.events), None, Unit::Examples);
+    let shared = crate::labeler_metrics::SharedStats::default();
+    if let Some(addr) = &job.metrics_addr {
+        let bound = crate::labeler_metrics::serve_metrics(addr, shared.clone()).map_err(|e| StreamError::Invalid(format!("--metrics-addr {addr}: {e}")))?;
+        tracing::info!("metrics on http://{bound}/metrics");
+    }
     let stats = run_labeler(log.as_ref(), store.as_ref(), teacher, &job.options, |s| {
+        if let Ok(mut latest) = shared.lock() {
+            *latest = s.clone();
+        }
         phase.update(s.events, &format!("{:.0} labels/s · teacher v{}", s.labels_per_sec, s.versions.last().copied().unwrap_or(0)));
     })?;
     Ok(stats)
