@@ -163,7 +163,8 @@ pub trait Consumer: Send {
             if !dead.is_empty() {
                 self.commit(&dead)?;
             }
-            if !good.is_empty() || fetched == 0 || started.elapsed() >= wait {
+            // A batch of nothing but dead letters made progress: look again at once.
+            if !good.is_empty() || fetched == 0 {
                 return Ok(good);
             }
         }
