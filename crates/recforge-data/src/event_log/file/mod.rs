@@ -493,8 +493,14 @@ impl Inner {
             } else {
                 if let Some(what) = torn {
                     // A record being written lies after the mark; damage before it is corruption.
+                    // The writer may have finished the record and moved the mark since we read
+                    // it: the mark is written after the bytes, so one more read sees them.
                     let durable = record::durable_byte(&self.dir, cursor.base);
                     if cursor.pos < durable {
+                        if !retried {
+                            retried = true;
+                            continue;
+                        }
                         return Err(corrupt_before_mark(&path, cursor.pos, &what, durable));
                     }
                 }
