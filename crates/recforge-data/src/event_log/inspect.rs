@@ -78,3 +78,26 @@ pub struct TrimOutcome {
 pub fn min_committed(groups: &[GroupStats]) -> Option<u64> {
     groups.iter().map(|g| g.committed).min()
 }
+
+impl std::fmt::Display for LogStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let segments = self.segments.map_or(String::new(), |n| format!(" in {n} segments"));
+        write!(f, "{}: {} records (offsets {}..{}), {} bytes{segments}, {} dead letters", self.url, self.records, self.first_offset, self.end_offset, self.bytes, self.dead_letters)?;
+        for g in &self.groups {
+            let pending = g.pending.map_or(String::new(), |p| format!(", {p} pending"));
+            write!(f, "\n  group {}: committed {}, lag {}{pending}", g.group, g.committed, g.lag)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for TrimOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let floor = self.min_committed.map_or("no groups".to_string(), |o| o.to_string());
+        write!(
+            f,
+            "removed {} record(s) ({} segment(s)); the log now starts at offset {} (lowest committed group offset: {floor})",
+            self.removed_records, self.removed_segments, self.first_offset
+        )
+    }
+}

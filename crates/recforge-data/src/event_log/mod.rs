@@ -184,6 +184,12 @@ pub fn dead_letter_for(record: &RawDelivery, reason: &str, group: &str, consumer
     }
 }
 
+impl std::fmt::Display for DeadLetter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "offset {} (group {}, consumer {}): {}\n  {}", self.offset, self.group, self.consumer, self.reason, self.payload)
+    }
+}
+
 /// Checks every payload against [`MAX_RECORD_BYTES`] before anything is written.
 fn check_sizes(payloads: &[Vec<u8>]) -> Result<()> {
     match payloads.iter().position(|p| p.len() > MAX_RECORD_BYTES) {

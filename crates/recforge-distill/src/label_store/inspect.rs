@@ -209,3 +209,25 @@ pub fn label_stats_at(labels: &str, version: Option<TeacherVersion>, events: Opt
 pub fn export_labels_at(labels: &str, version: TeacherVersion, out: &Path) -> Result<ExportOutcome, InspectError> {
     export_labels(open_existing(labels)?.as_ref(), version, out)
 }
+
+impl std::fmt::Display for LabelStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(e) = &self.events {
+            writeln!(
+                f,
+                "{}: {} records, {} distinct ids, {} undecodable, {} ids in more than one event {:?}",
+                e.url, e.records, e.distinct_ids, e.undecodable, e.duplicated_ids, e.duplicated_sample
+            )?;
+        }
+        if self.versions.is_empty() {
+            return write!(f, "no labels");
+        }
+        for (i, v) in self.versions.iter().enumerate() {
+            write!(f, "{}version {}: {} labels", if i > 0 { "\n" } else { "" }, v.version, v.labels)?;
+            if let (Some(missing), Some(strays)) = (v.missing, v.strays) {
+                write!(f, ", {missing} events without a label {:?}, {strays} labels of no event {:?}", v.missing_sample, v.stray_sample)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -112,91 +112,49 @@ pub fn run(command: EventsCommand) -> Result<()> {
         EventsCommand::Replay(args) => run_replay(args),
         EventsCommand::Stats(args) => {
             let stats = event_log::log_stats(&args.events)?;
-            if args.json {
-                return print_json(&stats);
-            }
-            println!(
-                "{}: {} records (offsets {}..{}), {} bytes{}, {} dead letters",
-                stats.url,
-                stats.records,
-                stats.first_offset,
-                stats.end_offset,
-                stats.bytes,
-                stats.segments.map_or(String::new(), |n| format!(" in {n} segments")),
-                stats.dead_letters
-            );
-            for g in &stats.groups {
-                let pending = g.pending.map_or(String::new(), |p| format!(", {p} pending"));
-                println!("  group {}: committed {}, lag {}{pending}", g.group, g.committed, g.lag);
-            }
-            Ok(())
+            show(&stats, args.json)
         }
         EventsCommand::DeadLetter(args) => {
             let letters = event_log::list_dead_letters(&args.log.events, args.from, args.limit)?;
             if args.log.json {
                 return print_json(&letters);
             }
-            for d in &letters {
-                println!("offset {} (group {}, consumer {}): {}\n  {}", d.offset, d.group, d.consumer, d.reason, d.payload);
-            }
+            letters.iter().for_each(|d| println!("{d}"));
             println!("{} dead letter(s)", letters.len());
             Ok(())
         }
         EventsCommand::Verify(args) => {
             let report = event_log::verify_log(&args.events)?;
-            if args.json {
-                print_json(&report)?;
-            } else {
-                for s in &report.segments {
-                    let state = match &s.problem {
-                        None => "ok".to_string(),
-                        Some(p) if p.corrupt => format!("CORRUPT at byte {} (offset {}): {}", p.byte, p.offset, p.reason),
-                        Some(p) => format!("torn tail at byte {} ({}), cut by the next writer", p.byte, p.reason),
-                    };
-                    println!("{}: {} records, {} bytes: {state}", s.segment, s.records, s.bytes);
-                }
-                println!("{} records, {} corrupt segment(s)", report.records, report.corrupt_segments);
-            }
+            show(&report, args.json)?;
             if report.corrupt_segments > 0 {
                 anyhow::bail!("{} corrupt segment(s): run `recforge events repair --events {}`", report.corrupt_segments, args.events);
             }
             Ok(())
         }
         EventsCommand::Repair(args) => {
-            let outcome = event_log::repair_log(&args.log.events, args.truncate)?;
-            if args.log.json {
-                return print_json(&outcome);
-            }
-            println!(
-                "tombstoned offsets {:?}; {}",
-                outcome.tombstoned,
-                outcome.truncated_at.as_ref().map_or("nothing cut".to_string(), |at| format!("cut at {at}, {} record(s) lost", outcome.lost_records))
-            );
-            Ok(())
+            show(&event_log::repair_log(&args.log.events, args.truncate)?, args.log.json)
         }
         EventsCommand::Trim(args) => {
             let retention = Retention { bytes: args.retain_bytes, hours: args.retain_hours, events: args.retain_events };
             if !retention.is_set() {
                 anyhow::bail!("name what to keep: --retain-bytes N, --retain-hours H or --retain-events N");
             }
-            let outcome = event_log::trim_log(&args.log.events, &retention)?;
-            if args.log.json {
-                return print_json(&outcome);
-            }
-            println!(
-                "removed {} record(s) ({} segment(s)); the log now starts at offset {} (lowest committed group offset: {})",
-                outcome.removed_records,
-                outcome.removed_segments,
-                outcome.first_offset,
-                outcome.min_committed.map_or("no groups".to_string(), |o| o.to_string())
-            );
-            Ok(())
+            show(&event_log::trim_log(&args.log.events, &retention)?, args.log.json)
         }
     }
 }
 
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// JSON with --json, else the value's own text.
+fn show(value: &(impl serde::Serialize + std::fmt::Display), json: bool) -> Result<()> {
+    if json {
+        return print_json(value);
+    }
+    println!("{value}");
     Ok(())
 }
 

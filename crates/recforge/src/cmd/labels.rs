@@ -55,36 +55,18 @@ pub fn run(command: LabelsCommand) -> Result<()> {
     match command {
         LabelsCommand::Stats(args) => {
             let stats = label_stats_at(&args.labels, args.teacher_version, args.events.as_deref())?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&stats)?);
-                return Ok(());
+            match args.json {
+                true => println!("{}", serde_json::to_string_pretty(&stats)?),
+                false => println!("{stats}"),
             }
-            if let Some(e) = &stats.events {
-                println!(
-                    "{}: {} records, {} distinct ids, {} undecodable, {} ids in more than one event {:?}",
-                    e.url, e.records, e.distinct_ids, e.undecodable, e.duplicated_ids, e.duplicated_sample
-                );
-            }
-            for v in &stats.versions {
-                print!("version {}: {} labels", v.version, v.labels);
-                if let (Some(missing), Some(strays)) = (v.missing, v.strays) {
-                    print!(", {missing} events without a label {:?}, {strays} labels of no event {:?}", v.missing_sample, v.stray_sample);
-                }
-                println!();
-            }
-            if stats.versions.is_empty() {
-                println!("no labels in {}", args.labels);
-            }
-            Ok(())
         }
         LabelsCommand::Export(args) => {
             let outcome = export_labels_at(&args.labels, args.teacher_version, &args.out)?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&outcome)?);
-                return Ok(());
+            match args.json {
+                true => println!("{}", serde_json::to_string_pretty(&outcome)?),
+                false => println!("wrote {} labels of version {} to {}", outcome.rows, outcome.version, outcome.path.display()),
             }
-            println!("wrote {} labels of version {} to {}", outcome.rows, outcome.version, outcome.path.display());
-            Ok(())
         }
     }
+    Ok(())
 }

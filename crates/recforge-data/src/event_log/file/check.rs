@@ -204,3 +204,24 @@ fn last_valid_after(inner: &Inner, base: u64, problem: &Problem) -> Result<Optio
     }
     Ok(last)
 }
+
+impl std::fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for s in &self.segments {
+            let state = match &s.problem {
+                None => "ok".to_string(),
+                Some(p) if p.corrupt => format!("CORRUPT at byte {} (offset {}): {}", p.byte, p.offset, p.reason),
+                Some(p) => format!("torn tail at byte {} ({}), cut by the next writer", p.byte, p.reason),
+            };
+            writeln!(f, "{}: {} records, {} bytes: {state}", s.segment, s.records, s.bytes)?;
+        }
+        write!(f, "{} records, {} corrupt segment(s)", self.records, self.corrupt_segments)
+    }
+}
+
+impl std::fmt::Display for RepairOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cut = self.truncated_at.as_ref().map_or("nothing cut".to_string(), |at| format!("cut at {at}, {} record(s) lost", self.lost_records));
+        write!(f, "tombstoned offsets {:?}; {cut}", self.tombstoned)
+    }
+}
