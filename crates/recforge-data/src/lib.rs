@@ -59,7 +59,7 @@ pub use decode::{DEFAULT_SEPARATOR, RECBOLE_SEQ_SEPARATOR};
 pub use encode::{ChunkOptions, ChunkReport, ChunkedFile, encode_file};
 pub use encoder::{Encoder, FittedFeature};
 pub use error::{DataError, Result};
-pub use event_log::{Consumer, Delivery, Event, EventLog, EventLogError, FeatureValue, encode_events, open_event_log};
+pub use event_log::{Consumer, DeadLetter, Delivery, Event, EventLog, EventLogError, FeatureValue, LogStats, RawDelivery, Retention, encode_events, open_event_log};
 pub use inspect::{ColumnProfile, InferredType, InspectReport, inspect};
 pub use negatives::{sample_negatives, sample_negatives_into_split};
 pub use numeric::NumericStats;

@@ -3,8 +3,13 @@
 //! backoff, then gives up with an error naming the URL and what to do. Shared by the Redis
 //! event log and the Redis label store.
 //!
-//! URLs: `redis://HOST:PORT[/NAME][?retries=N&backoff_ms=M&...]`. `NAME` names the stream or
-//! label set (the caller's default when absent); other query parameters are the caller's.
+//! URLs: `redis://HOST:PORT[/NAME][?retries=N&backoff_ms=M&retry_secs=S&timeout_ms=T&...]`.
+//! `NAME` names the stream or label set (the caller's default when absent); other query
+//! parameters are the caller's. `retries` bounds the attempts; `retry_secs` instead keeps
+//! retrying for that long (`inf`: until it works, with a warning every
+//! [`RETRY_WARN_EVERY`]), backoff capped at [`MAX_BACKOFF`]. `timeout_ms` (default
+//! [`DEFAULT_TIMEOUT_MS`]) bounds every read and write, so a network partition is an error that
+//! is retried, never a hang.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -15,6 +20,12 @@ pub const DEFAULT_RETRIES: u32 = 6;
 pub const DEFAULT_BACKOFF_MS: u64 = 100;
 /// How long connecting may take before the attempt counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Read/write timeout on a connection; above the longest blocking read a consumer issues.
+pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+/// The longest wait between two attempts under `retry_secs`.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often a long outage is reported on stderr under `retry_secs`.
+pub const RETRY_WARN_EVERY: Duration = Duration::from_secs(30);
 
 /// A parsed `redis://` URL.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +79,9 @@ pub struct RedisConn {
     connection: Option<redis::Connection>,
     retries: u32,
     backoff: Duration,
+    /// Retry for this long instead of `retries` times (None: count attempts).
+    retry_for: Option<Duration>,
+    timeout: Duration,
 }
 
 impl RedisConn {
@@ -81,6 +95,17 @@ impl RedisConn {
             connection: None,
             retries: url.param("retries", DEFAULT_RETRIES)?.max(1),
             backoff: Duration::from_millis(url.param("backoff_ms", DEFAULT_BACKOFF_MS)?),
+            retry_for: match url.params.get("retry_secs") {
+                Some(v) if url.params.contains_key("retries") => {
+                    return Err(format!("{:?}: give retries=N or retry_secs={v}, not both", url.url));
+                }
+                Some(_) => {
+                    let secs: f64 = url.param("retry_secs", 0.0)?;
+                    Some(if secs.is_finite() { Duration::from_secs_f64(secs.max(0.0)) } else { Duration::MAX })
+                }
+                None => None,
+            },
+            timeout: Duration::from_millis(url.param("timeout_ms", DEFAULT_TIMEOUT_MS)?.max(1)),
         })
     }
 
@@ -90,11 +115,14 @@ impl RedisConn {
     pub fn run<T>(&mut self, mut f: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>) -> Result<T, String> {
         let started = Instant::now();
         let mut delay = self.backoff;
-        let mut last = String::new();
-        for attempt in 1..=self.retries {
+        let mut last: String;
+        let mut warned = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
             let connection = match self.connection.take() {
                 Some(c) => Ok(c),
-                None => self.client.get_connection_with_timeout(CONNECT_TIMEOUT),
+                None => self.connect(),
             };
             let result = connection.and_then(|mut c| {
                 let out = f(&mut c);
@@ -105,24 +133,38 @@ impl RedisConn {
             });
             match result {
                 Ok(value) => return Ok(value),
-                Err(e) if is_connection_error(Some(&e)) => {
-                    last = e.to_string();
-                    if attempt < self.retries {
-                        std::thread::sleep(delay);
-                        delay *= 2;
-                    }
-                }
+                Err(e) if is_connection_error(Some(&e)) => last = e.to_string(),
                 Err(e) => return Err(format!("{}: {e}", self.url)),
             }
+            let more = match self.retry_for {
+                Some(limit) => started.elapsed() + delay <= limit,
+                None => attempt < self.retries,
+            };
+            if !more {
+                break;
+            }
+            if self.retry_for.is_some() && warned.elapsed() >= RETRY_WARN_EVERY {
+                warned = Instant::now();
+                eprintln!("warning: {}: Redis unreachable for {:.0}s, still retrying (last error: {last})", self.url, started.elapsed().as_secs_f64());
+            }
+            std::thread::sleep(delay);
+            delay = if self.retry_for.is_some() { (delay * 2).min(MAX_BACKOFF) } else { delay * 2 };
         }
         Err(format!(
-            "{}: Redis is unreachable after {} attempts over {:.1}s (last error: {last}). Start it \
+            "{}: Redis is unreachable after {attempt} attempts over {:.1}s (last error: {last}). Start it \
              (`redis-server --bind 127.0.0.1 --port 6379 --daemonize yes`) or fix the URL; nothing \
              was acknowledged, so unlabelled events stay pending for the next run",
             self.url,
-            self.retries,
             started.elapsed().as_secs_f64()
         ))
+    }
+
+    /// A new connection with read and write timeouts.
+    fn connect(&self) -> redis::RedisResult<redis::Connection> {
+        let connection = self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+        connection.set_read_timeout(Some(self.timeout))?;
+        connection.set_write_timeout(Some(self.timeout))?;
+        Ok(connection)
     }
 }
 
@@ -153,5 +195,19 @@ mod tests {
         let mut conn = RedisConn::new(&url).unwrap();
         let err = conn.run(|c| redis::cmd("PING").query::<String>(c)).unwrap_err();
         assert!(err.contains("redis://127.0.0.1:1/x") && err.contains("3 attempts") && err.contains("redis-server"), "{err}");
+    }
+
+    #[test]
+    fn retry_secs_retries_for_a_duration_with_capped_backoff() {
+        let url = RedisUrl::parse("redis://127.0.0.1:1/x?retry_secs=0.3&backoff_ms=20").unwrap();
+        let mut conn = RedisConn::new(&url).unwrap();
+        let started = Instant::now();
+        let err = conn.run(|c| redis::cmd("PING").query::<String>(c)).unwrap_err();
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(140) && took < Duration::from_secs(2), "{took:?}: {err}");
+        assert!(err.contains("attempts"), "{err}");
+        assert!(RedisConn::new(&RedisUrl::parse("redis://h:1/x?retries=2&retry_secs=1").unwrap()).is_err());
+        let forever = RedisConn::new(&RedisUrl::parse("redis://h:1/x?retry_secs=inf").unwrap()).unwrap();
+        assert_eq!(forever.retry_for, Some(Duration::MAX));
     }
 }

@@ -73,3 +73,73 @@ fn pending_events_come_back_to_a_restarted_or_surviving_consumer() {
     assert_eq!(got, (0..10).collect::<BTreeSet<u64>>());
     log.delete().unwrap();
 }
+
+#[test]
+fn undecodable_entries_go_to_the_dead_stream_are_acknowledged_and_counted() {
+    let Some(log) = log("") else { return };
+    log.append(&[event(0)]).unwrap();
+    log.append_raw(&[b"garbage".to_vec()]).unwrap();
+    log.append(&[event(2)]).unwrap();
+    let mut consumer = log.consumer("labelers", "c1").unwrap();
+    let got = consumer.poll(10, Duration::from_millis(10)).unwrap();
+    assert_eq!(got.iter().map(|d| d.offset).collect::<Vec<_>>(), vec![0, 2]);
+    consumer.commit(&[0, 2]).unwrap();
+    assert_eq!(consumer.dead_lettered(), 1);
+    let dead = log.dead_letters(0, 10).unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].offset, dead[0].group.as_str(), dead[0].consumer.as_str(), dead[0].payload.as_str()), (1, "labelers", "c1", "garbage"));
+    assert!(dead[0].reason.contains("not an event"), "{}", dead[0].reason);
+    // Acknowledged: nothing stays pending, so no labeler crash-loops on it.
+    let stats = log.stats().unwrap();
+    assert_eq!((stats.end_offset, stats.records, stats.dead_letters), (3, 3, 1));
+    let group = &stats.groups[0];
+    assert_eq!((group.group.as_str(), group.committed, group.lag, group.pending), ("labelers", 3, 0, Some(0)));
+    assert!(log.stream_key().contains('{'), "keys are hash-tagged for Redis Cluster: {}", log.stream_key());
+    log.delete().unwrap();
+}
+
+#[test]
+fn oversized_events_are_rejected_and_trimming_never_passes_a_groups_offset() {
+    let Some(log) = log("") else { return };
+    let huge = vec![b'x'; recforge_data::event_log::MAX_RECORD_BYTES + 1];
+    assert!(matches!(log.append_raw(&[huge]), Err(recforge_data::EventLogError::TooLarge { index: 0, .. })));
+    assert_eq!(log.end_offset().unwrap(), 0);
+    log.append(&(0..20).map(event).collect::<Vec<_>>()).unwrap();
+    let mut slow = log.consumer("slow", "a").unwrap();
+    let first = slow.poll(6, Duration::ZERO).unwrap();
+    slow.commit(&first.iter().map(|d| d.offset).collect::<Vec<_>>()).unwrap();
+    // Delivered but not acknowledged: 6..9 are pending and hold the floor at 6.
+    assert_eq!(slow.poll(3, Duration::ZERO).unwrap().len(), 3);
+    let outcome = log.trim(&recforge_data::Retention { events: Some(2), ..Default::default() }).unwrap();
+    assert_eq!((outcome.min_committed, outcome.removed_records, outcome.first_offset), (Some(6), 6, 6));
+    let stats = log.stats().unwrap();
+    assert_eq!((stats.first_offset, stats.records, stats.groups[0].committed, stats.groups[0].pending), (6, 14, 6, Some(3)));
+    slow.commit(&[6, 7, 8]).unwrap();
+    let rest = slow.poll(100, Duration::ZERO).unwrap();
+    assert_eq!(rest.first().map(|d| d.offset), Some(9));
+    slow.commit(&rest.iter().map(|d| d.offset).collect::<Vec<_>>()).unwrap();
+    // Everything committed: MAXLEN 2 now applies in full.
+    let outcome = log.trim(&recforge_data::Retention { events: Some(2), ..Default::default() }).unwrap();
+    assert_eq!((outcome.first_offset, outcome.removed_records), (18, 12));
+    assert_eq!(log.read(0, 10).unwrap().iter().map(|d| d.offset).collect::<Vec<_>>(), vec![18, 19]);
+    log.delete().unwrap();
+}
+
+#[test]
+fn appends_are_idempotent_by_batch_id_and_survive_a_dropped_connection() {
+    let Some(log) = log("") else { return };
+    log.append(&(0..3).map(event).collect::<Vec<_>>()).unwrap();
+    // The reply to a batch was lost and the client sends it again under the same id.
+    let batch: Vec<Vec<u8>> = (3..6).map(|i| event(i).to_bytes()).collect();
+    assert_eq!(log.append_batch("retry-me", &batch).unwrap(), 3);
+    assert_eq!(log.append_batch("retry-me", &batch).unwrap(), 3, "the same id returns the first append's offset");
+    assert_eq!(log.end_offset().unwrap(), 6, "and appends nothing");
+    // The server drops the log's connection: the next append reconnects and appends once.
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
+    let mut admin = redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
+    let killed: u64 = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(log.client_id().unwrap()).query(&mut admin).unwrap();
+    assert_eq!(killed, 1);
+    assert_eq!(log.append(&[event(6)]).unwrap(), 6);
+    assert_eq!(log.read(0, 100).unwrap().iter().map(|d| d.event.id).collect::<Vec<_>>(), (0..7).collect::<Vec<_>>());
+    log.delete().unwrap();
+}

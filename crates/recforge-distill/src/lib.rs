@@ -26,6 +26,8 @@ pub mod held_module;
 pub mod kd;
 pub mod label_store;
 pub mod labeler;
+pub mod labeler_metrics;
+pub mod lag_sketch;
 pub mod levi;
 pub mod pipeline;
 pub mod replay;

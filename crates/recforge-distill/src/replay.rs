@@ -139,7 +139,21 @@ pub struct LabelerJob {
     pub events: String,
     /// Label store URL.
     pub labels: String,
+    /// How long Redis calls keep retrying a lost connection (None: until it is back, with a
+    /// warning every 30 s). Ignored for a URL that sets `retries=` or `retry_secs=` itself.
+    pub redis_retry_secs: Option<f64>,
+    /// Serve `/metrics` (Prometheus text) on this address while running.
+    pub metrics_addr: Option<String>,
     pub options: LabelerOptions,
+}
+
+/// `url` with `retry_secs` added when it is a Redis URL that does not bound its retries.
+fn with_redis_retry(url: &str, secs: Option<f64>) -> String {
+    if !url.starts_with("redis://") || url.contains("retries=") || url.contains("retry_secs=") {
+        return url.to_string();
+    }
+    let secs = secs.map_or("inf".to_string(), |s| s.to_string());
+    format!("{url}{}retry_secs={secs}", if url.contains('?') { '&' } else { '?' })
 }
 
 /// Loads the teacher (with its dataset's fitted encoder), opens the log and the store, and runs
@@ -155,10 +169,19 @@ pub fn run_labeler_job(job: &LabelerJob, task: &TaskOptions, progress: &dyn Prog
         .ok_or_else(|| StreamError::Invalid("the teacher's prepared dataset has no encoder; re-prepare it with --force".into()))?;
     drop(dataset);
     let teacher = Teacher::load(&job.teacher, job.teacher_version, Arc::clone(&encoder))?;
-    let log = open_event_log(&job.events).map_err(|source| StreamError::Events { url: job.events.clone(), source })?;
-    let store = open_label_store(&job.labels).map_err(|source| StreamError::Labels { url: job.labels.clone(), source })?;
+    let (events, labels) = (with_redis_retry(&job.events, job.redis_retry_secs), with_redis_retry(&job.labels, job.redis_retry_secs));
+    let log = open_event_log(&events).map_err(|source| StreamError::Events { url: job.events.clone(), source })?;
+    let store = open_label_store(&labels).map_err(|source| StreamError::Labels { url: job.labels.clone(), source })?;
     let phase = Phase::begin(progress, &format!("labeler (events from {})", job.events), None, Unit::Examples);
+    let shared = crate::labeler_metrics::SharedStats::default();
+    if let Some(addr) = &job.metrics_addr {
+        let bound = crate::labeler_metrics::serve_metrics(addr, shared.clone()).map_err(|e| StreamError::Invalid(format!("--metrics-addr {addr}: {e}")))?;
+        tracing::info!("metrics on http://{bound}/metrics");
+    }
     let stats = run_labeler(log.as_ref(), store.as_ref(), teacher, &job.options, |s| {
+        if let Ok(mut latest) = shared.lock() {
+            *latest = s.clone();
+        }
         phase.update(s.events, &format!("{:.0} labels/s · teacher v{}", s.labels_per_sec, s.versions.last().copied().unwrap_or(0)));
     })?;
     Ok(stats)
@@ -173,6 +196,14 @@ mod tests {
         assert_eq!(time_order(Some(&[30, 10, 20, 10]), 4, None), vec![1, 3, 2, 0]);
         assert_eq!(time_order(Some(&[30, 10, 20, 10]), 4, Some(2)), vec![1, 3]);
         assert_eq!(time_order(None, 3, None), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn redis_urls_get_the_labelers_retry_window_unless_they_set_one() {
+        assert_eq!(with_redis_retry("redis://h:1/ev", None), "redis://h:1/ev?retry_secs=inf");
+        assert_eq!(with_redis_retry("redis://h:1/ev?claim_idle_ms=5", Some(30.0)), "redis://h:1/ev?claim_idle_ms=5&retry_secs=30");
+        assert_eq!(with_redis_retry("redis://h:1/ev?retries=3", None), "redis://h:1/ev?retries=3");
+        assert_eq!(with_redis_retry("file:///x", None), "file:///x");
     }
 
     #[test]

@@ -86,3 +86,67 @@ fn unreachable_redis_is_a_clear_error_after_retries() {
     let err = open_label_store("redis://127.0.0.1:1/x?retries=2&backoff_ms=5").err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("redis://127.0.0.1:1/x") && err.contains("2 attempts"), "{err}");
 }
+
+/// A hand-made store and log: ids 1..=5 in the log (3 twice, 9 undecodable), labels for 1, 2,
+/// 3 and a stray 42 under v1, and 1..=5 under v2.
+#[test]
+fn labels_stats_counts_missing_duplicated_and_stray_ids_and_export_round_trips() {
+    use recforge_data::event_log::{EVENT_FORMAT_VERSION, FileEventLog};
+    use recforge_data::{Event, EventLog};
+    use recforge_distill::label_store::{export_labels, label_stats};
+    let dir = tempfile::tempdir().unwrap();
+    let log = FileEventLog::open(&dir.path().join("log")).unwrap();
+    let event = |id| Event { v: EVENT_FORMAT_VERSION, id, ts: 0, label: 0.0, features: Default::default() };
+    log.append(&[event(1), event(2), event(3), event(3), event(4), event(5)]).unwrap();
+    log.append_raw(&[b"not an event".to_vec()]).unwrap();
+    let store = RedbLabelStore::open(&dir.path().join("labels.redb")).unwrap();
+    store.put(1, &[(1, 0.1), (2, 0.2), (3, 0.3), (42, 4.2)]).unwrap();
+    store.put(2, &[(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0), (5, 5.0)]).unwrap();
+
+    let plain = label_stats(&store, None, None).unwrap();
+    assert_eq!(plain.versions.iter().map(|v| (v.version, v.labels, v.missing)).collect::<Vec<_>>(), vec![(1, 4, None), (2, 5, None)]);
+    let checked = label_stats(&store, None, Some(&log)).unwrap();
+    let events = checked.events.unwrap();
+    assert_eq!((events.records, events.distinct_ids, events.undecodable, events.duplicated_ids), (7, 5, 1, 1));
+    assert_eq!(events.duplicated_sample, vec![3]);
+    let v1 = &checked.versions[0];
+    assert_eq!((v1.labels, v1.missing, v1.strays), (4, Some(2), Some(1)));
+    assert_eq!((v1.missing_sample.clone(), v1.stray_sample.clone()), (vec![4, 5], vec![42]));
+    let v2 = &checked.versions[1];
+    assert_eq!((v2.missing, v2.strays), (Some(0), Some(0)));
+    assert_eq!(label_stats(&store, Some(2), None).unwrap().versions.len(), 1);
+
+    let out = dir.path().join("v2.parquet");
+    let outcome = export_labels(&store, 2, &out).unwrap();
+    assert_eq!(outcome.rows, 5);
+    let file = std::fs::File::open(&out).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let ids = batch.column(0).as_any().downcast_ref::<arrow_array::UInt64Array>().unwrap().clone();
+        let labels = batch.column(1).as_any().downcast_ref::<arrow_array::Float32Array>().unwrap().clone();
+        let versions = batch.column(2).as_any().downcast_ref::<arrow_array::UInt64Array>().unwrap().clone();
+        rows.extend((0..batch.num_rows()).map(|i| (ids.value(i), labels.value(i), versions.value(i))));
+    }
+    assert_eq!(rows, vec![(1, 1.0, 2), (2, 2.0, 2), (3, 3.0, 2), (4, 4.0, 2), (5, 5.0, 2)]);
+    assert!(export_labels(&store, 7, &dir.path().join("none.parquet")).unwrap_err().to_string().contains("version 7"));
+}
+
+#[test]
+fn redis_scan_visits_every_label_once() {
+    let url = redis_url();
+    let store = RedisLabelStore::open(&url).unwrap_or_else(|e| panic!("no Redis server answers at {url} ({e})"));
+    let labels: Vec<(u64, f32)> = (0..5000).map(|i| (i, i as f32 * 0.5)).collect();
+    store.put(1, &labels).unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    store
+        .scan(1, &mut |chunk| {
+            seen.extend(chunk.iter().copied());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen.len(), 5000);
+    assert_eq!(seen.get(&4999), Some(&2499.5));
+    store.delete().unwrap();
+}

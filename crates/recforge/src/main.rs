@@ -75,7 +75,11 @@ enum Command {
     /// Teacher-label service: consume events, score them with a teacher, store the labels.
     #[cfg(feature = "distill")]
     Labeler(cmd::labeler::Args),
-    /// Event streams: replay a dataset into an event log.
+    /// Label stores: labels per teacher version, missing or duplicated ids, Parquet export.
+    #[cfg(feature = "distill")]
+    #[command(subcommand)]
+    Labels(cmd::labels::LabelsCommand),
+    /// Event streams: replay a dataset into an event log; stats, dead letters, verify, repair, trim.
     #[command(subcommand)]
     Events(cmd::events::EventsCommand),
     /// Training-data selection: score a text file (Ask-LLM, Density, perplexity, SemDeDup,
@@ -121,6 +125,8 @@ fn main() {
         Command::Distill(args) => cmd::distill::run(args),
         #[cfg(feature = "distill")]
         Command::Labeler(args) => cmd::labeler::run(args),
+        #[cfg(feature = "distill")]
+        Command::Labels(command) => cmd::labels::run(command),
         Command::Events(command) => cmd::events::run(command),
         #[cfg(feature = "select")]
         Command::Select(args) => cmd::select::run(args),

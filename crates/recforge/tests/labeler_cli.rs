@@ -196,3 +196,42 @@ fn replay_takes_a_schema_with_data_and_limit_and_prints_json() {
     assert_eq!(printed["first_offset"], 0);
     ws.recforge().args(["events", "replay", "--dataset", "nope", "--to", &to]).assert().failure().stderr(contains("ml-1m, ml-100k or obd"));
 }
+
+#[test]
+fn poison_events_are_dead_lettered_and_the_commands_see_inside() {
+    let ws = Workspace::with_teacher();
+    let events = format!("file://{}", ws.path("log").display());
+    let labels = format!("file://{}", ws.path("labels.redb").display());
+    ws.replay(&events);
+    {
+        let log = open_event_log(&events).unwrap();
+        // An undecodable record and an event the teacher's encoder rejects (no features).
+        log.append_raw(&[b"{broken".to_vec()]).unwrap();
+        let bare = recforge_data::Event { v: recforge_data::event_log::EVENT_FORMAT_VERSION, id: 9_999_999, ts: 0, label: 1.0, features: Default::default() };
+        log.append(&[bare]).unwrap();
+    }
+    let out = ws.recforge().args(["labeler", "--events", &events, "--labels", &labels, "--batch-size", "500", "--idle-exit", "0.5", "--json", "--teacher"]).arg(ws.path("teacher")).assert().success();
+    let stats: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!((stats["events"].as_u64(), stats["dead_letters"].as_u64()), (Some(EVENTS), Some(2)), "{stats}");
+
+    let out = ws.recforge().args(["events", "stats", "--events", &events, "--json"]).assert().success();
+    let log_stats: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(log_stats["end_offset"].as_u64(), Some(EVENTS + 2));
+    assert_eq!(log_stats["dead_letters"].as_u64(), Some(2));
+    assert_eq!(log_stats["groups"][0]["group"], "labelers");
+    assert_eq!((log_stats["groups"][0]["committed"].as_u64(), log_stats["groups"][0]["lag"].as_u64()), (Some(EVENTS + 2), Some(0)));
+
+    ws.recforge().args(["events", "dead-letter", "--events", &events]).assert().success().stdout(contains(format!("offset {EVENTS} ")).and(contains("not an event")).and(contains("missing")).and(contains("2 dead letter(s)")));
+    ws.recforge().args(["events", "verify", "--events", &events]).assert().success().stdout(contains("0 corrupt segment(s)"));
+
+    let out = ws.recforge().args(["labels", "stats", "--labels", &labels, "--events", &events, "--json"]).assert().success();
+    let label_stats: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let v1 = &label_stats["versions"][0];
+    assert_eq!((v1["version"].as_u64(), v1["labels"].as_u64()), (Some(1), Some(EVENTS)));
+    assert_eq!((v1["missing"].as_u64(), v1["strays"].as_u64()), (Some(1), Some(0)), "only the rejected event lacks a label: {label_stats}");
+    assert_eq!(v1["missing_sample"][0].as_u64(), Some(9_999_999));
+    assert_eq!(label_stats["events"]["undecodable"].as_u64(), Some(1));
+    ws.recforge().args(["labels", "export", "--labels", &labels, "--version", "1", "--out"]).arg(ws.path("v1.parquet")).assert().success().stdout(contains(format!("wrote {EVENTS} labels")));
+    assert!(ws.path("v1.parquet").is_file());
+    ws.recforge().args(["labels", "stats", "--labels", "file:///nonexistent/x.redb"]).assert().failure().stderr(contains("does not exist"));
+}

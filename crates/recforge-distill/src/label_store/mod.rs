@@ -6,9 +6,11 @@
 //! by URL ([`open_label_store`]): `mem://` (in process), `file://PATH` (redb, [`RedbLabelStore`])
 //! and `redis://HOST:PORT[/NAME]` (Redis hashes, [`RedisLabelStore`]).
 
+mod inspect;
 mod redb;
 mod redis;
 
+pub use self::inspect::{EventCheck, ExportOutcome, InspectError, LabelStats, VersionStats, export_labels, export_labels_at, label_stats, label_stats_at};
 pub use self::redb::RedbLabelStore;
 pub use self::redis::RedisLabelStore;
 
@@ -37,6 +39,8 @@ pub trait LabelStore: Send + Sync {
     fn versions(&self) -> Result<Vec<TeacherVersion>, StoreError>;
     /// Number of labels stored for `version`.
     fn count(&self, version: TeacherVersion) -> Result<u64, StoreError>;
+    /// Calls `visit` with every label of `version`, in chunks (order is the backend's).
+    fn scan(&self, version: TeacherVersion, visit: &mut dyn FnMut(&[(u64, f32)]) -> Result<(), StoreError>) -> Result<(), StoreError>;
     /// The newest version, if any label exists.
     fn latest_version(&self) -> Result<Option<TeacherVersion>, StoreError> {
         Ok(self.versions()?.last().copied())
@@ -81,7 +85,18 @@ impl LabelStore for MemoryLabelStore {
         let map = self.labels.read().map_err(|_| Self::poisoned())?;
         Ok(map.get(&version).map_or(0, |l| l.len() as u64))
     }
+
+    fn scan(&self, version: TeacherVersion, visit: &mut dyn FnMut(&[(u64, f32)]) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let labels: Vec<(u64, f32)> = {
+            let map = self.labels.read().map_err(|_| Self::poisoned())?;
+            map.get(&version).map(|l| l.iter().map(|(k, v)| (*k, *v)).collect()).unwrap_or_default()
+        };
+        labels.chunks(SCAN_CHUNK).try_for_each(|c| visit(c))
+    }
 }
+
+/// Labels per `scan` callback.
+const SCAN_CHUNK: usize = 10_000;
 
 /// Opens a label store by URL: `mem://`, `file://PATH` (a redb file, created if missing) or
 /// `redis://HOST:PORT[/NAME]`.

@@ -92,4 +92,22 @@ impl LabelStore for RedbLabelStore {
         let counts = txn.open_table(COUNTS).map_err(|e| self.err(e))?;
         Ok(counts.get(version).map_err(|e| self.err(e))?.map_or(0, |v| v.value()))
     }
+
+    fn scan(&self, version: TeacherVersion, visit: &mut dyn FnMut(&[(u64, f32)]) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = txn.open_table(LABELS).map_err(|e| self.err(e))?;
+        let mut chunk = Vec::with_capacity(super::SCAN_CHUNK);
+        for row in table.range((version, 0)..=(version, u64::MAX)).map_err(|e| self.err(e))? {
+            let (key, logit) = row.map_err(|e| self.err(e))?;
+            chunk.push((key.value().1, logit.value()));
+            if chunk.len() == super::SCAN_CHUNK {
+                visit(&chunk)?;
+                chunk.clear();
+            }
+        }
+        if !chunk.is_empty() {
+            visit(&chunk)?;
+        }
+        Ok(())
+    }
 }

@@ -1,6 +1,7 @@
 //! The shared label store: Redis hashes, one per teacher version
-//! (`recforge:labels:<NAME>:v<version>`, field = example id, value = the logit as text, which
-//! round-trips an f32 exactly), plus the set `recforge:labels:<NAME>:versions`. HSET is
+//! (`recforge:labels:{<NAME>}:v<version>`, field = example id, value = the logit as text, which
+//! round-trips an f32 exactly), plus the set `recforge:labels:{<NAME>}:versions`. The braces
+//! are a hash tag: a label set lives in one Redis Cluster slot, so its MULTI runs on a cluster. HSET is
 //! idempotent, and a `put` is one MULTI/EXEC transaction, so a label and its version appear
 //! together. Connection failures are retried with backoff ([`recforge_data::redis_conn`]).
 
@@ -26,7 +27,7 @@ impl RedisLabelStore {
     /// Opens `redis://HOST:PORT[/NAME][?retries=N&backoff_ms=B]` and checks the server answers.
     pub fn open(url: &str) -> Result<RedisLabelStore, StoreError> {
         let parsed = RedisUrl::parse(url).map_err(|reason| StoreError::BadUrl { url: url.into(), reason })?;
-        let prefix = format!("recforge:labels:{}:", parsed.name.as_deref().unwrap_or(DEFAULT_NAME));
+        let prefix = format!("recforge:labels:{{{}}}:", parsed.name.as_deref().unwrap_or(DEFAULT_NAME));
         let conn = RedisConn::new(&parsed).map_err(|message| StoreError::Backend { store: url.into(), message })?;
         let store = RedisLabelStore { url: url.into(), prefix, conn: Mutex::new(conn) };
         store.with(|c| redis::cmd("PING").query::<String>(c))?;
@@ -106,5 +107,24 @@ impl LabelStore for RedisLabelStore {
 
     fn count(&self, version: TeacherVersion) -> Result<u64, StoreError> {
         self.with(|c| redis::cmd("HLEN").arg(self.hash(version)).query(c))
+    }
+
+    fn scan(&self, version: TeacherVersion, visit: &mut dyn FnMut(&[(u64, f32)]) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let hash = self.hash(version);
+        let mut cursor = 0u64;
+        loop {
+            let (next, fields): (u64, Vec<(String, String)>) =
+                self.with(|c| redis::cmd("HSCAN").arg(&hash).arg(cursor).arg("COUNT").arg(CHUNK).query(c))?;
+            let mut chunk = Vec::with_capacity(fields.len());
+            for (id, logit) in fields {
+                let bad = || StoreError::Backend { store: self.url.clone(), message: format!("{hash} field {id}: {logit:?} is not an id and a logit") };
+                chunk.push((id.parse::<u64>().map_err(|_| bad())?, logit.parse::<f32>().map_err(|_| bad())?));
+            }
+            visit(&chunk)?;
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
     }
 }

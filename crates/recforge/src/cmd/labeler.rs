@@ -61,6 +61,14 @@ pub struct Args {
     /// Stop after this many seconds without a new event (default: run until killed).
     #[arg(long)]
     idle_exit: Option<f64>,
+    /// How long Redis calls keep retrying a lost connection, in seconds (default: until Redis
+    /// is back, warning every 30 s). A URL's own `retries=N` or `retry_secs=S` wins.
+    #[arg(long)]
+    redis_retry_secs: Option<f64>,
+    /// Serve Prometheus metrics (labels/s, lag, dead letters, teacher version) at
+    /// http://ADDR/metrics while running, e.g. 127.0.0.1:9464.
+    #[arg(long)]
+    metrics_addr: Option<String>,
     /// Write the run's statistics (labels/s, lag percentiles, forward passes) as JSON here.
     #[arg(long = "out", alias = "stats-json")]
     stats_json: Option<PathBuf>,
@@ -86,7 +94,7 @@ pub fn run(args: Args) -> Result<()> {
         refresh,
         ..defaults
     };
-    let job = LabelerJob { teacher: args.teacher, teacher_version: args.teacher_version, events: args.events, labels: args.labels, options };
+    let job = LabelerJob { teacher: args.teacher, teacher_version: args.teacher_version, events: args.events, labels: args.labels, redis_retry_secs: args.redis_retry_secs, metrics_addr: args.metrics_addr, options };
     let stats = run_labeler_job(&job, &TaskOptions::default(), crate::progress::console())?;
     if let Some(path) = &args.stats_json {
         std::fs::write(path, serde_json::to_vec_pretty(&stats)?).with_context(|| format!("writing {}", path.display()))?;
@@ -96,8 +104,16 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     println!(
-        "labelled {} events in {:.2}s: {:.0} labels/s, lag p50 {:.0} ms p99 {:.0} ms, {} teacher forward passes, {} refreshes, versions {:?}",
-        stats.events, stats.seconds, stats.labels_per_sec, stats.lag_ms_p50, stats.lag_ms_p99, stats.forward_passes, stats.refreshes, stats.versions
+        "labelled {} events in {:.2}s: {:.0} labels/s, lag p50 {:.0} ms p99 {:.0} ms, {} teacher forward passes, {} refreshes, versions {:?}, {} dead letters",
+        stats.events,
+        stats.seconds,
+        stats.labels_per_sec,
+        stats.lag_ms_p50,
+        stats.lag_ms_p99,
+        stats.forward_passes,
+        stats.refreshes,
+        stats.versions,
+        stats.dead_letters
     );
     Ok(())
 }

@@ -11,6 +11,8 @@ pub mod events;
 pub mod export;
 #[cfg(feature = "distill")]
 pub mod labeler;
+#[cfg(feature = "distill")]
+pub mod labels;
 #[cfg(feature = "llm")]
 pub mod llm;
 #[cfg(feature = "serve")]
