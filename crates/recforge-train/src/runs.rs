@@ -88,19 +88,9 @@ fn modified(path: &Path) -> Option<String> {
     Some(utc_minute(seconds))
 }
 
-/// `YYYY-MM-DD HH:MM` (UTC) of Unix time `seconds` (civil-from-days, proleptic Gregorian).
+/// `YYYY-MM-DD HH:MM` (UTC) of Unix time `seconds`.
 fn utc_minute(seconds: u64) -> String {
-    let days = (seconds / 86_400) as i64;
-    let (hour, minute) = ((seconds % 86_400) / 3600, (seconds % 3600) / 60);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let [year, month, day, hour, minute, _] = crate::folder::metadata::civil_utc(seconds as i64);
     format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}")
 }
 

@@ -94,13 +94,14 @@ pub fn train_step_bench(config: &RunConfig, steps: usize, progress: &dyn Progres
     let device = Device::default().autodiff();
     let batches = sample_batches(&dataset, config.train.batch_size, steps + WARMUP_STEPS, config.train.seed);
     let table_lr = f64::from(config.train.sparse_optimizer.lr());
-    let rules = [
-        ("adagrad", SparseOptimizer::Adagrad { lr: table_lr as f32, initial_accumulator: 0.0, eps: 1e-8 }),
-        ("adam", SparseOptimizer::LazyAdam { lr: table_lr as f32, beta1: 0.9, beta2: 0.999, eps: 1e-8 }),
+    // Each rule as the EmbeddingStore applies it and as burn applies it to dense tables.
+    let rules: [(&str, SparseOptimizer, fn() -> ModuleOptimizer); 2] = [
+        ("adagrad", SparseOptimizer::Adagrad { lr: table_lr as f32, initial_accumulator: 0.0, eps: 1e-8 }, || AdaGradConfig::new().init()),
+        ("adam", SparseOptimizer::LazyAdam { lr: table_lr as f32, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, || AdamConfig::new().init()),
     ];
     let mut rows = Vec::with_capacity(rules.len());
     let mut embedding_weights = 0;
-    for (name, rule) in rules {
+    for (name, rule, dense_rule) in rules {
         let mut train = config.train.clone();
         train.sparse_optimizer = rule;
         let sparse = TrainedModel::init(&config.model, &train, &dataset, &device)?;
@@ -111,10 +112,7 @@ pub fn train_step_bench(config: &RunConfig, steps: usize, progress: &dyn Progres
 
         let fresh = TrainedModel::init(&config.model, &train, &dataset, &device)?;
         let mut dense = Some(DenseEmbeddingRanker::from_store(&fresh.store, fresh.model, &device));
-        let mut table_optimizer: ModuleOptimizer = match name {
-            "adagrad" => AdaGradConfig::new().init(),
-            _ => AdamConfig::new().init(),
-        };
+        let mut table_optimizer = dense_rule();
         let mut layer_optimizer = dense_optimizer(&train);
         let dense_ms = time_steps(&batches, |rows| {
             let batch = dataset.batch(rows);

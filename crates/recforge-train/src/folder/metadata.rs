@@ -87,9 +87,16 @@ fn cpu_model() -> Option<String> {
         .map(|(_, v)| v.trim().to_string())
 }
 
-/// `time` as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, Howard Hinnant's algorithm).
+/// `time` as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn rfc3339_utc(time: std::time::SystemTime) -> String {
     let secs = time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let [year, month, day, hour, minute, second] = civil_utc(secs);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+}
+
+/// Year, month, day, hour, minute and second (UTC, proleptic Gregorian) of Unix time `secs`
+/// (civil-from-days, Howard Hinnant's algorithm).
+pub(crate) fn civil_utc(secs: i64) -> [i64; 6] {
     let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -100,7 +107,7 @@ pub fn rfc3339_utc(time: std::time::SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+    [year, month, day, rest / 3600, rest % 3600 / 60, rest % 60]
 }
 
 #[cfg(test)]
