@@ -8,8 +8,10 @@
 #   3. `cargo test --workspace --no-fail-fast` (one build of the whole workspace; the
 #      remaining `#[ignore]`d tests are the long ones run by hand);
 #   4. the `#[ignore]`d `fetched_*` tests on the same build (no second compile);
-#   5. closes with one "N passed, N failed, N skipped" line, also when tests fail.
-# Extra arguments go to both cargo test runs (e.g. `--release`).
+#   5. builds the Python package into a private virtualenv (maturin, same profile) and runs
+#      its pytest suite python/tests (OBP parity included);
+#   6. closes with one "N passed, N failed, N skipped" line, also when tests fail.
+# Extra arguments go to both cargo test runs and to maturin (e.g. `--release`).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
@@ -68,9 +70,57 @@ RECFORGE_DATA="$data" cargo test --workspace --no-fail-fast "$@" -- --ignored fe
   | grep -v "^test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; [0-9]* filtered out" | tee -a "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 [ "$fetched" = 1 ] || status=1
+rust_done=$(date +%s)
+
+# The Python package (crates/recforge-py): built into a private virtualenv with maturin on the
+# same cargo profile as the tests above (only pyo3 and the extension itself compile anew), then
+# the pytest suite python/tests. Its counts join the closing line as one "test result" line.
+echo "== the Python package: maturin develop + pytest python/tests"
+venv="${RECFORGE_PY_VENV:-$PWD/target/py-venv}"
+py_ok=1
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv" || py_ok=0
+fi
+if [ "$py_ok" = 1 ]; then
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "maturin>=1.8,<2" pytest numpy pyarrow pandas "obp==0.4.1" || py_ok=0
+fi
+[ "$py_ok" = 1 ] || echo "creating the Python test environment in $venv failed"
+junit="$(mktemp --suffix .xml)"
+if [ "$py_ok" = 1 ]; then
+  # `maturin develop` needs VIRTUAL_ENV to know where to install.
+  wheel_started=$(date +%s)
+  VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" maturin develop --quiet -m crates/recforge-py/Cargo.toml "$@" 2>&1 | tail -5
+  [ "${PIPESTATUS[0]}" -eq 0 ] || py_ok=0
+  echo "python extension build: $(( $(date +%s) - wheel_started ))s"
+fi
+if [ "$py_ok" = 1 ]; then
+  RECFORGE_DATA="$data" "$venv/bin/python" -m pytest -q -p no:cacheprovider python/tests --junitxml "$junit" 2>&1 | tail -25
+fi
+# pytest's counts as a cargo-style line (a suite that did not run counts as one failure).
+py_line=$("$venv/bin/python" - "$junit" "$py_ok" <<'PY' 2>/dev/null
+import sys, xml.etree.ElementTree as ET
+total = failed = skipped = 0
+try:
+    if sys.argv[2] == "1":
+        for s in ET.parse(sys.argv[1]).getroot().iter("testsuite"):
+            total += int(s.get("tests", 0)); skipped += int(s.get("skipped", 0))
+            failed += int(s.get("failures", 0)) + int(s.get("errors", 0))
+except Exception:
+    total = 0
+if total == 0:
+    total = failed = 1
+state = "ok" if failed == 0 else "FAILED"
+print(f"test result: {state}. {total - failed - skipped} passed; {failed} failed; {skipped} ignored; 0 measured; 0 filtered out (python/tests)")
+PY
+)
+[ -n "$py_line" ] || py_line="test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out (python/tests)"
+echo "$py_line" | tee -a "$log"
+case "$py_line" in *FAILED*) status=1 ;; esac
+rm -f "$junit"
 finished=$(date +%s)
 
-echo "test times: fetch $((ready - started))s, build + tests $((tested - ready))s, fetched_* tests $((finished - tested))s"
+echo "test times: fetch $((ready - started))s, build + tests $((tested - ready))s, fetched_* tests $((rust_done - tested))s, python $((finished - rust_done))s"
 # cargo prints one "test result" line per test binary; sum them into one closing line.
 awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
      END { printf "%d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"

@@ -295,6 +295,27 @@ impl ChunkedFile {
             schema.source.format = format;
         }
         let (reader, tables) = Tables::open(&schema, path)?;
+        Self::with_tables(schema, encoder, reader, tables)
+    }
+
+    /// Rows already in memory as Arrow record batches (e.g. a pyarrow table), with `name`
+    /// standing for the file in error messages; the batches carry the schema's raw columns
+    /// (the label and example id are optional).
+    pub fn from_batches(
+        schema: &Schema,
+        encoder: &Arc<Encoder>,
+        name: &Path,
+        arrow_schema: &arrow_schema::Schema,
+        batches: crate::reader::RecordBatches,
+        total_rows: u64,
+    ) -> Result<ChunkedFile> {
+        encoder.check_compatible(schema)?;
+        let reader = crate::reader::ArrowRowReader::from_batches(name, arrow_schema, batches, total_rows, &schema.source.read_options())?;
+        let tables = Tables::for_reader(schema, &reader)?;
+        Self::with_tables(schema.clone(), encoder, Box::new(reader), tables)
+    }
+
+    fn with_tables(mut schema: Schema, encoder: &Arc<Encoder>, reader: Box<dyn RowReader>, tables: Tables) -> Result<ChunkedFile> {
         // Scoring needs the features only: the other special columns are read when present.
         if schema.label.as_ref().is_some_and(|l| tables.resolve(&l.column).is_err()) {
             schema.label = None;
@@ -316,6 +337,11 @@ impl ChunkedFile {
     /// data row numbers as example ids.
     pub fn has_example_id(&self) -> bool {
         self.schema.example_id.is_some()
+    }
+
+    /// Whether the file has the schema's label column; otherwise chunks carry 0 labels.
+    pub fn has_label(&self) -> bool {
+        self.schema.label.is_some()
     }
 
     /// Stream the file, calling `sink` with each chunk of `opts.chunk_rows` encoded rows (the

@@ -127,19 +127,27 @@ impl Tables {
             source.header,
             &source.read_options(),
         )?;
+        let tables = Tables::for_reader(schema, reader.as_ref())?;
+        Ok((reader, tables))
+    }
+
+    /// The tables of `reader` (already open on the main rows: a file or in-memory batches)
+    /// and the schema's side tables (read from their paths in the schema).
+    pub fn for_reader(schema: &Schema, reader: &dyn RowReader) -> Result<Tables> {
+        let source = &schema.source;
+        let main_path = reader.path();
         let main_header = reader.header().to_vec();
         let sides = schema
             .joins
             .iter()
             .map(|join| SideTable::load(join, source, main_path, &main_header))
             .collect::<Result<Vec<_>>>()?;
-        let tables = Tables {
+        Ok(Tables {
             main_path: main_path.to_path_buf(),
             main_types: reader.field_types().map(<[FieldType]>::to_vec),
             main_header,
             sides,
-        };
-        Ok((reader, tables))
+        })
     }
 
     /// Finds `name` in the main file, then in the side tables in schema order.

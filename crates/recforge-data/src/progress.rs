@@ -41,6 +41,12 @@ pub trait Progress: Send + Sync {
     fn update(&self, done: u64, note: &str);
     /// The current phase ended (successfully or not).
     fn end(&self);
+    /// Whether the watcher asked the work to stop (e.g. Ctrl-C in a notebook). Long loops check
+    /// it between steps and return an error saying they were interrupted; the default never
+    /// asks.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// Reports nothing: for tests, benchmarks and callers that show their own summary.

@@ -162,20 +162,7 @@ fn write_arrow(dataset: &Dataset, path: &Path) -> Result<()> {
     let mut start = 0;
     while start < n || (n == 0 && start == 0) {
         let end = (start + ROWS_PER_BATCH).min(n);
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-        for column in &dataset.columns {
-            arrays.push(chunk(column, start, end, path)?);
-        }
-        arrays.push(Arc::new(Float32Array::from(
-            dataset.labels[start..end].to_vec(),
-        )));
-        arrays.push(Arc::new(UInt64Array::from(
-            dataset.example_ids[start..end].to_vec(),
-        )));
-        if let Some(ts) = &dataset.timestamps {
-            arrays.push(Arc::new(Int64Array::from(ts[start..end].to_vec())));
-        }
-        let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(arrow_err)?;
+        let batch = batch_of(dataset, &schema, start, end, path)?;
         writer.write(&batch).map_err(arrow_err)?;
         if n == 0 {
             break;
@@ -188,6 +175,36 @@ fn write_arrow(dataset: &Dataset, path: &Path) -> Result<()> {
         .into_inner()
         .map_err(|e| DataError::io(path, e.into_error()))?;
     file.sync_all().map_err(|e| DataError::io(path, e))
+}
+
+/// Rows `start..end` of `dataset` as one record batch with `schema` ([`arrow_schema`]);
+/// `path` names the dataset in errors.
+fn batch_of(dataset: &Dataset, schema: &Arc<ArrowSchema>, start: usize, end: usize, path: &Path) -> Result<RecordBatch> {
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for column in &dataset.columns {
+        arrays.push(chunk(column, start, end, path)?);
+    }
+    arrays.push(Arc::new(Float32Array::from(dataset.labels[start..end].to_vec())));
+    arrays.push(Arc::new(UInt64Array::from(dataset.example_ids[start..end].to_vec())));
+    if let Some(ts) = &dataset.timestamps {
+        arrays.push(Arc::new(Int64Array::from(ts[start..end].to_vec())));
+    }
+    RecordBatch::try_new(schema.clone(), arrays).map_err(|e| DataError::format(path, format!("arrow: {e}")))
+}
+
+/// `dataset` as Arrow record batches of at most 2^20 rows, with the columns of `data.arrow`:
+/// one per feature (`UInt32` ids, `List<UInt32>` bags, `Float32` normalised numbers), then
+/// `__label`, `__example_id` and (when present) `__timestamp`. What the Python package hands
+/// to pyarrow.
+pub fn record_batches(dataset: &Dataset) -> Result<(Arc<ArrowSchema>, Vec<RecordBatch>)> {
+    let schema = Arc::new(arrow_schema(dataset));
+    let name = Path::new(&dataset.meta.name);
+    let n = dataset.len();
+    let mut batches = Vec::with_capacity(n.div_ceil(ROWS_PER_BATCH));
+    for start in (0..n).step_by(ROWS_PER_BATCH) {
+        batches.push(batch_of(dataset, &schema, start, (start + ROWS_PER_BATCH).min(n), name)?);
+    }
+    Ok((schema, batches))
 }
 
 /// Rows `start..end` of `column` as an Arrow array (list offsets rebased to 0).

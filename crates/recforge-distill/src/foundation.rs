@@ -37,6 +37,8 @@ pub enum FoundationError {
     Diverged { loss: f64, epoch: usize, step: usize },
     #[error("the foundation head has no rows to train on; widen [data] teacher_window")]
     NoRows,
+    #[error(transparent)]
+    Loop(LoopError),
 }
 
 impl From<LoopError> for FoundationError {
@@ -44,6 +46,7 @@ impl From<LoopError> for FoundationError {
         match error {
             LoopError::Diverged { loss, epoch, step } => FoundationError::Diverged { loss, epoch, step },
             LoopError::NoRows => FoundationError::NoRows,
+            interrupted @ LoopError::Interrupted { .. } => FoundationError::Loop(interrupted),
         }
     }
 }

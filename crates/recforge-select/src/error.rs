@@ -28,6 +28,9 @@ pub enum SelectError {
     Config(String),
     #[error(transparent)]
     Data(#[from] recforge_data::DataError),
+    /// The watcher asked to stop (Ctrl-C in Python) after `scored` documents.
+    #[error("interrupted after scoring {scored} documents")]
+    Interrupted { scored: usize },
     /// The selection LM's training stopped (diverged).
     #[error("LM training: {0}")]
     Train(#[from] recforge_train::LoopError),

@@ -65,6 +65,14 @@ pub struct ModelOptions {
     pub clusters: usize,
 }
 
+impl Default for ModelOptions {
+    /// The CLI's defaults: the fetched models, 256 document tokens, a 64 × 4 sketch of width
+    /// 1, √n clusters.
+    fn default() -> Self {
+        ModelOptions { llm: None, encoder: None, max_doc_tokens: 256, lsh: LshConfig::default(), clusters: 0 }
+    }
+}
+
 impl ModelOptions {
     pub fn llm_path(&self) -> PathBuf {
         self.llm.clone().unwrap_or_else(|| data_dir().join("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"))

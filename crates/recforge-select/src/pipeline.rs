@@ -47,6 +47,34 @@ pub fn compute_features(
     batch_size: usize,
     progress: &dyn Progress,
 ) -> Result<FeatureRun> {
+    let documents = DocumentReader::open(path, field)?.map(|doc| doc.map(|d| (d.index, d.text)));
+    features_of(documents, sampler, cache, shard, batch_size, progress)
+}
+
+/// Features of the in-memory `texts` (index = position), reported to `progress` after each
+/// batch.
+pub fn compute_text_features(
+    texts: &[String],
+    sampler: &dyn Sampler,
+    cache: &dyn FeatureCache,
+    batch_size: usize,
+    progress: &dyn Progress,
+) -> Result<FeatureRun> {
+    let documents = texts.iter().cloned().enumerate().map(Ok);
+    features_of(documents, sampler, cache, ShardSpec::WHOLE, batch_size, progress)
+}
+
+/// Features of `documents` ((index, text) in order) that `shard` owns, batch by batch through
+/// `cache`; stops with [`SelectError::Interrupted`](crate::error::SelectError) when `progress`
+/// asks.
+fn features_of(
+    documents: impl Iterator<Item = Result<(usize, String)>>,
+    sampler: &dyn Sampler,
+    cache: &dyn FeatureCache,
+    shard: ShardSpec,
+    batch_size: usize,
+    progress: &dyn Progress,
+) -> Result<FeatureRun> {
     let phase = Phase::begin(progress, &format!("{} {shard}", sampler.name()), None, Unit::Documents);
     let cache_id = sampler.cache_id();
     let mut run = FeatureRun::default();
@@ -76,14 +104,17 @@ pub fn compute_features(
         }
         Ok(())
     };
-    for doc in DocumentReader::open(path, field)? {
-        let doc = doc?;
+    for doc in documents {
+        let (index, text) = doc?;
         run.total += 1;
-        if shard.owns(doc.index) {
-            pending.push((doc.index, doc.text));
+        if shard.owns(index) {
+            pending.push((index, text));
             if pending.len() >= batch_size.max(1) {
                 flush(&mut pending, &mut run)?;
                 phase.update(run.features.len() as u64, "");
+                if progress.cancelled() {
+                    return Err(crate::error::SelectError::Interrupted { scored: run.features.len() });
+                }
             }
         }
     }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::models::{ModelOptions, SamplerKind, build_sampler, open_cache};
-use crate::pipeline::{compute_features, count_documents, write_selection};
+use crate::pipeline::{compute_features, compute_text_features, count_documents, write_selection};
 use crate::sampler::{FeatureCache, Sampler, Scoring};
 use crate::selection::{Selection, keep_count, select};
 use crate::shard::{ShardHeader, ShardSpec, merge_scores, write_scores};
@@ -127,4 +127,42 @@ fn keep_and_write(input: &Path, field: &str, scoring: &Scoring, default: Selecti
     let kept = select(&scores, selection, k, keep.seed)?;
     let written = write_selection(input, field, &kept, &scores, out)?;
     Ok(SelectionReport { kept: written, documents: scores.len(), selection, out: out.to_path_buf() })
+}
+
+/// What [`select_texts`] kept.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TextSelection {
+    /// Indices of the kept texts, ascending.
+    pub kept: Vec<usize>,
+    /// Every text's score (higher is kept first under top-k).
+    pub scores: Vec<f32>,
+    pub selection: Selection,
+    pub computed: usize,
+    pub from_cache: usize,
+}
+
+/// Scores in-memory `texts` with `sampler` (through the redb `cache` when given) and keeps
+/// `keep.keep` of them: the library form of `recforge select` for callers holding the texts
+/// (the Python package's `recforge.select`).
+pub fn select_texts(
+    texts: &[String],
+    sampler: SamplerKind,
+    models: &ModelOptions,
+    cache: Option<&Path>,
+    batch_size: usize,
+    keep: &KeepOptions,
+    progress: &dyn Progress,
+) -> Result<TextSelection> {
+    if texts.is_empty() {
+        return Err(crate::error::SelectError::Config("there are no texts to select from".into()));
+    }
+    let sampler = build_sampler(sampler, models, keep.seed)?;
+    let cache = open_cache(cache)?;
+    let run = compute_text_features(texts, sampler.as_ref(), cache.as_ref(), batch_size, progress)?;
+    let features: Vec<Vec<f32>> = run.features.into_iter().map(|(_, f)| f).collect();
+    let scores = sampler.scoring().scores(&features)?;
+    let selection = keep.selection.unwrap_or(sampler.default_selection());
+    let mut kept = select(&scores, selection, keep_count(scores.len(), keep.keep)?, keep.seed)?;
+    kept.sort_unstable();
+    Ok(TextSelection { kept, scores, selection, computed: run.computed, from_cache: run.from_cache })
 }

@@ -293,13 +293,19 @@ impl ServeConfig {
 
     /// Reads a config file, applies `--set key.path=value` overrides, then checks it.
     pub fn from_file_with_overrides(path: &Path, overrides: &[String]) -> Result<ServeConfig, ConfigError> {
-        let parse_error = |message: String| ConfigError::Parse { path: path.to_path_buf(), message };
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
-        let mut table: toml::Table = toml::from_str(&text).map_err(|e| parse_error(e.to_string()))?;
+        // Relative model and run paths are relative to the config file.
+        Self::from_toml_with_overrides(&text, path, path.parent().unwrap_or(Path::new(".")), overrides)
+    }
+
+    /// [`ServeConfig::from_file_with_overrides`] on TOML text in memory (e.g. a Python dict):
+    /// `origin` names it in errors, relative model and run paths resolve against `base`.
+    pub fn from_toml_with_overrides(text: &str, origin: &Path, base: &Path, overrides: &[String]) -> Result<ServeConfig, ConfigError> {
+        let path = origin;
+        let parse_error = |message: String| ConfigError::Parse { path: path.to_path_buf(), message };
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_error(e.to_string()))?;
         recforge_data::apply_overrides(&mut table, overrides).map_err(|e| parse_error(e.to_string()))?;
         let mut config: ServeConfig = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| parse_error(e.to_string()))?;
-        // Relative model and run paths are relative to the config file.
-        let base = path.parent().unwrap_or(Path::new("."));
         if let Some(model) = &config.model {
             if model.is_relative() {
                 config.model = Some(base.join(model));
@@ -334,6 +340,14 @@ impl ServeConfig {
                 });
             }
         };
+        config.apply(cli);
+        Ok(config)
+    }
+
+    /// The command line's ranker, retrieval run, index, listen address and store replace the
+    /// config's.
+    pub fn apply(&mut self, cli: ServeOverrides) {
+        let config = self;
         if let Some(dir) = cli.ranker {
             match &mut config.ranker {
                 Some(table) => table.dir = dir,
@@ -355,7 +369,6 @@ impl ServeConfig {
         if let Some(store) = cli.store {
             config.store = store;
         }
-        Ok(config)
     }
 
     /// A config that serves only retrieval from `run`, everything else at its default.

@@ -43,6 +43,8 @@ pub enum ServeError {
     Model { path: String, message: String },
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
+    #[error("the server stopped: {0}")]
+    Stopped(String),
 }
 
 /// What every handler shares.
@@ -148,6 +150,12 @@ impl AppState {
 pub async fn serve(state: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
     let addr = state.config.listen.clone();
     let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|source| ServeError::Listen { addr: addr.clone(), source })?;
+    serve_on(listener, state, shutdown).await
+}
+
+/// Serves `state` on an already bound `listener` until `shutdown` resolves.
+pub async fn serve_on(listener: tokio::net::TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+    let addr = listener.local_addr().map_or_else(|_| state.config.listen.clone(), |a| a.to_string());
     let retrieval = state.retrieval.as_ref().map_or_else(|| "none".to_string(), |r| format!("{} ({} search)", r.run.path.display(), r.index.name()));
     let ranker = state.ranker.as_ref().map_or_else(|| "none".to_string(), |r| format!("{} (version {})", r.config.dir.display(), r.current().version));
     tracing::info!("recforge serve: listening on {addr}, bandit store {}, retrieval {retrieval}, ranker {ranker}", state.store.url());
@@ -185,4 +193,64 @@ pub fn run_until_ctrl_c(config: ServeConfig) -> Result<(), ServeError> {
         };
         serve(state, shutdown).await
     })
+}
+
+/// A server running on background threads (tests, notebooks, the Python package's
+/// `recforge.serve`). Stops on [`RunningServer::stop`] or when dropped.
+pub struct RunningServer {
+    /// The address it listens on (the real port when the config asked for port 0).
+    pub addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), ServeError>>>,
+}
+
+impl RunningServer {
+    /// Asks the server to stop, waits for it, and returns how serving ended.
+    pub fn stop(mut self) -> Result<(), ServeError> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<(), ServeError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(ServeError::Stopped("the server thread panicked".into())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// Builds the state from `config`, binds its `listen` address (port 0 picks a free one) and
+/// serves on background threads; returns once the server accepts connections.
+pub fn spawn(config: ServeConfig) -> Result<RunningServer, ServeError> {
+    let listen = config.listen.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("recforge-serve")
+        .build()
+        .map_err(|source| ServeError::Listen { addr: listen.clone(), source })?;
+    let (listener, state) = runtime.block_on(async {
+        let state = AppState::from_config(config)?;
+        let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|source| ServeError::Listen { addr: listen.clone(), source })?;
+        Ok::<_, ServeError>((listener, state))
+    })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Listen { addr: listen.clone(), source })?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("recforge-serve-main".into())
+        .spawn(move || {
+            runtime.block_on(serve_on(listener, state, async {
+                let _ = stopped.await;
+            }))
+        })
+        .map_err(|source| ServeError::Listen { addr: listen, source })?;
+    Ok(RunningServer { addr, stop: Some(stop), thread: Some(thread) })
 }

@@ -25,7 +25,7 @@ pub mod zoo;
 
 pub use config::{DenseOptimizer, TrainConfig};
 pub use latency::{Latency, serving_latency};
-pub use folder::{PredictOptions, PredictReport, RawRow, RawValue, ScoringError, ScoringModel};
+pub use folder::{InMemoryScores, PredictOptions, PredictReport, RawRow, RawValue, ScoringError, ScoringModel};
 pub use evaluate::{EvalMetrics, evaluate, labels_of, predict};
 pub use run::{RunConfig, RunDir, RunError};
 pub use run_case::{EvalReport, EvalTarget, Predictions, Run, RunMetrics};

@@ -62,21 +62,35 @@ impl RunConfig {
     /// override is validated like the file itself), then resolve the schema path.
     pub fn from_file_with_overrides(path: &Path, overrides: &[String]) -> Result<Self, RunError> {
         let text = std::fs::read_to_string(path).map_err(|source| RunError::Io { path: path.into(), source })?;
-        let config_error = |message: String| RunError::Config { path: path.into(), message };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        Self::from_toml_with_overrides(&text, path, base, name, overrides)
+    }
+
+    /// [`RunConfig::from_file_with_overrides`] on TOML text already in memory (e.g. a Python
+    /// dict): `origin` names it in errors, a relative schema path is resolved against `base`,
+    /// and `default_name` is the run name when the config sets none.
+    pub fn from_toml_with_overrides(
+        text: &str,
+        origin: &Path,
+        base: &Path,
+        default_name: Option<String>,
+        overrides: &[String],
+    ) -> Result<Self, RunError> {
+        let config_error = |message: String| RunError::Config { path: origin.into(), message };
         // Parsed once as written, for errors that point at the line, then as a table that
         // takes the model kind's [train] defaults and the --set overrides.
-        toml::from_str::<RunConfig>(&text).map_err(|e| config_error(e.to_string()))?;
-        let mut table: toml::Table = toml::from_str(&text).map_err(|e| config_error(e.to_string()))?;
+        toml::from_str::<RunConfig>(text).map_err(|e| config_error(e.to_string()))?;
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| config_error(e.to_string()))?;
         crate::config::apply_kind_defaults(&mut table);
         recforge_data::apply_overrides(&mut table, overrides).map_err(|e| config_error(e.to_string()))?;
         let after = if overrides.is_empty() { "" } else { "after --set: " };
         let mut config: RunConfig = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| config_error(format!("{after}{e}")))?;
         if config.data.schema.is_relative() {
-            let base = path.parent().unwrap_or(Path::new("."));
             config.data.schema = base.join(&config.data.schema);
         }
         if config.name.is_none() {
-            config.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+            config.name = default_name;
         }
         Ok(config)
     }

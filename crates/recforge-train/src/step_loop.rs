@@ -81,6 +81,8 @@ pub enum LoopError {
     Diverged { loss: f64, epoch: usize, step: usize },
     #[error("there is nothing to train on: the training rows are empty")]
     NoRows,
+    #[error("training was interrupted at epoch {epoch}, step {step}; nothing was saved")]
+    Interrupted { epoch: usize, step: usize },
 }
 
 /// One epoch as the loop saw it.
@@ -161,6 +163,9 @@ pub fn run_loop<L: Learner>(
             examples += batch.len();
             steps_taken += 1;
             phase.update(examples as u64, &format!("loss {:.4}", loss_sum / examples as f64));
+            if progress.cancelled() {
+                return Err(LoopError::Interrupted { epoch, step: step + 1 }.into());
+            }
         }
         drop(phase);
         let seconds = started.elapsed().as_secs_f64();

@@ -137,6 +137,8 @@ pub enum TrainError {
     Diverged { loss: f64, epoch: usize, step: usize },
     #[error(transparent)]
     Objective(#[from] ObjectiveError),
+    #[error(transparent)]
+    Loop(LoopError),
 }
 
 /// Train `config` on `split.train`, early-stopping on AUC over `split.valid`.
@@ -241,6 +243,7 @@ impl From<LoopError> for TrainError {
         match error {
             LoopError::Diverged { loss, epoch, step } => TrainError::Diverged { loss, epoch, step },
             LoopError::NoRows => TrainError::EmptySplit { train: 0, valid: 0 },
+            interrupted @ LoopError::Interrupted { .. } => TrainError::Loop(interrupted),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! them into a confidence interval; [`obd`] reads the Open Bandit Dataset and runs its
 //! validation protocol.
 
+pub mod arrays;
 pub mod bootstrap;
 pub mod estimators;
 pub mod logged;

@@ -103,7 +103,7 @@ impl Evaluation<'_> {
 
 /// The percentile interval of the finite bootstrap values around `estimate`, with a warning
 /// when the estimate is undefined or some resamples were.
-fn percentile_interval(estimate: f64, mut values: Vec<f64>, confidence: f64) -> (Interval, Option<String>) {
+pub(crate) fn percentile_interval(estimate: f64, mut values: Vec<f64>, confidence: f64) -> (Interval, Option<String>) {
     if !estimate.is_finite() {
         return (
             Interval { estimate: f64::NAN, lower: f64::NAN, upper: f64::NAN },

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{DataError, Result};
 
 pub use self::delimited::DelimitedReader;
-pub use self::parquet::ParquetRowReader;
+pub use self::parquet::{ArrowRowReader, RecordBatches};
 
 /// The on-disk format of a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -223,7 +223,7 @@ pub fn open_reader_with(
 ) -> Result<Box<dyn RowReader>> {
     let format = format.resolve(path)?;
     Ok(match format {
-        Format::Parquet => Box::new(ParquetRowReader::open_with(path, options)?),
+        Format::Parquet => Box::new(ArrowRowReader::open_with(path, options)?),
         _ => Box::new(DelimitedReader::open_with(
             path, format, delimiter, header, options,
         )?),

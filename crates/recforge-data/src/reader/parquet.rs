@@ -1,11 +1,12 @@
-//! Parquet through arrow record batches, one batch in memory at a time, cells rendered as
-//! strings so Parquet logs go through the same encoding path as text logs.
+//! Parquet files and in-memory Arrow record batches (e.g. a pyarrow table handed over through
+//! the Arrow C data interface), one batch at a time, cells rendered as strings so Arrow data
+//! goes through the same encoding path as text logs.
 //!
 //! Written by hand because arrow's display kernels (`arrow-cast`) are not a dependency and
 //! render lists as `[a, b]`; here nulls become empty cells and lists become `a|b`, the default
 //! multi-value separator.
 //!
-//! Parquet strings are UTF-8 by the format's rules (the decoder checks), so
+//! Arrow strings are UTF-8 by the format's rules (the decoder checks), so
 //! [`ReadOptions::encoding`] does not apply; a NUL byte in a string and a rendered cell longer
 //! than [`ReadOptions::max_field_bytes`] are row errors, as in text files.
 
@@ -19,11 +20,14 @@ use arrow_array::types::{
     UInt16Type, UInt32Type, UInt64Type,
 };
 use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_schema::DataType;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use arrow_schema::{ArrowError, DataType, Schema as ArrowSchema};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::{ReadOptions, Row, RowReader, check_unique_header};
 use crate::error::{DataError, Result};
+
+/// Record batches from a Parquet decoder or from memory.
+pub type RecordBatches = Box<dyn Iterator<Item = std::result::Result<RecordBatch, ArrowError>> + Send>;
 
 /// Rows decoded per record batch.
 const BATCH_ROWS: usize = 8192;
@@ -31,12 +35,15 @@ const BATCH_ROWS: usize = 8192;
 /// Separator placed between the elements of a Parquet list cell.
 pub(crate) const LIST_SEPARATOR: char = '|';
 
-/// A streaming Parquet reader.
-pub struct ParquetRowReader {
+/// A streaming reader over Arrow record batches: a Parquet file ([`ArrowRowReader::open`]) or
+/// batches already in memory ([`ArrowRowReader::from_batches`]).
+pub struct ArrowRowReader {
     path: PathBuf,
     header: Vec<String>,
     max_field_bytes: usize,
-    batches: ParquetRecordBatchReader,
+    /// "parquet" or "arrow": what decode errors are prefixed with.
+    source: &'static str,
+    batches: RecordBatches,
     batch: Option<RecordBatch>,
     next_in_batch: usize,
     rows_done: u64,
@@ -45,13 +52,14 @@ pub struct ParquetRowReader {
     done: bool,
 }
 
-impl ParquetRowReader {
-    /// Opens `path` with the default [`ReadOptions`].
+impl ArrowRowReader {
+    /// Opens the Parquet file `path` with the default [`ReadOptions`].
     pub fn open(path: &Path) -> Result<Self> {
         Self::open_with(path, &ReadOptions::default())
     }
 
-    /// Opens `path`; cells longer than `options.max_field_bytes` are row errors.
+    /// Opens the Parquet file `path`; cells longer than `options.max_field_bytes` are row
+    /// errors.
     pub fn open_with(path: &Path, options: &ReadOptions) -> Result<Self> {
         let file = File::open(path).map_err(|e| DataError::io(path, e))?;
         let total_bytes = file.metadata().map_err(|e| DataError::io(path, e))?.len();
@@ -63,7 +71,36 @@ impl ParquetRowReader {
         let builder = decoder_guard(path, || ParquetRecordBatchReaderBuilder::try_new(file))?
             .map_err(|e| DataError::format(path, format!("parquet: {e}")))?;
         let total_rows = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
-        let fields = builder.schema().fields();
+        let schema = builder.schema().clone();
+        let batches = builder
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(|e| DataError::format(path, format!("parquet: {e}")))?;
+        Self::new(path, &schema, ("parquet", Box::new(batches)), total_rows, total_bytes, options)
+    }
+
+    /// Reads `batches` (all with `schema`, `total_rows` rows together) as if they were a file
+    /// called `name`: the name is what error messages show, and a row's "line" is its 1-based
+    /// row number. Progress counts rows as bytes.
+    pub fn from_batches(
+        name: &Path,
+        schema: &ArrowSchema,
+        batches: RecordBatches,
+        total_rows: u64,
+        options: &ReadOptions,
+    ) -> Result<Self> {
+        Self::new(name, schema, ("arrow", batches), total_rows, total_rows, options)
+    }
+
+    fn new(
+        path: &Path,
+        schema: &ArrowSchema,
+        (source, batches): (&'static str, RecordBatches),
+        total_rows: u64,
+        total_bytes: u64,
+        options: &ReadOptions,
+    ) -> Result<Self> {
+        let fields = schema.fields();
         if let Some(f) = fields.iter().find(|f| !supported(f.data_type())) {
             return Err(DataError::format(
                 path,
@@ -76,14 +113,11 @@ impl ParquetRowReader {
         }
         let header: Vec<String> = fields.iter().map(|f| f.name().clone()).collect();
         check_unique_header(path, &header)?;
-        let batches = builder
-            .with_batch_size(BATCH_ROWS)
-            .build()
-            .map_err(|e| DataError::format(path, format!("parquet: {e}")))?;
-        Ok(ParquetRowReader {
+        Ok(ArrowRowReader {
             path: path.to_path_buf(),
             header,
             max_field_bytes: options.max_field_bytes,
+            source,
             batches,
             batch: None,
             next_in_batch: 0,
@@ -105,7 +139,7 @@ impl ParquetRowReader {
             let batches = &mut self.batches;
             match decoder_guard(&self.path, || batches.next())? {
                 None => return Ok(false),
-                Some(Err(e)) => return Err(DataError::format(&self.path, format!("parquet: {e}"))),
+                Some(Err(e)) => return Err(DataError::format(&self.path, format!("{}: {e}", self.source))),
                 Some(Ok(batch)) => {
                     self.batch = Some(batch);
                     self.next_in_batch = 0;
@@ -115,7 +149,7 @@ impl ParquetRowReader {
     }
 }
 
-impl RowReader for ParquetRowReader {
+impl RowReader for ArrowRowReader {
     fn header(&self) -> &[String] {
         &self.header
     }
@@ -174,7 +208,7 @@ impl RowReader for ParquetRowReader {
     }
 }
 
-impl Iterator for ParquetRowReader {
+impl Iterator for ArrowRowReader {
     type Item = Result<Row>;
 
     fn next(&mut self) -> Option<Self::Item> {

@@ -80,3 +80,41 @@ pub fn write_model_folder(
 pub(crate) fn encoder_layout(encoder: &Arc<Encoder>) -> Result<recforge_data::FeatureLayout, recforge_data::DataError> {
     Ok(recforge_data::encode_events(encoder, &[])?.layout())
 }
+
+/// Copy the model folder `from` to `to` (created; must not exist or be empty): the files
+/// scoring needs (schema, `side/`, encoder, weights, metadata, config) plus the run's
+/// `metrics.json` and `history.json` when present. The copy loads anywhere.
+pub fn copy_model_folder(from: &Path, to: &Path) -> Result<(), RunError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RunError::Io { path, source }
+    };
+    if to.exists() && std::fs::read_dir(to).map_err(io(to))?.next().is_some() {
+        return Err(RunError::Io {
+            path: to.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the destination folder is not empty; pick a new path"),
+        });
+    }
+    std::fs::create_dir_all(to).map_err(io(to))?;
+    let required = [Files::SCHEMA, Files::ENCODER, Files::WEIGHTS, Files::METADATA, RunDir::CONFIG];
+    for name in required.into_iter().chain([RunDir::METRICS, RunDir::HISTORY]) {
+        let source = from.join(name);
+        if source.is_file() {
+            std::fs::copy(&source, to.join(name)).map_err(io(&source))?;
+        } else if required.contains(&name) {
+            return Err(RunError::Io { path: source, source: std::io::Error::new(std::io::ErrorKind::NotFound, "missing from the model folder") });
+        }
+    }
+    let side = from.join(Files::SIDE);
+    if side.is_dir() {
+        let target = to.join(Files::SIDE);
+        std::fs::create_dir_all(&target).map_err(io(&target))?;
+        for entry in std::fs::read_dir(&side).map_err(io(&side))? {
+            let entry = entry.map_err(io(&side))?;
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), target.join(entry.file_name())).map_err(io(&entry.path()))?;
+            }
+        }
+    }
+    Ok(())
+}

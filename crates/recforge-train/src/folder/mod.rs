@@ -21,9 +21,9 @@ mod predict;
 mod scoring;
 pub mod tensors;
 
-pub use export::write_model_folder;
+pub use export::{copy_model_folder, write_model_folder};
 pub use metadata::{FORMAT_VERSION, ModelMetadata, TableMeta};
-pub use predict::{PredictOptions, PredictReport};
+pub use predict::{InMemoryScores, PredictOptions, PredictReport};
 pub use scoring::{RawRow, RawScalar, RawValue, ScoringError, ScoringModel};
 
 /// File names inside a model folder.

@@ -127,7 +127,64 @@ fn open_sink(out: &Path, id_column: &str) -> Result<Box<dyn ScoreSink>, String> 
     }
 }
 
+/// Scores of rows collected in memory ([`ScoringModel::predict_batches`],
+/// [`ScoringModel::predict_to_memory`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InMemoryScores {
+    /// `example_id` (the data's) or `row` (0-based data row numbers).
+    pub id_column: String,
+    pub ids: Vec<u64>,
+    pub scores: Vec<f32>,
+    /// The rows' labels when the data has the schema's label column.
+    pub labels: Option<Vec<f32>>,
+    pub rows_read: u64,
+    pub rows_skipped: u64,
+    pub skipped_messages: Vec<String>,
+}
+
 impl ScoringModel {
+    /// Score rows already in memory as Arrow record batches (a pyarrow table handed over
+    /// through the Arrow C data interface), with `name` standing for the data in errors.
+    pub fn predict_batches(
+        &self,
+        name: &Path,
+        arrow_schema: &ArrowSchema,
+        batches: recforge_data::reader::RecordBatches,
+        total_rows: u64,
+        options: &PredictOptions,
+        progress: &dyn Progress,
+    ) -> Result<InMemoryScores, ScoringError> {
+        let file = ChunkedFile::from_batches(&self.schema, &self.encoder, name, arrow_schema, batches, total_rows)?;
+        self.collect(file, options, progress)
+    }
+
+    /// Score every row of the CSV, TSV or Parquet file `data` into memory.
+    pub fn predict_to_memory(&self, data: &Path, options: &PredictOptions, progress: &dyn Progress) -> Result<InMemoryScores, ScoringError> {
+        let file = ChunkedFile::open(&self.schema, &self.encoder, data)?;
+        self.collect(file, options, progress)
+    }
+
+    fn collect(&self, file: ChunkedFile, options: &PredictOptions, progress: &dyn Progress) -> Result<InMemoryScores, ScoringError> {
+        let batch_size = options.batch_size.unwrap_or_else(|| self.default_batch_size()).max(1);
+        let id_column = if file.has_example_id() { "example_id" } else { "row" };
+        let mut labels = file.has_label().then(Vec::new);
+        let mut out = InMemoryScores { id_column: id_column.to_string(), ..Default::default() };
+        let chunk = ChunkOptions { chunk_rows: batch_size, skip_bad_rows: options.skip_bad_rows, progress };
+        let read = file.run(&chunk, &mut |dataset| {
+            out.scores.extend(self.score_dataset(&dataset, batch_size));
+            out.ids.extend_from_slice(&dataset.example_ids);
+            if let Some(labels) = labels.as_mut() {
+                labels.extend_from_slice(&dataset.labels);
+            }
+            Ok(())
+        })?;
+        out.labels = labels;
+        out.rows_read = read.rows_read;
+        out.rows_skipped = read.rows_skipped;
+        out.skipped_messages = read.skipped_messages;
+        Ok(out)
+    }
+
     /// Score every row of `data` (the schema's raw columns; the label is optional) into `out`.
     pub fn predict_file(
         &self,
