@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::ffi_stream::ArrowArrayStreamReader;
+use arrow_array::ffi_stream::RecordBatchStreamReader;
 use arrow_array::{Array, RecordBatch, RecordBatchReader};
 use arrow_pyarrow::{PyArrowType, ToPyArrow};
 use arrow_schema::Schema;
@@ -12,7 +12,7 @@ use recforge_data::reader::RecordBatches;
 
 /// A pyarrow stream (anything with `__arrow_c_stream__`: a Table, a RecordBatchReader) as
 /// the schema and the batches the readers take.
-pub fn batches_of(stream: PyArrowType<ArrowArrayStreamReader>) -> (Arc<Schema>, RecordBatches) {
+pub fn batches_of(stream: PyArrowType<RecordBatchStreamReader>) -> (Arc<Schema>, RecordBatches) {
     let reader = stream.0;
     (reader.schema(), Box::new(reader))
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow_array::ffi_stream::ArrowArrayStreamReader;
+use arrow_array::ffi_stream::RecordBatchStreamReader;
 use arrow_array::{Float32Array, UInt64Array};
 use arrow_pyarrow::PyArrowType;
 use pyo3::prelude::*;
@@ -59,7 +59,7 @@ impl Model {
     fn predict_stream<'py>(
         &self,
         py: Python<'py>,
-        stream: PyArrowType<ArrowArrayStreamReader>,
+        stream: PyArrowType<RecordBatchStreamReader>,
         total_rows: u64,
         name: PathBuf,
         batch_size: Option<usize>,

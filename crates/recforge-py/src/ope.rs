@@ -12,7 +12,7 @@ use recforge_bandit::ope::protocol::BootstrapOptions;
 use crate::errors::to_py;
 
 fn array(name: &str, value: &Bound<'_, PyAny>) -> PyResult<ArrayRef> {
-    let data = arrow_array::ArrayData::from_pyarrow_bound(value)?;
+    let data = arrow_data::ArrayData::from_pyarrow_bound(value)?;
     let array = make_array(data);
     if array.null_count() > 0 {
         return Err(to_py(anyhow::anyhow!("{name} has missing values (NaN/None); every round needs one")));
