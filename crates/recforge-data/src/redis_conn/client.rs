@@ -17,8 +17,8 @@ use redis::{Cmd, ConnectionLike, FromRedisValue, RedisResult, Value};
 
 /// The URL scheme of a Redis Cluster.
 pub const CLUSTER_SCHEME: &str = "redis+cluster";
-/// Redirections (`MOVED`, `ASK`, `TRYAGAIN`) the cluster client follows inside one call before
-/// the call fails and the caller's retry-with-backoff takes over.
+/// Retries (`MOVED`/`ASK` redirections, `TRYAGAIN`, a reconnect) the cluster client makes inside
+/// one call before the call fails and the caller's retry-with-backoff takes over.
 const CLUSTER_REDIRECTS: u32 = 5;
 /// Bounds of the cluster client's own wait before retrying `TRYAGAIN`/`CLUSTERDOWN` (ms); the
 /// long waits belong to the caller's backoff, which knows `retry_secs`.
@@ -27,7 +27,7 @@ const CLUSTER_MAX_WAIT_MS: u64 = 200;
 
 /// True for `redis://` and `redis+cluster://` URLs.
 pub fn is_redis_url(url: &str) -> bool {
-    matches!(url.split_once("://"), Some(("redis", _))) || matches!(url.split_once("://"), Some((CLUSTER_SCHEME, _)))
+    matches!(url.split_once("://"), Some(("redis" | CLUSTER_SCHEME, _)))
 }
 
 /// How to reach Redis: one server or a cluster.
@@ -127,16 +127,16 @@ impl Connection {
         match self {
             Connection::Server(c) => {
                 let mut pipe = redis::pipe();
-                cmds.iter().for_each(|cmd| {
+                for cmd in cmds {
                     pipe.add_command(cmd.clone());
-                });
+                }
                 pipe.query(c)
             }
             Connection::Cluster(c) => {
                 let mut pipe = redis::cluster::cluster_pipe();
-                cmds.iter().for_each(|cmd| {
+                for cmd in cmds {
                     pipe.add_command(cmd.clone());
-                });
+                }
                 pipe.query(c)
             }
         }
