@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite, exactly as CI runs it:
 #   1. makes sure a Redis server answers on loopback (installs redis-server with apt-get if it is
-#      missing, starts a private one and stops it at exit);
+#      missing, starts a private one and stops it at exit), and a 3-master Redis Cluster
+#      (REDIS_CLUSTER_URL, ports REDIS_CLUSTER_PORTS, default 30001-30003);
 #   2. installs numpy and safetensors for the numpy parity test if python3 lacks them, and
 #      fetches the real datasets and models the `fetched_*` tests read (DATA.md; skipped when
 #      already there and verified by checksum);
@@ -36,6 +37,50 @@ if ! redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then
 fi
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 
+# A 3-master Redis Cluster on loopback (REDIS_CLUSTER_PORTS, default 30001-30003; no replicas,
+# no persistence), for the tests that run the Redis users on a cluster as well
+# (REDIS_CLUSTER_URL; they fail without it). An already running cluster on those ports is reused.
+REDIS_CLUSTER_PORTS="${REDIS_CLUSTER_PORTS:-30001 30002 30003}"
+cluster_dir=""
+start_redis_cluster() {
+  local port first="" nodes=() up=1
+  for port in $REDIS_CLUSTER_PORTS; do
+    first="${first:-$port}"
+    nodes+=("127.0.0.1:$port")
+    redis-cli -p "$port" ping >/dev/null 2>&1 || up=0
+  done
+  if [ "$up" = 1 ] && redis-cli -p "$first" cluster info 2>/dev/null | grep -q "cluster_state:ok"; then
+    echo "== reusing the Redis Cluster on ${nodes[*]}"
+  else
+    cluster_dir="$(mktemp -d)"
+    for port in $REDIS_CLUSTER_PORTS; do
+      redis-server --bind 127.0.0.1 --port "$port" --cluster-enabled yes \
+        --cluster-config-file "$cluster_dir/nodes-$port.conf" --dir "$cluster_dir" \
+        --save "" --appendonly no --daemonize yes --logfile "$cluster_dir/redis-$port.log" >/dev/null
+    done
+    for port in $REDIS_CLUSTER_PORTS; do
+      for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    done
+    redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$cluster_dir/create.log" 2>&1 \
+      || { echo "redis-cli --cluster create failed:"; cat "$cluster_dir/create.log"; }
+    for _ in $(seq 100); do
+      redis-cli -p "$first" cluster info 2>/dev/null | grep -q "cluster_state:ok" && break
+      sleep 0.1
+    done
+  fi
+  redis-cli -p "$first" cluster info 2>/dev/null | grep -q "cluster_state:ok" \
+    || echo "the Redis Cluster on ${nodes[*]} is not ok: the cluster tests will fail"
+  REDIS_CLUSTER_URL="redis+cluster://$(IFS=,; echo "${nodes[*]}")"
+  export REDIS_CLUSTER_URL
+}
+stop_redis_cluster() {
+  [ -n "$cluster_dir" ] || return 0
+  local port
+  for port in $REDIS_CLUSTER_PORTS; do redis-cli -p "$port" shutdown nosave >/dev/null 2>&1; done
+  rm -rf "$cluster_dir"
+}
+start_redis_cluster
+
 # The numpy parity test (crates/recforge/tests/predict_cli.rs) runs bench/python/score_reference.py,
 # which needs numpy and safetensors; without them it fails (never skips).
 if ! python3 -c "import numpy, safetensors" >/dev/null 2>&1; then
@@ -46,6 +91,7 @@ fi
 log="$(mktemp)"
 cleanup() {
   [ "$started_redis" = 1 ] && redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1
+  stop_redis_cluster
   rm -f "$log"
 }
 trap cleanup EXIT

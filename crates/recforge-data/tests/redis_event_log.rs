@@ -1,7 +1,10 @@
 //! The Redis Streams event log against a real redis-server: dense offsets, a consumer group
 //! split between two consumers, redelivery of a restarted consumer's own pending events, and
 //! XAUTOCLAIM of a dead consumer's events. Needs a Redis server at `REDIS_URL` (default
-//! redis://127.0.0.1:6379) and fails without one: `scripts/test.sh` starts one.
+//! redis://127.0.0.1:6379) and fails without one: `scripts/test.sh` starts one. The cluster
+//! tests need the 3-master Redis Cluster at `REDIS_CLUSTER_URL` (default
+//! redis+cluster://127.0.0.1:30001,127.0.0.1:30002,127.0.0.1:30003), which `scripts/test.sh`
+//! starts too, and fail without it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -137,9 +140,90 @@ fn appends_are_idempotent_by_batch_id_and_survive_a_dropped_connection() {
     // The server drops the log's connection: the next append reconnects and appends once.
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
     let mut admin = redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
-    let killed: u64 = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(log.client_id().unwrap()).query(&mut admin).unwrap();
+    let ids = log.client_ids().unwrap();
+    assert_eq!(ids.len(), 1);
+    let killed: u64 = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(ids[0].1).query(&mut admin).unwrap();
     assert_eq!(killed, 1);
     assert_eq!(log.append(&[event(6)]).unwrap(), 6);
     assert_eq!(log.read(0, 100).unwrap().iter().map(|d| d.event.id).collect::<Vec<_>>(), (0..7).collect::<Vec<_>>());
     log.delete().unwrap();
+}
+
+/// The Redis Cluster at `REDIS_CLUSTER_URL` (default: the three masters `scripts/test.sh` starts).
+fn cluster_url() -> String {
+    std::env::var("REDIS_CLUSTER_URL").unwrap_or_else(|_| "redis+cluster://127.0.0.1:30001,127.0.0.1:30002,127.0.0.1:30003".to_string())
+}
+
+/// Two logs on the cluster whose streams live on different masters, with those masters.
+fn logs_on_two_masters(params: &str) -> [(RedisEventLog, String); 2] {
+    let base = cluster_url();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let mut found: Vec<(RedisEventLog, String)> = Vec::new();
+    for i in 0..64 {
+        let url = format!("{base}/test-cluster-{}-{nanos}-{i}{params}", std::process::id());
+        let log = RedisEventLog::open(&url)
+            .unwrap_or_else(|e| panic!("no Redis Cluster answers at {url} ({e}): run scripts/test.sh, which starts one, or set REDIS_CLUSTER_URL"));
+        let master = log.master().unwrap().expect("a cluster names the master of a key");
+        if found.iter().all(|(_, m)| *m != master) {
+            found.push((log, master));
+        }
+        if found.len() == 2 {
+            break;
+        }
+    }
+    found.try_into().unwrap_or_else(|f: Vec<_>| panic!("64 stream names all hashed to {} master(s)", f.len()))
+}
+
+#[test]
+fn on_a_cluster_streams_on_two_masters_append_consume_and_count() {
+    let logs = logs_on_two_masters("?claim_idle_ms=200");
+    assert_ne!(logs[0].1, logs[1].1);
+    for (k, (log, master)) in logs.iter().enumerate() {
+        let first_id = 1000 * k as u64;
+        assert_eq!(log.append(&(first_id..first_id + 25).map(event).collect::<Vec<_>>()).unwrap(), 0, "on {master}");
+        let batch: Vec<Vec<u8>> = vec![event(first_id + 25).to_bytes()];
+        assert_eq!(log.append_batch("once", &batch).unwrap(), 25);
+        assert_eq!(log.append_batch("once", &batch).unwrap(), 25, "an append retried by batch id is not doubled");
+        log.append_raw(&[b"garbage".to_vec()]).unwrap();
+        assert_eq!(log.end_offset().unwrap(), 27);
+        assert_eq!(log.read(24, 2).unwrap().iter().map(|d| (d.offset, d.event.id)).collect::<Vec<_>>(), vec![(24, first_id + 24), (25, first_id + 25)]);
+        // Two consumers split the group's work; the undecodable entry is dead-lettered.
+        let (mut a, mut b) = (log.consumer("g", "a").unwrap(), log.consumer("g", "b").unwrap());
+        let mut seen = BTreeSet::new();
+        for _ in 0..10 {
+            for consumer in [&mut a, &mut b] {
+                let got = consumer.poll(4, Duration::from_millis(10)).unwrap();
+                for d in &got {
+                    assert!(seen.insert(d.offset), "offset {} delivered twice", d.offset);
+                }
+                consumer.commit(&got.iter().map(|d| d.offset).collect::<Vec<_>>()).unwrap();
+            }
+        }
+        assert_eq!(seen, (0..26).collect::<BTreeSet<u64>>());
+        let stats = log.stats().unwrap();
+        assert_eq!((stats.end_offset, stats.records, stats.dead_letters), (27, 27, 1));
+        assert_eq!((stats.groups[0].committed, stats.groups[0].lag), (27, 0));
+        assert_eq!(log.dead_letters(0, 10).unwrap()[0].offset, 26);
+        log.delete().unwrap();
+        assert_eq!(log.end_offset().unwrap(), 0);
+    }
+}
+
+/// Every master drops the log's connections (a failover or a restarted proxy looks like this):
+/// the next call reconnects from the seeds, reads the slot map again and succeeds.
+#[test]
+fn on_a_cluster_dropped_connections_on_every_master_are_replaced() {
+    let [(log, _), (other, _)] = logs_on_two_masters("");
+    log.append(&(0..3).map(event).collect::<Vec<_>>()).unwrap();
+    let ids = log.client_ids().unwrap();
+    assert!(ids.len() >= 2, "one connection per master: {ids:?}");
+    for (node, id) in &ids {
+        let mut admin = redis::Client::open(format!("redis://{node}")).unwrap().get_connection().unwrap();
+        let killed: u64 = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(*id).query(&mut admin).unwrap();
+        assert_eq!(killed, 1, "connection {id} on {node}");
+    }
+    assert_eq!(log.append(&[event(3)]).unwrap(), 3);
+    assert_eq!(log.read(0, 10).unwrap().iter().map(|d| d.event.id).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+    log.delete().unwrap();
+    other.delete().unwrap();
 }

@@ -149,7 +149,7 @@ pub struct LabelerJob {
 
 /// `url` with `retry_secs` added when it is a Redis URL that does not bound its retries.
 fn with_redis_retry(url: &str, secs: Option<f64>) -> String {
-    if !url.starts_with("redis://") || url.contains("retries=") || url.contains("retry_secs=") {
+    if !recforge_data::redis_conn::is_redis_url(url) || url.contains("retries=") || url.contains("retry_secs=") {
         return url.to_string();
     }
     let secs = secs.map_or("inf".to_string(), |s| s.to_string());
@@ -202,6 +202,7 @@ mod tests {
     fn redis_urls_get_the_labelers_retry_window_unless_they_set_one() {
         assert_eq!(with_redis_retry("redis://h:1/ev", None), "redis://h:1/ev?retry_secs=inf");
         assert_eq!(with_redis_retry("redis://h:1/ev?claim_idle_ms=5", Some(30.0)), "redis://h:1/ev?claim_idle_ms=5&retry_secs=30");
+        assert_eq!(with_redis_retry("redis+cluster://h:1,h:2/ev", Some(5.0)), "redis+cluster://h:1,h:2/ev?retry_secs=5");
         assert_eq!(with_redis_retry("redis://h:1/ev?retries=3", None), "redis://h:1/ev?retries=3");
         assert_eq!(with_redis_retry("file:///x", None), "file:///x");
     }

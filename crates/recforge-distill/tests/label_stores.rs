@@ -1,6 +1,8 @@
 //! Label store backends: round trips, idempotent rewrites, exact counts under any write
 //! order (property test), durability across reopening (redb) and the Redis store against a
-//! real redis-server (at `REDIS_URL`, default redis://127.0.0.1:6379; fails without one).
+//! real redis-server (at `REDIS_URL`, default redis://127.0.0.1:6379; fails without one) and
+//! on the 3-master Redis Cluster `scripts/test.sh` starts (at `REDIS_CLUSTER_URL`; fails
+//! without one).
 
 use proptest::prelude::*;
 use recforge_distill::{LabelStore, RedbLabelStore, RedisLabelStore, open_label_store};
@@ -149,4 +151,43 @@ fn redis_scan_visits_every_label_once() {
     assert_eq!(seen.len(), 5000);
     assert_eq!(seen.get(&4999), Some(&2499.5));
     store.delete().unwrap();
+}
+
+/// Two label sets on the Redis Cluster at `REDIS_CLUSTER_URL` whose keys live on different
+/// masters: each round-trips (MULTI of HSET + SADD, HMGET, HSCAN, DEL) on its own master.
+#[test]
+fn on_a_cluster_label_sets_on_two_masters_round_trip() {
+    let base = std::env::var("REDIS_CLUSTER_URL").unwrap_or_else(|_| "redis+cluster://127.0.0.1:30001,127.0.0.1:30002,127.0.0.1:30003".to_string());
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let mut found: Vec<(RedisLabelStore, String)> = Vec::new();
+    for i in 0..64 {
+        let url = format!("{base}/test-cluster-labels-{}-{nanos}-{i}", std::process::id());
+        let store = RedisLabelStore::open(&url)
+            .unwrap_or_else(|e| panic!("no Redis Cluster answers at {url} ({e}): run scripts/test.sh, which starts one, or set REDIS_CLUSTER_URL"));
+        let master = store.master().unwrap().expect("a cluster names the master of a key");
+        if found.iter().all(|(_, m)| *m != master) {
+            found.push((store, master));
+        }
+        if found.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(found.len(), 2, "64 label-set names all hashed to one master");
+    assert_ne!(found[0].1, found[1].1);
+    for (store, master) in &found {
+        round_trip(store);
+        let many: Vec<(u64, f32)> = (0..3000).map(|i| (i, i as f32 * 0.25)).collect();
+        store.put(5, &many).unwrap();
+        let mut seen = 0;
+        store
+            .scan(5, &mut |chunk| {
+                seen += chunk.len();
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!((seen, store.count(5).unwrap()), (3000, 3000), "on {master}");
+        assert_eq!(store.versions().unwrap(), vec![1, 3, 5]);
+        store.delete().unwrap();
+        assert_eq!(store.versions().unwrap(), Vec::<u64>::new());
+    }
 }

@@ -2,8 +2,10 @@
 //! concurrently end with exactly the sequential state, a retried feedback counts once across
 //! replicas, and feedback sent to one replica for a request issued by the other is accepted.
 //!
-//! Needs a Redis server at `REDIS_URL` (default redis://127.0.0.1:6379) and fails without one:
-//! `scripts/test.sh` starts one.
+//! Each runs on one server and on a Redis Cluster. Needs a Redis server at `REDIS_URL` (default
+//! redis://127.0.0.1:6379) and the 3-master cluster at `REDIS_CLUSTER_URL` (default
+//! redis+cluster://127.0.0.1:30001,127.0.0.1:30002,127.0.0.1:30003) and fails without them:
+//! `scripts/test.sh` starts both.
 
 use std::sync::Arc;
 
@@ -13,13 +15,30 @@ use recforge_bandit::{ClusterContext, DiagLinUcb};
 use recforge_serve::store::{IssuedRequest, now_ms};
 use recforge_serve::{BanditStore, RedisStore};
 
-/// A store on a fresh key prefix on the Redis server at `REDIS_URL` (default
-/// redis://127.0.0.1:6379); fails when no server answers.
-fn store() -> RedisStore {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
+/// Held by every test that uses the cluster: one of them pauses a master, which must not
+/// time out another's calls.
+static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn cluster_lock() -> std::sync::MutexGuard<'static, ()> {
+    CLUSTER.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The Redis server at `REDIS_URL` (default redis://127.0.0.1:6379).
+fn server_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string()).trim_end_matches('/').to_string()
+}
+
+/// The Redis Cluster at `REDIS_CLUSTER_URL` (default: the three masters `scripts/test.sh` starts).
+fn cluster_url() -> String {
+    std::env::var("REDIS_CLUSTER_URL").unwrap_or_else(|_| "redis+cluster://127.0.0.1:30001,127.0.0.1:30002,127.0.0.1:30003".to_string())
+}
+
+/// A store on a fresh key prefix at `base` (`params` appended to the query); fails when no
+/// server answers.
+fn store_at(base: &str, params: &str) -> RedisStore {
     let prefix = format!("recforge-test:{:016x}:", rand::rng().random::<u64>());
-    let url = format!("{}?prefix={prefix}", url.trim_end_matches('/'));
-    RedisStore::open(&url).unwrap_or_else(|e| panic!("no Redis server answers at {url} ({e}): run scripts/test.sh, which starts one, or set REDIS_URL"))
+    let url = format!("{base}?prefix={prefix}{params}");
+    RedisStore::open(&url).unwrap_or_else(|e| panic!("no Redis answers at {url} ({e}): run scripts/test.sh, which starts a server and a cluster, or set REDIS_URL / REDIS_CLUSTER_URL"))
 }
 
 fn same_prefix(store: &RedisStore) -> RedisStore {
@@ -28,7 +47,21 @@ fn same_prefix(store: &RedisStore) -> RedisStore {
 
 #[test]
 fn two_replicas_merge_to_the_sequential_state() {
-    let a = store();
+    two_replicas_merge(&server_url());
+}
+
+/// The same on a Redis Cluster, with the clusters' edge hashes spread over several masters.
+#[test]
+fn on_a_cluster_two_replicas_merge_to_the_sequential_state() {
+    let _cluster = cluster_lock();
+    let store = store_at(&cluster_url(), "");
+    let masters: std::collections::BTreeSet<String> = (0..6).map(|c| store.edge_master(c).unwrap().expect("a cluster names the master of a key")).collect();
+    assert!(masters.len() >= 2, "the edges of clusters 0..6 all live on {masters:?}");
+    two_replicas_merge(&cluster_url());
+}
+
+fn two_replicas_merge(base: &str) {
+    let a = store_at(base, "");
     let b = same_prefix(&a);
     let far = now_ms() + 600_000;
     let mut rng = SmallRng::seed_from_u64(9);
@@ -73,7 +106,13 @@ fn two_replicas_merge_to_the_sequential_state() {
 
 #[test]
 fn requests_issued_by_one_replica_are_known_to_the_other_and_expire() {
-    let a = store();
+    requests_are_shared(&server_url());
+    let _cluster = cluster_lock();
+    requests_are_shared(&cluster_url());
+}
+
+fn requests_are_shared(base: &str) {
+    let a = store_at(base, "");
     let b = same_prefix(&a);
     let request = IssuedRequest { context: ClusterContext::new([(1, 0.5), (2, 0.5)]), items: vec![3, 4], expires_ms: now_ms() + 60_000 };
     a.put_request("r-1", &request).unwrap();
@@ -115,7 +154,7 @@ fn a_paused_redis_times_out_and_killed_connections_are_replaced() {
     let mut admin = redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
     let ids = store.connection_ids().unwrap();
     assert!(!ids.is_empty());
-    for id in ids {
+    for (_, id) in ids {
         let _: i64 = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(id).query(&mut admin).unwrap();
     }
     let request = IssuedRequest { context: ClusterContext::one_hot(0), items: vec![1], expires_ms: now_ms() + 60_000 };
@@ -128,4 +167,38 @@ fn the_redis_url_password_never_shows() {
     let err = RedisStore::open("redis://:hunter2@127.0.0.1:1/?timeout_ms=100").err().expect("nothing listens on port 1");
     let text = err.to_string();
     assert!(!text.contains("hunter2") && text.contains(":***@127.0.0.1"), "{text}");
+}
+
+/// On a Redis Cluster: the master holding a cluster's edges paused (`CLIENT PAUSE` on that node)
+/// makes reads of those edges fail after the timeouts instead of hanging until it wakes, and
+/// they work again once it does; every master dropping the store's pooled connections
+/// (a restarted node looks like this to a client) costs the caller nothing.
+#[test]
+fn on_a_cluster_a_paused_master_times_out_and_killed_connections_are_replaced() {
+    let _cluster = cluster_lock();
+    let store = store_at(&cluster_url(), "&timeout_ms=150");
+    let far = now_ms() + 600_000;
+    let deltas: Vec<_> = DiagLinUcb::deltas(&ClusterContext::one_hot(0), 1, 1.0).collect();
+    assert!(store.apply_feedback("before/1", &deltas, far).unwrap());
+    let master = store.edge_master(0).unwrap().expect("a cluster names the master of a key");
+    const PAUSE_MS: u64 = 3000;
+    let mut admin = redis::Client::open(format!("redis://{master}")).unwrap().get_connection().unwrap();
+    let _: String = redis::cmd("CLIENT").arg("PAUSE").arg(PAUSE_MS).arg("ALL").query(&mut admin).unwrap();
+    let paused_at = std::time::Instant::now();
+    let paused = store.edges(&[0]);
+    let waited = paused_at.elapsed();
+    assert!(paused.is_err(), "reading edges on the paused master {master} fails");
+    assert!(waited < std::time::Duration::from_millis(PAUSE_MS - 300), "it failed after {waited:?}, not when the master woke");
+    std::thread::sleep(std::time::Duration::from_millis(PAUSE_MS + 100).saturating_sub(paused_at.elapsed()));
+    let edges = store.edges(&[0]).expect("answers again once the master does");
+    assert_eq!(edges[&(0, 1)].sum_wr, 1.0);
+    // Every master drops this store's pooled connections: the next calls redial.
+    let ids = store.connection_ids().unwrap();
+    assert!(ids.len() >= 2, "one connection per master: {ids:?}");
+    for (node, id) in ids {
+        let mut admin = redis::Client::open(format!("redis://{node}")).unwrap().get_connection().unwrap();
+        let _: i64 = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(id).query(&mut admin).unwrap();
+    }
+    assert!(store.apply_feedback("after/1", &deltas, far).expect("stale pooled connections are replaced"));
+    assert_eq!(store.edges(&[0]).unwrap()[&(0, 1)].sum_wr, 2.0);
 }

@@ -1,8 +1,9 @@
 //! The label pipeline with real processes: a tiny teacher trained in the test, a synthetic
 //! dataset replayed into an event log, `recforge labeler` killed with SIGKILL mid-stream and
 //! restarted — every event ends with exactly one label per teacher version, on the file
-//! backends (segmented log + redb) and on Redis (at `REDIS_URL`, default
-//! redis://127.0.0.1:6379; the test fails without a server). Also: Redis unreachable is a clear error after retries, and a
+//! backends (segmented log + redb), on Redis (at `REDIS_URL`, default
+//! redis://127.0.0.1:6379) and on a Redis Cluster (at `REDIS_CLUSTER_URL`); the tests fail
+//! without them. Also: Redis unreachable is a clear error after retries, and a
 //! refreshing labeler swaps teacher versions without losing or doubling a label.
 
 use std::path::Path;
@@ -161,25 +162,50 @@ fn redis_base() -> String {
 #[test]
 fn redis_labelers_share_a_group_and_survive_kill_9() {
     let base = redis_base();
+    let tag = unique_tag();
+    labelers_share_a_group(&format!("{base}/test-ev-{tag}"), &format!("{base}/test-lb-{tag}"));
+}
+
+/// The same on the 3-master Redis Cluster at `REDIS_CLUSTER_URL` (`scripts/test.sh` starts it;
+/// the test fails without it), with the event stream and the label set on different masters.
+#[test]
+fn on_a_cluster_redis_labelers_share_a_group_and_survive_kill_9() {
+    let base = std::env::var("REDIS_CLUSTER_URL").unwrap_or_else(|_| "redis+cluster://127.0.0.1:30001,127.0.0.1:30002,127.0.0.1:30003".to_string());
+    let tag = unique_tag();
+    let events = format!("{base}/test-ev-{tag}");
+    let log = recforge_data::event_log::RedisEventLog::open(&events)
+        .unwrap_or_else(|e| panic!("no Redis Cluster answers at {base} ({e}): run scripts/test.sh, which starts one, or set REDIS_CLUSTER_URL"));
+    let events_master = log.master().unwrap().expect("a cluster names the master of a key");
+    let labels = (0..64)
+        .map(|i| format!("{base}/test-lb-{tag}-{i}"))
+        .find(|url| recforge_distill::RedisLabelStore::open(url).unwrap().master().unwrap().as_ref() != Some(&events_master))
+        .expect("a label-set name on another master than the events");
+    labelers_share_a_group(&events, &labels);
+}
+
+fn unique_tag() -> String {
+    format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()))
+}
+
+/// Two labelers share the group on `events`; one is killed mid-stream and the survivor claims
+/// its pending events; the killed one is restarted under its name and helps finish: every event
+/// has exactly one label in `labels`.
+fn labelers_share_a_group(events: &str, labels: &str) {
     let ws = Workspace::with_teacher();
-    let tag = format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()));
-    let events = format!("{base}/test-ev-{tag}?claim_idle_ms=300");
-    let labels = format!("{base}/test-lb-{tag}");
+    let events = format!("{events}?claim_idle_ms=300");
     ws.replay(&events);
     let log = open_event_log(&events).unwrap();
-    let store = open_label_store(&labels).unwrap();
-    // Two labelers share the group; one is killed mid-stream and the survivor claims its
-    // pending events; the killed one is restarted under its name and helps finish.
-    let mut doomed = ws.spawn_labeler(&events, &labels, &["--batch", "16", "--consumer", "doomed", "--idle-exit", "2"]);
-    let survivor = ws.spawn_labeler(&events, &labels, &["--batch", "16", "--consumer", "survivor", "--idle-exit", "2"]);
+    let store = open_label_store(labels).unwrap();
+    let mut doomed = ws.spawn_labeler(&events, labels, &["--batch", "16", "--consumer", "doomed", "--idle-exit", "2"]);
+    let survivor = ws.spawn_labeler(&events, labels, &["--batch", "16", "--consumer", "survivor", "--idle-exit", "2"]);
     let at_kill = kill_when(&mut doomed, 300, || store.count(1).unwrap_or(0));
     assert!(at_kill < EVENTS, "killed mid-stream (at {at_kill} labels)");
-    let restarted = ws.spawn_labeler(&events, &labels, &["--batch", "16", "--consumer", "doomed", "--idle-exit", "2"]);
+    let restarted = ws.spawn_labeler(&events, labels, &["--batch", "16", "--consumer", "doomed", "--idle-exit", "2"]);
     finish(survivor);
     finish(restarted);
     assert_exactly_once(log.as_ref(), store.as_ref(), 1);
     // Clean up this test's keys.
-    if let (Ok(l), Ok(s)) = (recforge_data::event_log::RedisEventLog::open(&events), recforge_distill::RedisLabelStore::open(&labels)) {
+    if let (Ok(l), Ok(s)) = (recforge_data::event_log::RedisEventLog::open(&events), recforge_distill::RedisLabelStore::open(labels)) {
         let _ = l.delete();
         let _ = s.delete();
     }

@@ -198,18 +198,19 @@ fn check_sizes(payloads: &[Vec<u8>]) -> Result<()> {
     }
 }
 
-/// Opens `file://DIR` (created if missing) or `redis://HOST:PORT[/NAME]`.
+/// Opens `file://DIR` (created if missing), `redis://HOST:PORT[/NAME]` or
+/// `redis+cluster://HOST:PORT[,HOST:PORT…][/NAME]` (a Redis Cluster).
 pub fn open_event_log(url: &str) -> Result<Box<dyn EventLog>> {
     match url.split_once("://") {
         Some(("file", path)) => Ok(Box::new(FileEventLog::open_url(url, path)?)),
         #[cfg(feature = "redis")]
-        Some(("redis", _)) => Ok(Box::new(RedisEventLog::open(url)?)),
+        Some(("redis" | "redis+cluster", _)) => Ok(Box::new(RedisEventLog::open(url)?)),
         #[cfg(not(feature = "redis"))]
-        Some(("redis", _)) => Err(EventLogError::BadUrl {
+        Some(("redis" | "redis+cluster", _)) => Err(EventLogError::BadUrl {
             url: url.into(),
             reason: "this build has no Redis support; rebuild recforge with the `redis` feature (on by default)".into(),
         }),
-        _ => Err(EventLogError::BadUrl { url: url.into(), reason: "expected file://DIR or redis://HOST:PORT[/NAME]".into() }),
+        _ => Err(EventLogError::BadUrl { url: url.into(), reason: "expected file://DIR, redis://HOST:PORT[/NAME] or redis+cluster://HOST:PORT[,HOST:PORT…][/NAME]".into() }),
     }
 }
 

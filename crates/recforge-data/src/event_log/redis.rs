@@ -27,7 +27,7 @@ use super::{
     Consumer, DeadLetter, EventLog, EventLogError, GroupStats, LogStats, RawDelivery, Result, Retention, TrimOutcome, check_group_name,
     check_sizes, dead_letter_for, now_ms,
 };
-use crate::redis_conn::{RedisConn, RedisUrl};
+use crate::redis_conn::{Connection, RedisConn, RedisUrl};
 
 /// The stream name when the URL has none.
 pub const DEFAULT_STREAM: &str = "events";
@@ -71,8 +71,9 @@ fn backend(message: String) -> EventLogError {
 }
 
 impl RedisEventLog {
-    /// Opens `redis://HOST:PORT[/NAME][?claim_idle_ms=M&retries=N&backoff_ms=B]` and checks
-    /// the server answers (with retries).
+    /// Opens `redis://HOST:PORT[/NAME][?claim_idle_ms=M&retries=N&backoff_ms=B]` (or
+    /// `redis+cluster://HOST:PORT[,HOST:PORT…][/NAME][?…]`) and checks the server answers (with
+    /// retries).
     pub fn open(url: &str) -> Result<RedisEventLog> {
         let parsed = RedisUrl::parse(url).map_err(|reason| EventLogError::BadUrl { url: url.into(), reason })?;
         let claim_idle_ms = parsed.param("claim_idle_ms", DEFAULT_CLAIM_IDLE_MS).map_err(backend)?;
@@ -87,9 +88,15 @@ impl RedisEventLog {
         &self.stream
     }
 
-    /// The server's id for this log's connection (`CLIENT ID`; tests drop it with CLIENT KILL).
-    pub fn client_id(&self) -> Result<u64> {
-        self.with(|c| redis::cmd("CLIENT").arg("ID").query(c))
+    /// This log's connection as `(node, CLIENT ID)` on every node it holds (node empty on a
+    /// single server, one per master on a cluster); tests drop them with CLIENT KILL ID.
+    pub fn client_ids(&self) -> Result<Vec<(String, i64)>> {
+        self.with(|c| c.client_ids())
+    }
+
+    /// The master holding this log's stream (`HOST:PORT`) on a cluster; `None` on one server.
+    pub fn master(&self) -> Result<Option<String>> {
+        self.with(|c| c.master_of(&self.stream))
     }
 
     /// Deletes the stream and its sequence (tests clean up with this).
@@ -124,7 +131,7 @@ impl RedisEventLog {
         }
     }
 
-    fn with<T>(&self, f: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>) -> Result<T> {
+    fn with<T>(&self, f: impl FnMut(&mut Connection) -> redis::RedisResult<T>) -> Result<T> {
         self.conn.lock().map_err(|_| backend("a thread panicked while holding the connection".into()))?.run(f).map_err(backend)
     }
 }

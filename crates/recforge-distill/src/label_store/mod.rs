@@ -98,14 +98,14 @@ impl LabelStore for MemoryLabelStore {
 /// Labels per `scan` callback.
 const SCAN_CHUNK: usize = 10_000;
 
-/// Opens a label store by URL: `mem://`, `file://PATH` (a redb file, created if missing) or
-/// `redis://HOST:PORT[/NAME]`.
+/// Opens a label store by URL: `mem://`, `file://PATH` (a redb file, created if missing),
+/// `redis://HOST:PORT[/NAME]` or `redis+cluster://HOST:PORT[,HOST:PORT…][/NAME]`.
 pub fn open_label_store(url: &str) -> Result<Box<dyn LabelStore>, StoreError> {
     match url.split_once("://") {
         Some(("mem", _)) => Ok(Box::new(MemoryLabelStore::new())),
         Some(("file", path)) if !path.is_empty() => Ok(Box::new(RedbLabelStore::open(std::path::Path::new(path))?)),
-        Some(("redis", _)) => Ok(Box::new(RedisLabelStore::open(url)?)),
-        _ => Err(StoreError::BadUrl { url: url.into(), reason: "expected mem://, file://PATH or redis://HOST:PORT[/NAME]".into() }),
+        Some(("redis" | "redis+cluster", _)) => Ok(Box::new(RedisLabelStore::open(url)?)),
+        _ => Err(StoreError::BadUrl { url: url.into(), reason: "expected mem://, file://PATH, redis://HOST:PORT[/NAME] or redis+cluster://HOST:PORT[,HOST:PORT…][/NAME]".into() }),
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::sync::Mutex;
 
-use recforge_data::redis_conn::{RedisConn, RedisUrl};
+use recforge_data::redis_conn::{Connection, RedisConn, RedisUrl};
 
 use super::{LabelStore, StoreError, TeacherVersion};
 
@@ -24,12 +24,13 @@ pub struct RedisLabelStore {
 }
 
 impl RedisLabelStore {
-    /// Opens `redis://HOST:PORT[/NAME][?retries=N&backoff_ms=B]` and checks the server answers.
+    /// Opens `redis://HOST:PORT[/NAME][?retries=N&backoff_ms=B]` (or
+    /// `redis+cluster://HOST:PORT[,HOST:PORT…][/NAME][?…]`) and checks the server answers.
     pub fn open(url: &str) -> Result<RedisLabelStore, StoreError> {
         let parsed = RedisUrl::parse(url).map_err(|reason| StoreError::BadUrl { url: url.into(), reason })?;
         let prefix = format!("recforge:labels:{{{}}}:", parsed.name.as_deref().unwrap_or(DEFAULT_NAME));
         let conn = RedisConn::new(&parsed).map_err(|message| StoreError::Backend { store: url.into(), message })?;
-        let store = RedisLabelStore { url: url.into(), prefix, conn: Mutex::new(conn) };
+        let store = RedisLabelStore { url: parsed.url.clone(), prefix, conn: Mutex::new(conn) };
         store.with(|c| redis::cmd("PING").query::<String>(c))?;
         Ok(store)
     }
@@ -42,6 +43,12 @@ impl RedisLabelStore {
         self.with(|c| redis::cmd("DEL").arg(&keys).query::<()>(c))
     }
 
+    /// The master holding this label set (`HOST:PORT`) on a cluster; `None` on one server.
+    pub fn master(&self) -> Result<Option<String>, StoreError> {
+        let key = self.versions_key();
+        self.with(|c| c.master_of(&key))
+    }
+
     fn hash(&self, version: TeacherVersion) -> String {
         format!("{}v{version}", self.prefix)
     }
@@ -50,7 +57,7 @@ impl RedisLabelStore {
         format!("{}versions", self.prefix)
     }
 
-    fn with<T>(&self, f: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>) -> Result<T, StoreError> {
+    fn with<T>(&self, f: impl FnMut(&mut Connection) -> redis::RedisResult<T>) -> Result<T, StoreError> {
         let mut conn = self.conn.lock().map_err(|_| StoreError::Backend { store: self.url.clone(), message: "a thread panicked while holding the connection".into() })?;
         conn.run(f).map_err(|message| StoreError::Backend { store: self.url.clone(), message })
     }

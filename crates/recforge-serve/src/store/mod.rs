@@ -1,8 +1,8 @@
 //! Where the bandit's state lives: [`BanditStore`], chosen by URL ([`open_store`]).
 //!
 //! `file://DIR` ([`FileStore`]): in memory, every acknowledged feedback appended to a WAL and
-//! fsynced before the answer, snapshots that bound the WAL. `redis://HOST:PORT`
-//! ([`RedisStore`]): Diag-LinUCB sums in one hash per cluster with a field per item, added
+//! fsynced before the answer, snapshots that bound the WAL. `redis://HOST:PORT` or
+//! `redis+cluster://HOST:PORT[,HOST:PORT…]` ([`RedisStore`]): Diag-LinUCB sums in one hash per cluster with a field per item, added
 //! with HINCRBYFLOAT by any number of serving replicas — the additive, lock-free merge of
 //! Online Matching. The server never knows which one it holds.
 
@@ -38,7 +38,7 @@ pub enum StoreError {
     Io { url: String, message: String },
     #[error("store {url}: corrupt state: {message}")]
     Corrupt { url: String, message: String },
-    #[error("unsupported store URL \"{0}\": use file://DIR or redis://HOST:PORT")]
+    #[error("unsupported store URL \"{0}\": use file://DIR, redis://HOST:PORT or redis+cluster://HOST:PORT[,HOST:PORT…]")]
     Url(String),
     /// Another process (a second server) holds the state folder.
     #[error("store {url}: another process holds {path}: a second server on the same state folder would corrupt it; stop the other server or give this one another folder (--store file://DIR)")]
@@ -118,32 +118,16 @@ pub trait BanditStore: Send + Sync {
 pub fn open_store(url: &str, options: FileOptions) -> Result<Box<dyn BanditStore>, StoreError> {
     if let Some(dir) = url.strip_prefix("file://") {
         Ok(Box::new(FileStore::open_with(std::path::Path::new(dir), options)?))
-    } else if url.starts_with("redis://") {
+    } else if recforge_data::redis_conn::is_redis_url(url) {
         Ok(Box::new(RedisStore::open(url)?))
     } else {
         Err(StoreError::Url(redact_url(url)))
     }
 }
 
-/// `url` with the password of its user-info part (`scheme://user:PASSWORD@host`) replaced by
-/// `***`, for logs, errors and `/healthz`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((user_info, host)) => {
-            let user = match user_info.split_once(':') {
-                Some((user, _)) => format!("{user}:***"),
-                None => "***".to_string(),
-            };
-            format!("{scheme}://{user}@{host}{tail}")
-        }
-        None => url.to_string(),
-    }
-}
+/// `url` with the password of its user-info part replaced by `***`, for logs, errors and
+/// `/healthz` (one routine for every Redis user).
+pub use recforge_data::redis_conn::redact_url;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {

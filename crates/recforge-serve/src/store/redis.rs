@@ -7,7 +7,9 @@
 //! expiring). A Lua script per cluster makes "unless marked: check the sums stay finite, mark,
 //! add" one atomic step, so a retried feedback counts once whichever replica receives it.
 //! Every key a script touches is declared in KEYS and shares the cluster's hash tag
-//! (`{c7}`), so the script runs on Redis Cluster as on one server. Every read goes to Redis,
+//! (`{c7}`), so the script runs on Redis Cluster (`redis+cluster://H1:P1,H2:P2`) as on one
+//! server, and the clusters' hashes spread over the masters; reading several clusters' edges
+//! is split per master ([`Connection::query_each`]). Every read goes to Redis,
 //! so an update is visible to the next request on any replica.
 //!
 //! Connections have connect, read and write timeouts (`?timeout_ms=`, default 2000), and a
@@ -19,6 +21,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use recforge_bandit::EdgeStats;
+use recforge_data::redis_conn::{Connection, RedisClient, is_retriable};
 
 use super::{BanditStore, Delta, IssuedRequest, StoreError, check_finite, check_finite_request, now_ms};
 
@@ -58,16 +61,16 @@ return 1
 pub struct RedisStore {
     url: String,
     prefix: String,
-    client: redis::Client,
-    timeout: Duration,
+    client: RedisClient,
     /// Idle connections; a call takes one and puts it back.
-    pool: Mutex<Vec<redis::Connection>>,
+    pool: Mutex<Vec<Connection>>,
     script: redis::Script,
 }
 
 impl RedisStore {
-    /// Opens `redis://[:PASSWORD@]HOST:PORT[/DB][?prefix=P&timeout_ms=N]` and checks the server
-    /// answers.
+    /// Opens `redis://[:PASSWORD@]HOST:PORT[/DB][?prefix=P&timeout_ms=N]` or
+    /// `redis+cluster://[:PASSWORD@]HOST:PORT[,HOST:PORT…][?prefix=P&timeout_ms=N]` and checks
+    /// the server (every master of a cluster) answers.
     pub fn open(url: &str) -> Result<RedisStore, StoreError> {
         // Errors, logs and /healthz show the URL without its password.
         let shown = super::redact_url(url);
@@ -82,9 +85,9 @@ impl RedisStore {
                 _ => return Err(StoreError::Url(format!("{shown}: unknown parameter \"{pair}\" (known: prefix, timeout_ms)"))),
             }
         }
-        let err = |e: redis::RedisError| StoreError::Io { url: shown.clone(), message: format!("{e} (is redis-server running? `redis-server --bind 127.0.0.1 --daemonize yes`)") };
-        let client = redis::Client::open(base).map_err(err)?;
-        let store = RedisStore { url: shown.clone(), prefix, client, timeout: Duration::from_millis(timeout_ms), pool: Mutex::new(Vec::new()), script: redis::Script::new(APPLY_SCRIPT) };
+        let timeout = Duration::from_millis(timeout_ms);
+        let client = RedisClient::open(base, timeout, timeout).map_err(|message| StoreError::Io { url: shown.clone(), message })?;
+        let store = RedisStore { url: shown.clone(), prefix, client, pool: Mutex::new(Vec::new()), script: redis::Script::new(APPLY_SCRIPT) };
         store.with_connection(|c| redis::cmd("PING").query::<String>(c))?;
         Ok(store)
     }
@@ -94,30 +97,33 @@ impl RedisStore {
         &self.prefix
     }
 
-    /// Server-side ids of the idle pooled connections (`CLIENT KILL ID` takes them: the way to
-    /// drop exactly this store's connections).
-    pub fn connection_ids(&self) -> Result<Vec<i64>, StoreError> {
+    /// Server-side ids of the idle pooled connections, as `(node address, id)` (the address is
+    /// empty on a single server; on a cluster one per master): `CLIENT KILL ID` on that node
+    /// takes them, the way to drop exactly this store's connections.
+    pub fn connection_ids(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let mut pool = self.pool.lock().map_err(|_| StoreError::Io { url: self.url.clone(), message: "connection pool poisoned".into() })?;
-        pool.iter_mut().map(|c| redis::cmd("CLIENT").arg("ID").query::<i64>(c).map_err(|e| StoreError::Io { url: self.url.clone(), message: e.to_string() })).collect()
-    }
-
-    fn connect(&self) -> redis::RedisResult<redis::Connection> {
-        let connection = self.client.get_connection_with_timeout(self.timeout)?;
-        connection.set_read_timeout(Some(self.timeout))?;
-        connection.set_write_timeout(Some(self.timeout))?;
-        Ok(connection)
+        let mut ids = Vec::new();
+        for connection in pool.iter_mut() {
+            ids.extend(connection.client_ids().map_err(|e| StoreError::Io { url: self.url.clone(), message: e.to_string() })?);
+        }
+        Ok(ids)
     }
 
     /// Runs `f` on a pooled connection (or a new one). A failure of the connection itself
     /// (dropped, timed out, I/O) drops it and retries on a fresh one, twice, with backoff.
-    fn with_connection<T>(&self, mut f: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>) -> Result<T, StoreError> {
+    fn with_connection<T>(&self, mut f: impl FnMut(&mut Connection) -> redis::RedisResult<T>) -> Result<T, StoreError> {
         let err = |e: String| StoreError::Io { url: self.url.clone(), message: e };
+        let hint = if self.client.is_cluster() {
+            "is the cluster up? `redis-cli -p PORT cluster info` must say cluster_state:ok"
+        } else {
+            "is redis-server running? `redis-server --bind 127.0.0.1 --daemonize yes`"
+        };
         let mut attempt = 0;
         loop {
             let pooled = self.pool.lock().map_err(|_| err("connection pool poisoned".into()))?.pop();
             let result = match pooled {
                 Some(c) => Ok(c),
-                None => self.connect(),
+                None => self.client.connect(),
             }
             .and_then(|mut connection| f(&mut connection).map(|value| (value, connection)));
             match result {
@@ -127,7 +133,7 @@ impl RedisStore {
                     }
                     return Ok(value);
                 }
-                Err(e) if (e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()) && attempt < RETRY_BACKOFF_MS.len() => {
+                Err(e) if is_retriable(&e) && attempt < RETRY_BACKOFF_MS.len() => {
                     // Stale pooled connections go too: the next attempt dials afresh.
                     if let Ok(mut pool) = self.pool.lock() {
                         pool.clear();
@@ -135,9 +141,17 @@ impl RedisStore {
                     std::thread::sleep(Duration::from_millis(RETRY_BACKOFF_MS[attempt]));
                     attempt += 1;
                 }
+                Err(e) if is_retriable(&e) => return Err(err(format!("{e} ({hint})"))),
                 Err(e) => return Err(err(e.to_string())),
             }
         }
+    }
+
+    /// The master holding `cluster`'s edge hash (`HOST:PORT`) on a Redis Cluster; `None` on one
+    /// server.
+    pub fn edge_master(&self, cluster: u32) -> Result<Option<String>, StoreError> {
+        let key = self.edge_key(cluster);
+        self.with_connection(|c| c.master_of(&key))
     }
 
     /// The edge hash of `cluster`, hash-tagged by cluster.
@@ -160,11 +174,9 @@ impl BanditStore for RedisStore {
     }
 
     fn edges(&self, clusters: &[u32]) -> Result<HashMap<(u32, u32), EdgeStats>, StoreError> {
-        let mut pipe = redis::pipe();
-        for &c in clusters {
-            pipe.cmd("HGETALL").arg(self.edge_key(c));
-        }
-        let hashes: Vec<HashMap<String, f64>> = self.with_connection(|c| pipe.query(c))?;
+        // One hash per cluster, each in its own slot: split per master on a Redis Cluster.
+        let reads: Vec<redis::Cmd> = clusters.iter().map(|&c| redis::cmd("HGETALL").arg(self.edge_key(c)).clone()).collect();
+        let hashes: Vec<HashMap<String, f64>> = self.with_connection(|c| c.query_each(&reads))?;
         let mut out: HashMap<(u32, u32), EdgeStats> = HashMap::new();
         for (&cluster, hash) in clusters.iter().zip(hashes) {
             for (field, value) in hash {

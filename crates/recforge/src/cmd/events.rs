@@ -30,7 +30,7 @@ pub enum EventsCommand {
 
 #[derive(Args)]
 pub struct LogArgs {
-    /// The event log: file://DIR or redis://HOST:PORT[/STREAM].
+    /// The event log: file://DIR, redis://HOST:PORT[/STREAM] or redis+cluster://HOST:PORT[,HOST:PORT…][/STREAM].
     #[arg(long)]
     events: String,
     /// JSON on stdout (nothing else goes to stdout).
@@ -86,7 +86,7 @@ pub struct ReplayArgs {
     /// A data schema TOML.
     #[arg(long)]
     data: Option<PathBuf>,
-    /// The event log: file://DIR or redis://HOST:PORT[/STREAM].
+    /// The event log: file://DIR, redis://HOST:PORT[/STREAM] or redis+cluster://HOST:PORT[,HOST:PORT…][/STREAM].
     #[arg(long)]
     to: String,
     /// Events per second (0 = as fast as possible).

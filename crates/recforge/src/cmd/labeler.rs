@@ -14,11 +14,12 @@ use recforge_distill::{LabelerOptions, RefreshOptions};
 
 #[derive(ClapArgs)]
 pub struct Args {
-    /// Event log: file://DIR (one consumer process per group; scale with --workers) or
-    /// redis://HOST:PORT[/STREAM] (several labeler processes share the group).
+    /// Event log: file://DIR (one consumer process per group; scale with --workers),
+    /// redis://HOST:PORT[/STREAM] or redis+cluster://HOST:PORT[,HOST:PORT…][/STREAM] (several
+    /// labeler processes share the group).
     #[arg(long)]
     events: String,
-    /// Label store: file://PATH (a redb file), redis://HOST:PORT[/NAME] or mem://.
+    /// Label store: file://PATH (a redb file), redis://HOST:PORT[/NAME], redis+cluster://HOST:PORT[,HOST:PORT…][/NAME] or mem://.
     #[arg(long)]
     labels: String,
     /// The teacher: a run directory written by `recforge train`.

@@ -21,13 +21,13 @@ pub enum LabelsCommand {
 
 #[derive(Args)]
 pub struct StatsArgs {
-    /// Label store: file://PATH (redb) or redis://HOST:PORT[/NAME].
+    /// Label store: file://PATH (redb), redis://HOST:PORT[/NAME] or redis+cluster://HOST:PORT[,HOST:PORT…][/NAME].
     #[arg(long)]
     labels: String,
     /// Only this teacher version.
     #[arg(long = "version", id = "teacher_version")]
     teacher_version: Option<u64>,
-    /// Check every event of this log: file://DIR or redis://HOST:PORT[/STREAM].
+    /// Check every event of this log: file://DIR, redis://HOST:PORT[/STREAM] or redis+cluster://…[/STREAM].
     #[arg(long)]
     events: Option<String>,
     /// JSON on stdout (nothing else goes to stdout).
@@ -37,7 +37,7 @@ pub struct StatsArgs {
 
 #[derive(Args)]
 pub struct ExportArgs {
-    /// Label store: file://PATH (redb) or redis://HOST:PORT[/NAME].
+    /// Label store: file://PATH (redb), redis://HOST:PORT[/NAME] or redis+cluster://HOST:PORT[,HOST:PORT…][/NAME].
     #[arg(long)]
     labels: String,
     /// The teacher version to export.

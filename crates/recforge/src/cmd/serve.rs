@@ -34,7 +34,7 @@ pub struct Args {
     /// Override the config's listen address (e.g. a second replica's port).
     #[arg(long)]
     listen: Option<String>,
-    /// Override the config's store URL (file://DIR or redis://HOST:PORT).
+    /// Override the config's store URL (file://DIR, redis://HOST:PORT or redis+cluster://HOST:PORT[,HOST:PORT…]).
     #[arg(long)]
     store: Option<String>,
 }

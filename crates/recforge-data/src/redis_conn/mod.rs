@@ -1,17 +1,25 @@
 //! A Redis connection that survives a server restart: every command runs through
 //! [`RedisConn::run`], which reconnects and retries connection failures with exponential
 //! backoff, then gives up with an error naming the URL and what to do. Shared by the Redis
-//! event log and the Redis label store.
+//! event log, the Redis label store and the bandit state store, on one server or on a Redis
+//! Cluster ([`client`]: `redis+cluster://HOST:PORT[,HOST:PORT…]`).
 //!
-//! URLs: `redis://HOST:PORT[/NAME][?retries=N&backoff_ms=M&retry_secs=S&timeout_ms=T&...]`.
+//! URLs ([`url`]): `redis://HOST:PORT[/NAME][?retries=N&backoff_ms=M&retry_secs=S&timeout_ms=T&...]`.
 //! `NAME` names the stream or label set (the caller's default when absent); other query
 //! parameters are the caller's. `retries` bounds the attempts; `retry_secs` instead keeps
 //! retrying for that long (`inf`: until it works, with a warning every
 //! [`RETRY_WARN_EVERY`]), backoff capped at [`MAX_BACKOFF`]. `timeout_ms` (default
 //! [`DEFAULT_TIMEOUT_MS`]) bounds every read and write, so a network partition is an error that
-//! is retried, never a hang.
+//! is retried, never a hang. On a cluster the same holds per node, and a topology failure
+//! (`CLUSTERDOWN`, `TRYAGAIN`, a redirection the client could not resolve) counts as a
+//! connection failure: the retry reconnects from the seed nodes and reads the slot map afresh.
 
-use std::collections::HashMap;
+pub mod client;
+pub mod url;
+
+pub use client::{CLUSTER_SCHEME, Connection, RedisClient, is_redis_url, is_retriable};
+pub use url::{RedisUrl, redact_url};
+
 use std::time::{Duration, Instant};
 
 /// Attempts before giving up (the first try included).
@@ -27,68 +35,23 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How often a long outage is reported on stderr under `retry_secs`.
 pub const RETRY_WARN_EVERY: Duration = Duration::from_secs(30);
 
-/// A parsed `redis://` URL.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RedisUrl {
-    /// The URL as the user wrote it (for messages).
-    pub url: String,
-    /// `redis://HOST:PORT`, what the client connects to.
-    pub server: String,
-    /// The path after the server, if any (stream or label-set name).
-    pub name: Option<String>,
-    /// Query parameters.
-    pub params: HashMap<String, String>,
-}
-
-impl RedisUrl {
-    /// Parses `url`; errors are plain messages for the caller's error type.
-    pub fn parse(url: &str) -> Result<RedisUrl, String> {
-        let rest = url.strip_prefix("redis://").ok_or_else(|| format!("{url:?}: expected redis://HOST:PORT[/NAME]"))?;
-        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let (host, name) = rest.split_once('/').unwrap_or((rest, ""));
-        if host.is_empty() {
-            return Err(format!("{url:?}: no host (expected redis://HOST:PORT[/NAME])"));
-        }
-        let mut params = HashMap::new();
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').ok_or_else(|| format!("{url:?}: query parameter {pair:?} is not KEY=VALUE"))?;
-            params.insert(k.to_string(), v.to_string());
-        }
-        let name = Some(name.trim_end_matches('/')).filter(|n| !n.is_empty()).map(str::to_string);
-        if let Some(n) = &name
-            && !n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
-        {
-            return Err(format!("{url:?}: name {n:?} may only hold letters, digits and - _ . :"));
-        }
-        Ok(RedisUrl { url: url.to_string(), server: format!("redis://{host}"), name, params })
-    }
-
-    /// A numeric query parameter, or `default`.
-    pub fn param<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T, String> {
-        match self.params.get(key) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|_| format!("{:?}: {key}={v:?} is not a valid number", self.url)),
-        }
-    }
-}
-
 /// A lazily (re)connected Redis connection with retries.
 pub struct RedisConn {
     url: String,
-    client: redis::Client,
-    connection: Option<redis::Connection>,
+    client: RedisClient,
+    connection: Option<Connection>,
     retries: u32,
     backoff: Duration,
     /// Retry for this long instead of `retries` times (None: count attempts).
     retry_for: Option<Duration>,
-    timeout: Duration,
 }
 
 impl RedisConn {
     /// A connection to `url`'s server; connects on first use (`retries` and `backoff_ms` come
     /// from the URL's query).
     pub fn new(url: &RedisUrl) -> Result<RedisConn, String> {
-        let client = redis::Client::open(url.server.as_str()).map_err(|e| format!("{:?}: {e}", url.url))?;
+        let timeout = Duration::from_millis(url.param("timeout_ms", DEFAULT_TIMEOUT_MS)?.max(1));
+        let client = RedisClient::open(&url.server, CONNECT_TIMEOUT, timeout)?;
         Ok(RedisConn {
             url: url.url.clone(),
             client,
@@ -105,14 +68,13 @@ impl RedisConn {
                 }
                 None => None,
             },
-            timeout: Duration::from_millis(url.param("timeout_ms", DEFAULT_TIMEOUT_MS)?.max(1)),
         })
     }
 
     /// Runs `f` on a live connection. Connection failures (refused, dropped, timed out) are
     /// retried on a fresh connection after 1, 2, 4, … × the backoff; other errors (a wrong
     /// type, a script error) return at once. The final error names the URL and the fix.
-    pub fn run<T>(&mut self, mut f: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>) -> Result<T, String> {
+    pub fn run<T>(&mut self, mut f: impl FnMut(&mut Connection) -> redis::RedisResult<T>) -> Result<T, String> {
         let started = Instant::now();
         let mut delay = self.backoff;
         let mut last: String;
@@ -122,7 +84,7 @@ impl RedisConn {
             attempt += 1;
             let connection = match self.connection.take() {
                 Some(c) => Ok(c),
-                None => self.connect(),
+                None => self.client.connect(),
             };
             let result = connection.and_then(|mut c| {
                 let out = f(&mut c);
@@ -150,43 +112,32 @@ impl RedisConn {
             std::thread::sleep(delay);
             delay = if self.retry_for.is_some() { (delay * 2).min(MAX_BACKOFF) } else { delay * 2 };
         }
+        let start_it = if self.client.is_cluster() {
+            "Check the cluster (`redis-cli -p PORT cluster info` must say cluster_state:ok)"
+        } else {
+            "Start it (`redis-server --bind 127.0.0.1 --port 6379 --daemonize yes`)"
+        };
         Err(format!(
-            "{}: Redis is unreachable after {attempt} attempts over {:.1}s (last error: {last}). Start it \
-             (`redis-server --bind 127.0.0.1 --port 6379 --daemonize yes`) or fix the URL; nothing \
-             was acknowledged, so unlabelled events stay pending for the next run",
+            "{}: Redis is unreachable after {attempt} attempts over {:.1}s (last error: {last}). {start_it} \
+             or fix the URL; nothing was acknowledged, so unlabelled events stay pending for the next run",
             self.url,
             started.elapsed().as_secs_f64()
         ))
     }
 
-    /// A new connection with read and write timeouts.
-    fn connect(&self) -> redis::RedisResult<redis::Connection> {
-        let connection = self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
-        connection.set_read_timeout(Some(self.timeout))?;
-        connection.set_write_timeout(Some(self.timeout))?;
-        Ok(connection)
+    /// True when the URL names a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.client.is_cluster()
     }
 }
 
 fn is_connection_error(e: Option<&redis::RedisError>) -> bool {
-    e.is_some_and(|e| e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout())
+    e.is_some_and(is_retriable)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_parse_with_name_and_params() {
-        let u = RedisUrl::parse("redis://127.0.0.1:6379/ml1m?retries=2&claim_idle_ms=500").unwrap();
-        assert_eq!(u.server, "redis://127.0.0.1:6379");
-        assert_eq!(u.name.as_deref(), Some("ml1m"));
-        assert_eq!(u.param("retries", 9u32).unwrap(), 2);
-        assert_eq!(u.param("missing", 9u32).unwrap(), 9);
-        assert!(RedisUrl::parse("redis://h:1/a b").is_err());
-        assert!(RedisUrl::parse("file:///x").is_err());
-        assert_eq!(RedisUrl::parse("redis://h:1").unwrap().name, None);
-    }
 
     #[test]
     fn an_unreachable_server_fails_after_the_retries_naming_the_url() {
