@@ -6,8 +6,10 @@
 #   2. installs numpy and safetensors for the numpy parity test if python3 lacks them, and
 #      fetches the real datasets and models the `fetched_*` tests read (DATA.md; skipped when
 #      already there and verified by checksum);
-#   3. `cargo test --workspace --no-fail-fast` (one build of the whole workspace; the
-#      remaining `#[ignore]`d tests are the long ones run by hand);
+#   3. `cargo test --workspace --profile dev --no-fail-fast` (one build of the whole workspace;
+#      the remaining `#[ignore]`d tests are the long ones run by hand). The `dev` profile (which
+#      the default `test` profile only inherits) is named so that `maturin develop` in step 5
+#      reuses every compiled dependency: cargo hashes the profile's name into each artifact;
 #   4. the `#[ignore]`d `fetched_*` tests on the same build (no second compile);
 #   5. builds the Python package into a private virtualenv (maturin, same profile) and runs
 #      its pytest suite python/tests (OBP parity included);
@@ -104,15 +106,18 @@ RECFORGE_DATA="$data" bash scripts/fetch-data.sh --only ml-1m,ml-100k,obd,smollm
   || { echo "fetching the test data failed: the fetched_* tests will fail"; fetched=0; }
 ready=$(date +%s)
 
-echo "== cargo test --workspace --no-fail-fast $*"
-cargo test --workspace --no-fail-fast "$@" -- --skip fetched_ 2>&1 | tee "$log"
+# `--profile dev` unless the caller picked a profile (e.g. `--release`).
+profile=(--profile dev)
+for arg in "$@"; do case "$arg" in --release|--profile|--profile=*) profile=() ;; esac; done
+echo "== cargo test --workspace ${profile[*]} --no-fail-fast $*"
+cargo test --workspace "${profile[@]}" --no-fail-fast "$@" -- --skip fetched_ 2>&1 | tee "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 tested=$(date +%s)
 
 # Same cargo arguments as above, so nothing is rebuilt; the filter picks the tests that read the
 # fetched files (a missing file fails them, so a failed fetch cannot pass silently).
 echo "== the fetched_* tests on the real datasets and models"
-RECFORGE_DATA="$data" cargo test --workspace --no-fail-fast "$@" -- --ignored fetched_ 2>&1 \
+RECFORGE_DATA="$data" cargo test --workspace "${profile[@]}" --no-fail-fast "$@" -- --ignored fetched_ 2>&1 \
   | grep -v "^test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; [0-9]* filtered out" | tee -a "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 [ "$fetched" = 1 ] || status=1

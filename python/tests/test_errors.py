@@ -10,7 +10,7 @@ import recforge
 def test_a_config_with_an_unknown_key_names_the_file(synth, tmp_path):
     config = tmp_path / "bad.toml"
     config.write_text(f'[data]\nschema = "{synth / "schema.toml"}"\n[model]\nkind = "mlp"\nhiden = [4]\n')
-    with pytest.raises(recforge.RecforgeError, match=r"bad\.toml.*hiden"):
+    with pytest.raises(recforge.RecforgeError, match=r"(?s)bad\.toml.*hiden"):
         recforge.train(config, out=tmp_path / "never", progress=False)
 
 

@@ -62,15 +62,25 @@ def test_unknown_estimator_is_an_error():
 def test_same_numbers_as_obp_on_the_open_bandit_dataset(data_dir):
     """OBP 0.4.1 and recforge on the OBD random/men log (10,000 rounds, 34 actions, 3
     positions) with one stochastic evaluation policy and one fixed reward model."""
-    from obp.dataset import OpenBanditDataset
+    import pandas as pd
     from obp.ope import DirectMethod, DoublyRobust, InverseProbabilityWeighting, OffPolicyEvaluation, SelfNormalizedInverseProbabilityWeighting
 
-    obd = data_dir / "obd"
-    if not (obd / "random" / "men" / "men.csv").is_file():
-        pytest.fail(f"the Open Bandit Dataset is not under {obd}: run scripts/fetch-data.sh --only obd")
-    dataset = OpenBanditDataset(behavior_policy="random", campaign="men", data_path=obd)
-    feedback = dataset.obtain_batch_bandit_feedback()
-    n, n_actions, len_list = feedback["n_rounds"], dataset.n_actions, dataset.len_list
+    log = data_dir / "obd" / "random" / "men" / "men.csv"
+    if not log.is_file():
+        pytest.fail(f"the Open Bandit Dataset is not at {log}: run scripts/fetch-data.sh --only obd")
+    # OBP's own loader (OpenBanditDataset) calls DataFrame.drop(label, 1), which pandas 3
+    # removed; this builds the same bandit_feedback arrays the way it does (rows by time,
+    # positions ranked densely from 0).
+    frame = pd.read_csv(log, index_col=0).sort_values("timestamp", kind="stable")
+    positions = np.unique(frame["position"].to_numpy(), return_inverse=True)[1]
+    feedback = {
+        "n_rounds": len(frame),
+        "action": frame["item_id"].to_numpy(),
+        "position": positions,
+        "reward": frame["click"].to_numpy(),
+        "pscore": frame["propensity_score"].to_numpy(),
+    }
+    n, n_actions, len_list = feedback["n_rounds"], int(feedback["action"].max()) + 1, int(positions.max()) + 1
     rng = np.random.default_rng(7)
     action_dist = rng.dirichlet(np.ones(n_actions), size=(n, len_list)).transpose(0, 2, 1)
     # A fixed reward model: each (action, position)'s logged click rate, smoothed.

@@ -105,3 +105,33 @@ def test_an_exception_in_the_progress_callback_stops_training(synth, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         recforge.train(config, out=tmp_path / "stopped", progress=interrupt)
     assert not (tmp_path / "stopped" / "model.safetensors").exists()
+
+
+def test_ctrl_c_stops_training_within_a_second(synth, tmp_path):
+    """A real SIGINT to a process training in Rust (GIL released) raises KeyboardInterrupt there
+    promptly, and nothing is saved."""
+    import signal
+    import sys
+    import time
+
+    script = tmp_path / "long_training.py"
+    script.write_text(
+        "import recforge, sys\n"
+        f"config = {{'data': {{'schema': {str(synth / 'schema.toml')!r}}}, 'model': {{'kind': 'mlp', 'hidden': [64]}},"
+        " 'train': {'epochs': 1000, 'batch_size': 16, 'patience': 0}}\n"
+        "print('training', flush=True)\n"
+        "try:\n"
+        f"    recforge.train(config, out={str(tmp_path / 'never')!r}, progress=False)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+        "    sys.exit(3)\n"
+    )
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "training"
+    time.sleep(2.0)  # well inside the first epochs
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == 3 and "interrupted" in out
+    assert time.monotonic() - sent < 5.0
+    assert not (tmp_path / "never" / "model.safetensors").exists()
