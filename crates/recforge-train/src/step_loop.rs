@@ -287,6 +287,34 @@ mod tests {
         assert_eq!(outcome.epochs.len(), 2);
     }
 
+    /// Asks to stop once it has seen `after` updates.
+    struct StopAfter {
+        after: usize,
+        updates: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Progress for StopAfter {
+        fn begin(&self, _: &str, _: Option<u64>, _: Unit) {}
+        fn update(&self, _: u64, _: &str) {
+            self.updates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        fn end(&self) {}
+        fn cancelled(&self) -> bool {
+            self.updates.load(std::sync::atomic::Ordering::Relaxed) >= self.after
+        }
+    }
+
+    #[test]
+    fn a_cancelling_watcher_stops_the_loop_at_the_next_step() {
+        let mut learner = Scripted::new(vec![], vec![]);
+        let watcher = StopAfter { after: 4, updates: Default::default() };
+        let error = run_loop(&mut learner, &(0..12).collect::<Vec<_>>(), &LoopConfig::new("t", 10, 4, 0), &watcher).unwrap_err();
+        // Three steps per epoch: the fourth step (epoch 2, step 1) is the last one taken.
+        assert_eq!(error, LoopError::Interrupted { epoch: 2, step: 1 });
+        assert_eq!(learner.seen.len(), 4);
+        assert!(learner.kept == vec![1], "the finished epoch was validated, the interrupted one not: {:?}", learner.kept);
+    }
+
     #[test]
     fn empty_rows_are_an_error() {
         let mut learner = Scripted::new(vec![], vec![]);

@@ -13,7 +13,7 @@
 //! such error names the file, the line and the field.
 
 mod delimited;
-mod parquet;
+mod arrow;
 mod records;
 
 use std::path::Path;
@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{DataError, Result};
 
 pub use self::delimited::DelimitedReader;
-pub use self::parquet::{ArrowRowReader, RecordBatches};
+pub use self::arrow::{ArrowRowReader, RecordBatches};
 
 /// The on-disk format of a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

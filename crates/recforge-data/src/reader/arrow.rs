@@ -337,3 +337,73 @@ fn dictionary_key(keys: &dyn Array, index: usize) -> Option<usize> {
     };
     usize::try_from(key).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::types::Int32Type;
+    use arrow_array::{Int64Array, ListArray, StringArray};
+    use arrow_schema::Field;
+
+    use super::*;
+
+    fn batch(names: Vec<Option<&str>>, counts: Vec<Option<i64>>, tags: Vec<Option<Vec<Option<i32>>>>) -> RecordBatch {
+        let schema = Arc::new(ArrowSchema::new(vec![
+            Field::new("name", DataType::Utf8, true),
+            Field::new("count", DataType::Int64, true),
+            Field::new("tags", DataType::List(Arc::new(Field::new_list_field(DataType::Int32, true))), true),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(names)),
+            Arc::new(Int64Array::from(counts)),
+            Arc::new(ListArray::from_iter_primitive::<Int32Type, _, _>(tags)),
+        ];
+        RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    fn reader(batches: Vec<RecordBatch>) -> ArrowRowReader {
+        let schema = batches[0].schema();
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let iter: RecordBatches = Box::new(batches.into_iter().map(Ok));
+        ArrowRowReader::from_batches(Path::new("<table>"), &schema, iter, rows, &ReadOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn in_memory_batches_read_like_a_file_across_batch_boundaries() {
+        let first = batch(vec![Some("a"), None], vec![Some(3), None], vec![Some(vec![Some(1), Some(2)]), None]);
+        let second = batch(vec![Some("c")], vec![Some(-7)], vec![Some(vec![])]);
+        let mut rows = reader(vec![first, second]);
+        assert_eq!(rows.header(), ["name", "count", "tags"]);
+        let read: Vec<(u64, Vec<String>)> = rows.by_ref().map(|r| r.map(|row| (row.line, row.fields)).unwrap()).collect();
+        assert_eq!(
+            read,
+            vec![
+                (1, vec!["a".into(), "3".into(), "1|2".into()]),
+                (2, vec![String::new(), String::new(), String::new()]),
+                (3, vec!["c".into(), "-7".into(), String::new()]),
+            ]
+        );
+        assert_eq!(rows.bytes_read(), rows.total_bytes());
+    }
+
+    #[test]
+    fn a_nul_byte_is_a_row_error_naming_the_source_row_and_column() {
+        let mut rows = reader(vec![batch(vec![Some("ok"), Some("bad\0")], vec![Some(1), Some(2)], vec![None, None])]);
+        assert!(rows.next().unwrap().is_ok());
+        let error = rows.next().unwrap().unwrap_err().to_string();
+        assert!(error.contains("<table>") && error.contains("name") && error.contains("NUL"), "{error}");
+    }
+
+    #[test]
+    fn a_failing_stream_is_an_arrow_error_not_a_panic() {
+        let good = batch(vec![Some("a")], vec![Some(1)], vec![None]);
+        let schema = good.schema();
+        let iter: RecordBatches = Box::new(vec![Ok(good), Err(ArrowError::ComputeError("stream broke".into()))].into_iter());
+        let mut rows = ArrowRowReader::from_batches(Path::new("<stream>"), &schema, iter, 2, &ReadOptions::default()).unwrap();
+        assert!(rows.next().unwrap().is_ok());
+        let error = rows.next().unwrap().unwrap_err().to_string();
+        assert!(error.contains("<stream>") && error.contains("arrow: ") && error.contains("stream broke"), "{error}");
+        assert!(rows.next().is_none());
+    }
+}
