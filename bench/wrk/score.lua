@@ -19,5 +19,6 @@ for i = 1, rows do
 end
 
 wrk.method = "POST"
+wrk.path = "/v1/score"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"rows":[' .. table.concat(parts, ",") .. ']}'

@@ -90,7 +90,7 @@ pub(crate) fn encode_rows(
     while let Some(result) = reader.read_into(&mut row) {
         let index = rows_read;
         rows_read += 1;
-        progress.tick(rows_read, reader.bytes_read());
+        progress.tick(rows_read, reader.bytes_read(), reader.path())?;
         if let Plan::Checked { bad_rows, .. } = plan
             && bad_rows.contains(index)
         {

@@ -84,6 +84,9 @@ pub enum DataError {
     /// feature, a temporal split without timestamps).
     #[error("{0}")]
     Invalid(String),
+    /// The watcher asked to stop (Ctrl-C in Python) after `rows` rows of `path`.
+    #[error("{}: interrupted after {rows} rows", path.display())]
+    Interrupted { path: PathBuf, rows: u64 },
 }
 
 /// Shorthand used across the crate.

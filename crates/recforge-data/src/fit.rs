@@ -53,7 +53,7 @@ pub(crate) fn fit(
     while let Some(result) = reader.read_into(&mut row) {
         let index = rows_read;
         rows_read += 1;
-        progress.tick(rows_read, reader.bytes_read());
+        progress.tick(rows_read, reader.bytes_read(), reader.path())?;
         if let Err(e) = result.and_then(|()| decoder.decode(&row, &mut decoded)) {
             skipped.record(e)?;
             bad_rows.insert(index);

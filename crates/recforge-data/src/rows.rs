@@ -74,10 +74,16 @@ impl<'a> Progress<'a> {
         Progress { observer, offset: 0 }
     }
 
-    pub fn tick(&self, rows: u64, bytes: u64) {
+    /// Every [`PROGRESS_EVERY_ROWS`] rows: reports, and stops with [`DataError::Interrupted`]
+    /// when the observer asks to (`path` names the file).
+    pub fn tick(&self, rows: u64, bytes: u64, path: &std::path::Path) -> crate::error::Result<()> {
         if rows.is_multiple_of(PROGRESS_EVERY_ROWS) {
             self.report(rows, bytes);
+            if self.observer.cancelled() {
+                return Err(crate::error::DataError::Interrupted { path: path.to_path_buf(), rows });
+            }
         }
+        Ok(())
     }
 
     pub fn report(&self, rows: u64, bytes: u64) {

@@ -617,3 +617,33 @@ impl recforge_data::Progress for Recorder {
         self.0.lock().unwrap().push("end".into());
     }
 }
+
+/// Asks to stop from the start (what Ctrl-C in Python does through `Progress::cancelled`).
+struct StopNow;
+
+impl recforge_data::Progress for StopNow {
+    fn begin(&self, _: &str, _: Option<u64>, _: recforge_data::Unit) {}
+    fn update(&self, _: u64, _: &str) {}
+    fn end(&self) {}
+    fn cancelled(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_cancelling_watcher_stops_preparing_at_the_next_progress_tick() {
+    let fx = Fixture::new();
+    let mut text = String::from("id,user,age,city,click\n");
+    for i in 0..70_000 {
+        text += &format!("{i},u{},{},c{},{}\n", i % 97, 20 + i % 50, i % 7, i % 2);
+    }
+    let path = fx.write("people.csv", &text);
+    let schema = fx.schema(&people_schema(AGE));
+    let options = recforge_data::PrepareOptions { progress: &StopNow, ..fx.options() };
+    let err = prepare(&schema, &options).unwrap_err();
+    // Progress ticks every 65,536 rows: the first tick of the first pass stops it.
+    assert_eq!(err.to_string(), format!("{}: interrupted after 65536 rows", shown(&path)));
+    let cached = |dir: std::path::PathBuf| dir.join("data.arrow").exists();
+    let entries: Vec<_> = fx.path("cache").read_dir().map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(!entries.into_iter().any(cached), "nothing was cached");
+}
