@@ -19,6 +19,13 @@ mod select;
 mod serve;
 mod train;
 
+/// A config passed from Python as a dict (sent as JSON) as the TOML text the config readers
+/// take.
+pub(crate) fn toml_from_json(json: &str) -> anyhow::Result<String> {
+    let value: serde_json::Value = serde_json::from_str(json)?;
+    toml::to_string(&value).map_err(|e| anyhow::anyhow!("the config dict is not expressible as TOML: {e}"))
+}
+
 #[pymodule]
 #[pyo3(name = "_native")]
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -35,8 +35,7 @@ impl Server {
                 let cli = ServeOverrides { retrieval, ranker, index: None, listen: Some(listen), store };
                 let config = match config_json {
                     Some(json) => {
-                        let value: serde_json::Value = serde_json::from_str(&json)?;
-                        let text = toml::to_string(&value).map_err(|e| anyhow::anyhow!("the config dict is not expressible as TOML: {e}"))?;
+                        let text = crate::toml_from_json(&json)?;
                         let mut config = ServeConfig::from_toml_with_overrides(&text, Path::new("<config dict>"), Path::new("."), &overrides)?;
                         config.apply(cli);
                         config

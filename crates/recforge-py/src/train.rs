@@ -17,8 +17,7 @@ fn load_config(config_path: Option<PathBuf>, config_json: Option<String>, overri
         (None, Some(json)) => {
             // A Python dict, as JSON: the same tables as a config file; relative paths are
             // resolved against the working directory.
-            let value: serde_json::Value = serde_json::from_str(&json)?;
-            let text = toml::to_string(&value).map_err(|e| anyhow::anyhow!("the config dict is not expressible as TOML: {e}"))?;
+            let text = crate::toml_from_json(&json)?;
             Ok(RunConfig::from_toml_with_overrides(&text, Path::new("<config dict>"), Path::new("."), None, overrides)?)
         }
         _ => anyhow::bail!("pass a config file path or a config dict"),

@@ -121,12 +121,18 @@ pub fn merge_and_select(score_files: &[PathBuf], keep: &KeepOptions, out: &Path)
 
 /// Scores → kept indices → the output file.
 fn keep_and_write(input: &Path, field: &str, scoring: &Scoring, default: Selection, features: &[Vec<f32>], keep: &KeepOptions, out: &Path) -> Result<SelectionReport> {
-    let scores = scoring.scores(features)?;
-    let selection = keep.selection.unwrap_or(default);
-    let k = keep_count(scores.len(), keep.keep)?;
-    let kept = select(&scores, selection, k, keep.seed)?;
+    let (scores, selection, kept) = choose(scoring, default, features, keep)?;
     let written = write_selection(input, field, &kept, &scores, out)?;
     Ok(SelectionReport { kept: written, documents: scores.len(), selection, out: out.to_path_buf() })
+}
+
+/// Every document's score, the selection mode used (`keep`'s, else `default`) and the kept
+/// indices (ascending).
+fn choose(scoring: &Scoring, default: Selection, features: &[Vec<f32>], keep: &KeepOptions) -> Result<(Vec<f32>, Selection, Vec<usize>)> {
+    let scores = scoring.scores(features)?;
+    let selection = keep.selection.unwrap_or(default);
+    let kept = select(&scores, selection, keep_count(scores.len(), keep.keep)?, keep.seed)?;
+    Ok((scores, selection, kept))
 }
 
 /// What [`select_texts`] kept.
@@ -160,9 +166,6 @@ pub fn select_texts(
     let cache = open_cache(cache)?;
     let run = compute_text_features(texts, sampler.as_ref(), cache.as_ref(), batch_size, progress)?;
     let features: Vec<Vec<f32>> = run.features.into_iter().map(|(_, f)| f).collect();
-    let scores = sampler.scoring().scores(&features)?;
-    let selection = keep.selection.unwrap_or(sampler.default_selection());
-    let mut kept = select(&scores, selection, keep_count(scores.len(), keep.keep)?, keep.seed)?;
-    kept.sort_unstable();
+    let (scores, selection, kept) = choose(&sampler.scoring(), sampler.default_selection(), &features, keep)?;
     Ok(TextSelection { kept, scores, selection, computed: run.computed, from_cache: run.from_cache })
 }

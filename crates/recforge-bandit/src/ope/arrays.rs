@@ -11,7 +11,7 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::protocol::{BootstrapOptions, Estimate, REWARD_MODEL_REFIT, percentile_interval};
+use super::protocol::{BootstrapOptions, Estimate, REWARD_MODEL_REFIT, bootstrap_estimates};
 use super::{Estimator, OpeError, OpeRound, all_estimators, validate};
 
 /// How DM/DR intervals read when the caller's reward model is used unchanged.
@@ -123,20 +123,19 @@ impl MeanTable {
 /// bootstrap interval; deterministic for `options.seed`.
 pub fn evaluate_arrays(log: &ArrayLog, names: &[String], options: BootstrapOptions) -> Result<Vec<Estimate>, OpeError> {
     log.check()?;
-    let known = all_estimators();
     let estimators: Vec<Box<dyn Estimator>> = if names.is_empty() {
-        known
+        all_estimators()
     } else {
-        let mut chosen = Vec::new();
-        for name in names {
-            let wanted = name.to_ascii_lowercase();
-            let Some(i) = all_estimators().iter().position(|e| e.name() == wanted) else {
-                let all: Vec<&str> = known.iter().map(|e| e.name()).collect();
-                return Err(OpeError::Invalid(format!("unknown estimator \"{name}\"; choose from {}", all.join(", "))));
-            };
-            chosen.push(all_estimators().swap_remove(i));
-        }
-        chosen
+        names
+            .iter()
+            .map(|name| {
+                let wanted = name.to_ascii_lowercase();
+                all_estimators().into_iter().find(|e| e.name() == wanted).ok_or_else(|| {
+                    let known: Vec<&str> = all_estimators().iter().map(|e| e.name()).collect();
+                    OpeError::Invalid(format!("unknown estimator \"{name}\"; choose from {}", known.join(", ")))
+                })
+            })
+            .collect::<Result<_, _>>()?
     };
     let n = log.rounds();
     let mut rng = SmallRng::seed_from_u64(options.seed);
@@ -154,31 +153,12 @@ pub fn evaluate_arrays(log: &ArrayLog, names: &[String], options: BootstrapOptio
     let fit = |idx: &[usize]| log.estimated_rewards.is_none().then(|| MeanTable::fit(log, idx));
     let rounds = rounds_of(&all, fit(&all).as_ref());
     validate(&rounds)?;
-    let points: Vec<f64> = estimators.iter().map(|e| e.estimate(&rounds)).collect();
-    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(options.resamples); estimators.len()];
-    for _ in 0..options.resamples {
-        let idx: Vec<usize> = (0..n).map(|_| rng.random_range(0..n)).collect();
-        let resample = rounds_of(&idx, fit(&idx).as_ref());
-        for (e, values) in estimators.iter().zip(samples.iter_mut()) {
-            values.push(e.estimate(&resample));
-        }
-    }
     let reward_model = if log.estimated_rewards.is_some() { REWARD_MODEL_FIXED } else { REWARD_MODEL_REFIT };
-    Ok(estimators
-        .iter()
-        .zip(points)
-        .zip(samples)
-        .map(|((e, estimate), values)| {
-            let (interval, warning) = percentile_interval(estimate, values, options.confidence);
-            let model_based = matches!(e.name(), "dm" | "dr");
-            Estimate {
-                estimator: e.name().to_string(),
-                interval,
-                reward_model: model_based.then(|| reward_model.to_string()),
-                warning: warning.map(|w| format!("{}: {w}", e.name())),
-            }
-        })
-        .collect())
+    let resample = |rng: &mut SmallRng| {
+        let idx: Vec<usize> = (0..n).map(|_| rng.random_range(0..n)).collect();
+        rounds_of(&idx, fit(&idx).as_ref())
+    };
+    Ok(bootstrap_estimates(&estimators, &rounds, options, &mut rng, resample, reward_model))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use super::obd::{CtrTable, FeatureVocab, ObdLog, ObdRow, POSITIONS};
-use super::{Interval, OpeError, OpeRound, all_estimators, validate};
+use super::{Estimator, Interval, OpeError, OpeRound, all_estimators, validate};
 use crate::ope::bootstrap::mean_interval;
 use crate::Policy;
 
@@ -72,38 +72,55 @@ impl Evaluation<'_> {
         let rounds = self.rounds(&all, self.model_rows.unwrap_or(self.rows).iter(), &draws);
         validate(&rounds)?;
         let estimators = all_estimators();
-        let points: Vec<f64> = estimators.iter().map(|e| e.estimate(&rounds)).collect();
-        let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(options.resamples); estimators.len()];
-        for _ in 0..options.resamples {
+        let resample = |rng: &mut SmallRng| {
             let idx: Vec<usize> = (0..self.rows.len()).map(|_| rng.random_range(0..self.rows.len())).collect();
-            let resample = match self.model_rows {
+            match self.model_rows {
                 Some(rows) => {
                     let model_idx: Vec<usize> = (0..rows.len()).map(|_| rng.random_range(0..rows.len())).collect();
                     self.rounds(&idx, model_idx.iter().map(|&i| &rows[i]), &draws)
                 }
                 None => self.rounds(&idx, idx.iter().map(|&i| &self.rows[i]), &draws),
-            };
-            for (e, values) in estimators.iter().zip(samples.iter_mut()) {
-                values.push(e.estimate(&resample));
             }
-        }
-        Ok(estimators
-            .iter()
-            .zip(points)
-            .zip(samples)
-            .map(|((e, estimate), values)| {
-                let (interval, warning) = percentile_interval(estimate, values, options.confidence);
-                let model_based = matches!(e.name(), "dm" | "dr");
-                let warning = warning.map(|w| format!("{}: {w}", e.name()));
-                Estimate { estimator: e.name().to_string(), interval, reward_model: model_based.then(|| REWARD_MODEL_REFIT.to_string()), warning }
-            })
-            .collect())
+        };
+        Ok(bootstrap_estimates(&estimators, &rounds, options, &mut rng, resample, REWARD_MODEL_REFIT))
     }
+}
+
+/// Every estimator on `rounds` with a percentile interval over `options.resamples` resamples,
+/// each drawn by `resample` from `rng` (which refits the reward model when the caller's model
+/// is refit); `reward_model` says how DM/DR intervals treat the model.
+pub(crate) fn bootstrap_estimates(
+    estimators: &[Box<dyn Estimator>],
+    rounds: &[OpeRound],
+    options: BootstrapOptions,
+    rng: &mut SmallRng,
+    mut resample: impl FnMut(&mut SmallRng) -> Vec<OpeRound>,
+    reward_model: &str,
+) -> Vec<Estimate> {
+    let points: Vec<f64> = estimators.iter().map(|e| e.estimate(rounds)).collect();
+    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(options.resamples); estimators.len()];
+    for _ in 0..options.resamples {
+        let resampled = resample(rng);
+        for (e, values) in estimators.iter().zip(samples.iter_mut()) {
+            values.push(e.estimate(&resampled));
+        }
+    }
+    estimators
+        .iter()
+        .zip(points)
+        .zip(samples)
+        .map(|((e, estimate), values)| {
+            let (interval, warning) = percentile_interval(estimate, values, options.confidence);
+            let model_based = matches!(e.name(), "dm" | "dr");
+            let warning = warning.map(|w| format!("{}: {w}", e.name()));
+            Estimate { estimator: e.name().to_string(), interval, reward_model: model_based.then(|| reward_model.to_string()), warning }
+        })
+        .collect()
 }
 
 /// The percentile interval of the finite bootstrap values around `estimate`, with a warning
 /// when the estimate is undefined or some resamples were.
-pub(crate) fn percentile_interval(estimate: f64, mut values: Vec<f64>, confidence: f64) -> (Interval, Option<String>) {
+fn percentile_interval(estimate: f64, mut values: Vec<f64>, confidence: f64) -> (Interval, Option<String>) {
     if !estimate.is_finite() {
         return (
             Interval { estimate: f64::NAN, lower: f64::NAN, upper: f64::NAN },

@@ -18,7 +18,7 @@ def inspect(path: PathLike, schema: Optional[PathLike] = None, max_rows: Optiona
     """Profile a CSV/TSV/Parquet/RecBole file, as ``recforge data inspect``.
 
     Returns one row per column: ``name``, ``inferred`` (integer, float, categorical,
-    multi-valued, empty), ``distinct`` (``distinct_capped`` when it is a lower bound),
+    multi_valued, empty), ``distinct`` (``distinct_capped`` when it is a lower bound),
     ``missing``, ``min``/``max``/``mean`` for numbers, ``examples``. The table's schema metadata
     holds ``rows``, ``format`` and the detected ``label`` (JSON).
     """
@@ -30,8 +30,6 @@ def inspect(path: PathLike, schema: Optional[PathLike] = None, max_rows: Optiona
         )
     )
     columns = report["columns"]
-    for column in columns:
-        column["inferred"] = str(column["inferred"]).lower()
     table = pa.Table.from_pylist(columns) if columns else pa.table({"name": pa.array([], pa.string())})
     metadata = {"rows": str(report["rows"]), "format": json.dumps(report["format"]), "label": json.dumps(report["label"])}
     return table.replace_schema_metadata(metadata)

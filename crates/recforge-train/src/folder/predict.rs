@@ -127,6 +127,12 @@ fn open_sink(out: &Path, id_column: &str) -> Result<Box<dyn ScoreSink>, String> 
     }
 }
 
+/// The id column of the scores: `example_id` when the data has the schema's example-id
+/// column, else `row` (0-based data row numbers).
+fn id_column(file: &ChunkedFile) -> &'static str {
+    if file.has_example_id() { "example_id" } else { "row" }
+}
+
 /// Scores of rows collected in memory ([`ScoringModel::predict_batches`],
 /// [`ScoringModel::predict_to_memory`]).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -164,9 +170,14 @@ impl ScoringModel {
         self.collect(file, options, progress)
     }
 
+    /// Examples per forward pass: the options', else the run's `eval_batch_size`.
+    fn batch_size(&self, options: &PredictOptions) -> usize {
+        options.batch_size.unwrap_or_else(|| self.default_batch_size()).max(1)
+    }
+
     fn collect(&self, file: ChunkedFile, options: &PredictOptions, progress: &dyn Progress) -> Result<InMemoryScores, ScoringError> {
-        let batch_size = options.batch_size.unwrap_or_else(|| self.default_batch_size()).max(1);
-        let id_column = if file.has_example_id() { "example_id" } else { "row" };
+        let batch_size = self.batch_size(options);
+        let id_column = id_column(&file);
         let mut labels = file.has_label().then(Vec::new);
         let mut out = InMemoryScores { id_column: id_column.to_string(), ..Default::default() };
         let chunk = ChunkOptions { chunk_rows: batch_size, skip_bad_rows: options.skip_bad_rows, progress };
@@ -194,9 +205,9 @@ impl ScoringModel {
         progress: &dyn Progress,
     ) -> Result<PredictReport, ScoringError> {
         let started = Instant::now();
-        let batch_size = options.batch_size.unwrap_or_else(|| self.default_batch_size()).max(1);
+        let batch_size = self.batch_size(options);
         let file = ChunkedFile::open(&self.schema, &self.encoder, data)?;
-        let id_column = if file.has_example_id() { "example_id" } else { "row" };
+        let id_column = id_column(&file);
         let output = |message: String| ScoringError::Output { path: out.to_path_buf(), message };
         let mut sink = open_sink(out, id_column).map_err(output)?;
         let chunk = ChunkOptions { chunk_rows: batch_size, skip_bad_rows: options.skip_bad_rows, progress };
