@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 
 use crate::{ClusterContext, Score, Scorer};
@@ -28,17 +29,26 @@ impl EdgeStats {
     }
 }
 
+/// Edge sums keyed by (cluster, item), with a fast integer hasher (the keys are bounded by
+/// the configured clusters and items, never free-form input).
+pub type EdgeMap = HashMap<(u32, u32), EdgeStats, FxBuildHasher>;
+
 /// Diag-LinUCB state: one [`EdgeStats`] per (cluster, item) edge seen so far.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiagLinUcb {
     /// Ridge prior: every edge starts at `d = λ`, `b = 0`.
     pub lambda: f64,
-    edges: HashMap<(u32, u32), EdgeStats>,
+    edges: EdgeMap,
 }
 
 impl DiagLinUcb {
     pub fn new(lambda: f64) -> Self {
-        DiagLinUcb { lambda, edges: HashMap::new() }
+        DiagLinUcb { lambda, edges: EdgeMap::default() }
+    }
+
+    /// The scorer over sums read back from a store, taken as they are (no copy).
+    pub fn from_edges(lambda: f64, edges: EdgeMap) -> Self {
+        DiagLinUcb { lambda, edges }
     }
 
     /// The sums of edge (cluster, item), zero when never updated.

@@ -21,7 +21,7 @@ pub mod policy;
 pub mod simulate;
 
 pub use context::ClusterContext;
-pub use diag_linucb::{DiagLinUcb, EdgeStats};
+pub use diag_linucb::{DiagLinUcb, EdgeMap, EdgeStats};
 pub use linucb::LinUcb;
 pub use policy::{
     BetaThompson, Choice, EpsilonGreedy, GaussianThompson, POLICY_NAMES, Policy, PolicyConfig, SHARED_STATE_POLICIES, Ucb, UniformRandom, Valuation,

@@ -64,10 +64,18 @@ pub trait Policy {
 pub const PROBABILITY_SAMPLES: usize = 256;
 
 /// Indices of the `k` largest values, best first (ties by lower index).
+/// A partial selection (O(n)) then a sort of the k chosen, not a sort of all n.
 fn top_indices(values: &[f64], k: usize) -> Vec<usize> {
+    let better = |a: &usize, b: &usize| values[*b].total_cmp(&values[*a]).then(a.cmp(b));
     let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]).then(a.cmp(&b)));
-    order.truncate(k);
+    if k == 0 {
+        return Vec::new();
+    }
+    if k < order.len() {
+        order.select_nth_unstable_by(k - 1, better);
+        order.truncate(k);
+    }
+    order.sort_unstable_by(better);
     order
 }
 
@@ -346,6 +354,20 @@ mod tests {
 
     use super::*;
     use crate::DiagLinUcb;
+
+    #[test]
+    fn top_indices_equals_a_full_sort_with_ties_by_index() {
+        let mut rng = SmallRng::seed_from_u64(3);
+        for n in [0usize, 1, 2, 7, 100] {
+            // Few distinct values, so ties are common.
+            let values: Vec<f64> = (0..n).map(|_| rng.random_range(0..5) as f64).collect();
+            let mut full: Vec<usize> = (0..n).collect();
+            full.sort_by(|&a, &b| values[b].total_cmp(&values[a]).then(a.cmp(&b)));
+            for k in [0, 1, 3, n, n + 2] {
+                assert_eq!(top_indices(&values, k), full[..k.min(n)].to_vec(), "n {n} k {k}");
+            }
+        }
+    }
 
     fn trained() -> DiagLinUcb {
         let mut scorer = DiagLinUcb::new(1.0);

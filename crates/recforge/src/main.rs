@@ -6,6 +6,11 @@ mod progress;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc keeps freed buffers for reuse: training and serving allocate tensors and response
+/// buffers of the same sizes over and over, which glibc returned to the kernel and faulted back in.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// recforge: build recommenders the way production teams do — ranking, retrieval,
 /// distillation, bandits, data selection and LLMs, on your own logs.
 #[derive(Parser)]

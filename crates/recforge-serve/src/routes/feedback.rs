@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::routes::on_store;
 use crate::routes::recommend::issued_ms;
 use crate::store::{Delta, now_ms};
 
@@ -57,9 +58,8 @@ async fn feedback(State(state): State<Arc<AppState>>, headers: HeaderMap, bytes:
     if now_ms() > issued + ttl_ms {
         return Err(ApiError::new(StatusCode::GONE, format!("request_id \"{}\" expired: feedback is accepted for {} s after the recommendation", body.request_id, state.config.request_ttl_s)));
     }
-    let store = state.clone();
     let id = body.request_id.clone();
-    let Some(issued_request) = tokio::task::spawn_blocking(move || store.store.get_request(&id)).await?? else {
+    let Some(issued_request) = on_store(&state, move |store| store.get_request(&id)).await? else {
         return Err(ApiError::not_found(format!("unknown request_id \"{}\"", body.request_id)));
     };
     let Some(&index) = state.item_index.get(&body.item) else {

@@ -16,6 +16,18 @@ use tower_http::trace::TraceLayer;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::store::{BanditStore, StoreError};
+
+/// Runs a store call where it belongs: inline when the store answers from memory
+/// ([`BanditStore::in_memory`]: a thread hand-off would cost more than the call), else on the
+/// blocking pool so that a network round trip never holds an async worker.
+pub(crate) async fn on_store<T: Send + 'static>(state: &Arc<AppState>, call: impl FnOnce(&dyn BanditStore) -> Result<T, StoreError> + Send + 'static) -> Result<T, ApiError> {
+    if state.store.in_memory() {
+        return Ok(call(state.store.as_ref())?);
+    }
+    let store = state.store.clone();
+    Ok(tokio::task::spawn_blocking(move || call(store.as_ref())).await??)
+}
 
 /// Every route, with load shedding and the request timeout ([`crate::protect`]), metrics, the
 /// body-size limit and request tracing.

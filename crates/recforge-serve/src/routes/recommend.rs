@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::config::MAX_K;
 use crate::error::{ApiError, ApiJson};
+use crate::routes::on_store;
 use crate::store::{IssuedRequest, now_ms};
 use crate::validate;
 
@@ -107,11 +108,9 @@ async fn recommend(State(state): State<Arc<AppState>>, headers: axum::http::Head
         Some(model) => model.graph.candidates(&context.clusters),
         None => (0..state.config.items.unwrap_or(0)).collect(),
     };
-    let store = state.clone();
     let clusters = context.clusters.clone();
-    let edges = tokio::task::spawn_blocking(move || store.store.edges(&clusters)).await??;
-    let mut scorer = DiagLinUcb::new(state.config.lambda);
-    scorer.apply_deltas(edges);
+    let edges = on_store(&state, move |store| store.edges(&clusters)).await?;
+    let scorer = DiagLinUcb::from_edges(state.config.lambda, edges);
     let policy = make_policy_over(&state.config.policy, &state.config.policy_config(), scorer)
         .ok_or_else(|| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("unknown policy {:?}", state.config.policy)))?;
     let chosen = policy.choose(&context, &candidates, k, &mut rand::rng());
@@ -125,9 +124,8 @@ async fn recommend(State(state): State<Arc<AppState>>, headers: axum::http::Head
     let issued = now_ms();
     let request_id = new_request_id(issued);
     let issued_request = IssuedRequest { context: context.clone(), items: items.iter().map(|i| i.index).collect(), expires_ms: issued + state.config.request_ttl_s * 1000 };
-    let store = state.clone();
     let id = request_id.clone();
-    tokio::task::spawn_blocking(move || store.store.put_request(&id, &issued_request)).await??;
+    on_store(&state, move |store| store.put_request(&id, &issued_request)).await?;
     use std::sync::atomic::Ordering::Relaxed;
     state.metrics.items_shown.fetch_add(items.len() as u64, Relaxed);
     state.metrics.items_explored.fetch_add(items.iter().filter(|i| i.explored).count() as u64, Relaxed);

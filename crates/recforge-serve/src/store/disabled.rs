@@ -1,9 +1,7 @@
 //! The store of a server that serves no bandit (retrieval only): it answers health checks and
 //! refuses bandit state, which the bandit routes never ask for once they see no bandit.
 
-use std::collections::HashMap;
-
-use recforge_bandit::EdgeStats;
+use recforge_bandit::EdgeMap;
 
 use super::{BanditStore, Delta, IssuedRequest, StoreError};
 
@@ -21,7 +19,7 @@ impl BanditStore for DisabledStore {
         "none"
     }
 
-    fn edges(&self, _clusters: &[u32]) -> Result<HashMap<(u32, u32), EdgeStats>, StoreError> {
+    fn edges(&self, _clusters: &[u32]) -> Result<EdgeMap, StoreError> {
         self.refuse()
     }
 

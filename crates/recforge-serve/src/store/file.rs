@@ -14,11 +14,13 @@
 //! - Request records are appended without their own fsync (a later fsync covers them).
 //! - A failed append is truncated back to the last complete record, so the WAL never holds a
 //!   broken line in the middle.
-//! - A snapshot is written every `snapshot_every` feedback records, when the WAL passes
-//!   `snapshot_bytes`, or when it is older than `snapshot_age_s`: temp file, fsync, the old
-//!   snapshot renamed to `snapshot.prev.json`, the new one renamed in, the folder fsynced; the
-//!   next WAL generation is created first. A failed snapshot is logged, counted and retried
-//!   later; the update that triggered it is already durable in the WAL and is acknowledged.
+//! - A snapshot is taken by the periodic upkeep ([`BanditStore::maintain`], never on a request)
+//!   once `snapshot_every` feedback records, `snapshot_bytes` of WAL or `snapshot_age_s` have
+//!   passed. Under the state lock it only rotates to the next WAL generation and serialises
+//!   the maps to memory; the file is written, fsynced and renamed in (the old one kept as
+//!   `snapshot.prev.json`, the folder fsynced) after the lock is released, so requests never
+//!   wait on snapshot I/O. A failed snapshot is logged, counted and retried later: the
+//!   records it would have compacted stay durable in the WALs, which a restart replays.
 //! - Issued requests expire on a timer ([`BanditStore::maintain`]) and are capped at
 //!   `max_live_requests` (oldest evicted first, counted).
 //! - At start the newest readable snapshot is loaded and every WAL from its generation on is
@@ -33,7 +35,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use recforge_bandit::EdgeStats;
+use recforge_bandit::{EdgeMap, EdgeStats};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::{BanditStore, Delta, IssuedRequest, StoreError, StoreStats, check_finite, check_finite_request, now_ms};
@@ -86,7 +89,7 @@ struct SnapshotRef<'a> {
 
 struct Inner {
     /// cluster → item → sums.
-    edges: HashMap<u32, HashMap<u32, EdgeStats>>,
+    edges: FxHashMap<u32, FxHashMap<u32, EdgeStats>>,
     requests: HashMap<String, IssuedRequest>,
     /// Request ids in issue order (≈ expiry order), for expiry and eviction.
     request_order: VecDeque<(u64, String)>,
@@ -97,6 +100,8 @@ struct Inner {
     /// Bytes of complete records in the current WAL.
     wal_len: u64,
     generation: u64,
+    /// The WAL generation `snapshot.json` continues into (WALs before it are not needed by it).
+    snapshot_generation: u64,
     /// Records appended since open (the group-commit sequence).
     written: u64,
     feedback_since_snapshot: usize,
@@ -119,6 +124,8 @@ pub struct FileStore {
     synced: AtomicU64,
     /// Held by the one writer doing a group fsync.
     sync_lock: Mutex<()>,
+    /// Held while a snapshot is being taken (one at a time).
+    snapshot_lock: Mutex<()>,
     /// The exclusive lock on DIR/LOCK, held while the store lives.
     _lock: File,
 }
@@ -259,7 +266,7 @@ impl FileStore {
         let path = wal_path(dir, last);
         let wal = OpenOptions::new().create(true).read(true).append(true).open(&path).map_err(|e| io(&format!("opening {}", path.display()), e))?;
         let mut inner = Inner {
-            edges: HashMap::new(),
+            edges: FxHashMap::default(),
             requests: HashMap::new(),
             request_order: VecDeque::new(),
             applied: HashMap::new(),
@@ -267,6 +274,7 @@ impl FileStore {
             wal: Arc::new(wal),
             wal_len: 0,
             generation: last,
+            snapshot_generation: first,
             written: 0,
             feedback_since_snapshot: 0,
             wal_since: None,
@@ -305,7 +313,7 @@ impl FileStore {
                 let _ = std::fs::remove_file(wal_path(dir, g));
             }
         }
-        Ok(FileStore { url, dir: dir.to_path_buf(), options, inner: Mutex::new(inner), synced: AtomicU64::new(0), sync_lock: Mutex::new(()), _lock: lock })
+        Ok(FileStore { url, dir: dir.to_path_buf(), options, inner: Mutex::new(inner), synced: AtomicU64::new(0), sync_lock: Mutex::new(()), snapshot_lock: Mutex::new(()), _lock: lock })
     }
 
     /// Replays one WAL file; returns the length of its complete records.
@@ -344,7 +352,7 @@ impl FileStore {
     /// last complete record.
     fn append(&self, inner: &mut Inner, record: &Record) -> Result<u64, StoreError> {
         if inner.wal_broken {
-            self.snapshot(inner).map_err(|e| StoreError::Io { url: self.url.clone(), message: format!("the WAL could not be repaired after a failed write: {e}") })?;
+            self.rotate(inner).map_err(|e| StoreError::Io { url: self.url.clone(), message: format!("the WAL could not be repaired after a failed write: {e}") })?;
         }
         let mut line = serde_json::to_vec(record).map_err(|e| StoreError::Io { url: self.url.clone(), message: e.to_string() })?;
         line.push(b'\n');
@@ -390,36 +398,78 @@ impl FileStore {
     }
 
     /// Snapshots when due; a failure is logged, counted and retried later, never returned:
-    /// the records it would have compacted are durable in the WAL.
-    fn snapshot_if_due(&self, inner: &mut Inner) {
-        if !self.snapshot_due(inner) {
-            return;
+    /// the records it would have compacted are durable in the WALs. The state lock is held
+    /// only to rotate the WAL and serialise; the file is written after it is released.
+    fn snapshot_if_due(&self) -> Result<(), StoreError> {
+        // One snapshot at a time; a tick that finds one running skips.
+        let Ok(_snapshotting) = self.snapshot_lock.try_lock() else { return Ok(()) };
+        let pending = {
+            let mut inner = self.lock()?;
+            if !self.snapshot_due(&inner) {
+                return Ok(());
+            }
+            self.begin_snapshot(&mut inner)
+        };
+        let written = pending.and_then(|p| {
+            let generation = p.generation;
+            self.write_snapshot(p).map(|()| generation)
+        });
+        let mut inner = self.lock()?;
+        match written {
+            Ok(generation) => inner.snapshot_generation = generation,
+            Err(e) => {
+                inner.snapshot_failures += 1;
+                inner.snapshot_not_before = Some(Instant::now() + SNAPSHOT_RETRY);
+                tracing::warn!("snapshot failed (updates stay in the WAL; retrying in {} s): {e}", SNAPSHOT_RETRY.as_secs());
+            }
         }
-        if let Err(e) = self.snapshot(inner) {
-            inner.snapshot_failures += 1;
-            inner.snapshot_not_before = Some(Instant::now() + SNAPSHOT_RETRY);
-            tracing::warn!("snapshot failed (updates stay in the WAL; retrying in {} s): {e}", SNAPSHOT_RETRY.as_secs());
-        }
+        Ok(())
     }
 
-    /// Writes a snapshot of the live state and starts the next WAL generation.
-    fn snapshot(&self, inner: &mut Inner) -> Result<(), StoreError> {
-        inner.purge(now_ms());
+    /// Makes everything appended so far durable and continues in the next WAL generation (a
+    /// torn tail left in the retired one is skipped by replay, as at the end of any WAL).
+    fn rotate(&self, inner: &mut Inner) -> Result<u64, StoreError> {
         let next = inner.generation + 1;
-        // The next WAL exists before any snapshot names it.
         let wal = OpenOptions::new().create(true).read(true).append(true).open(wal_path(&self.dir, next)).map_err(|e| self.io("opening the next WAL", e))?;
+        // Records waiting for a group fsync are in the WAL being retired: cover them now.
+        inner.wal.sync_data().map_err(|e| self.io("fsync of the WAL", e))?;
+        self.synced.fetch_max(inner.written, Ordering::Release);
+        inner.wal = Arc::new(wal);
+        inner.wal_len = 0;
+        inner.wal_since = None;
+        inner.wal_broken = false;
+        inner.generation = next;
+        Ok(next)
+    }
+
+    /// Under the state lock: forgets what expired, makes everything appended so far durable,
+    /// switches to the next WAL generation and serialises the maps (which the new WAL
+    /// continues) to memory.
+    fn begin_snapshot(&self, inner: &mut Inner) -> Result<PendingSnapshot, StoreError> {
+        inner.purge(now_ms());
         let edges: Vec<(u32, u32, f64, f64)> = inner.edges.iter().flat_map(|(&c, items)| items.iter().map(move |(&i, s)| (c, i, s.sum_w2, s.sum_wr))).collect();
         if let Some(bad) = edges.iter().find(|e| !(e.2.is_finite() && e.3.is_finite())) {
             return Err(StoreError::NonFinite(format!("edge (cluster {}, item {}) in the snapshot", bad.0, bad.1)));
         }
+        // The next WAL exists before any snapshot names it. From here a restart finds the
+        // current snapshot and replays every WAL up to the new one; the snapshot only shortens that.
+        let next = self.rotate(inner)?;
         let snapshot = SnapshotRef { wal_generation: next, edges, requests: &inner.requests, applied: &inner.applied };
+        let bytes = serde_json::to_vec(&snapshot).map_err(|e| StoreError::Io { url: self.url.clone(), message: format!("serialising the snapshot: {e}") })?;
+        inner.feedback_since_snapshot = 0;
+        inner.snapshot_not_before = None;
+        Ok(PendingSnapshot { bytes, generation: next, previous: inner.snapshot_generation })
+    }
+
+    /// Without the state lock: writes the serialised snapshot (temp file, fsync, the current
+    /// one kept as `snapshot.prev.json`, rename, folder fsync) and deletes the WALs the
+    /// fallback no longer needs.
+    fn write_snapshot(&self, pending: PendingSnapshot) -> Result<(), StoreError> {
         let tmp = self.dir.join("snapshot.json.tmp");
         let current = self.dir.join("snapshot.json");
-        // Streamed to the file: no copy of the maps and no whole-snapshot buffer in memory.
-        let written = File::create(&tmp).and_then(|file| {
-            let mut writer = std::io::BufWriter::new(file);
-            serde_json::to_writer(&mut writer, &snapshot)?;
-            writer.into_inner().map_err(|e| e.into_error())?.sync_all()
+        let written = File::create(&tmp).and_then(|mut file| {
+            file.write_all(&pending.bytes)?;
+            file.sync_all()
         });
         if let Err(e) = written {
             // A half-written temp file would only take space (a full disk is a likely cause).
@@ -431,25 +481,23 @@ impl FileStore {
         }
         std::fs::rename(&tmp, &current).map_err(|e| self.io("renaming the snapshot", e))?;
         File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| self.io("fsync of the state folder", e))?;
-        // Everything appended so far is in the durable snapshot.
-        self.synced.fetch_max(inner.written, Ordering::Release);
-        // The fallback (the snapshot before) needs its WAL, `generation`; older ones go.
-        if let Some(older) = inner.generation.checked_sub(1) {
-            for g in wal_generations(&self.dir) {
-                if g <= older {
-                    let _ = std::fs::remove_file(wal_path(&self.dir, g));
-                }
+        // The fallback (the snapshot before) replays from its generation on; older WALs go.
+        for g in wal_generations(&self.dir) {
+            if g < pending.previous {
+                let _ = std::fs::remove_file(wal_path(&self.dir, g));
             }
         }
-        inner.wal = Arc::new(wal);
-        inner.wal_len = 0;
-        inner.wal_since = None;
-        inner.wal_broken = false;
-        inner.generation = next;
-        inner.feedback_since_snapshot = 0;
-        inner.snapshot_not_before = None;
         Ok(())
     }
+}
+
+/// A snapshot serialised under the state lock, waiting to be written.
+struct PendingSnapshot {
+    bytes: Vec<u8>,
+    /// The WAL generation it continues into.
+    generation: u64,
+    /// The generation of the snapshot it replaces (which becomes the fallback).
+    previous: u64,
 }
 
 impl BanditStore for FileStore {
@@ -457,9 +505,14 @@ impl BanditStore for FileStore {
         &self.url
     }
 
-    fn edges(&self, clusters: &[u32]) -> Result<HashMap<(u32, u32), EdgeStats>, StoreError> {
+    fn in_memory(&self) -> bool {
+        true
+    }
+
+    fn edges(&self, clusters: &[u32]) -> Result<EdgeMap, StoreError> {
         let inner = self.lock()?;
-        let mut out = HashMap::new();
+        let size = clusters.iter().filter_map(|c| inner.edges.get(c)).map(|m| m.len()).sum();
+        let mut out = EdgeMap::with_capacity_and_hasher(size, Default::default());
         for &c in clusters {
             if let Some(items) = inner.edges.get(&c) {
                 out.extend(items.iter().map(|(&i, &s)| ((c, i), s)));
@@ -473,7 +526,6 @@ impl BanditStore for FileStore {
         let mut inner = self.lock()?;
         self.append(&mut inner, &Record::Request { id: id.to_string(), request: request.clone() })?;
         inner.remember_request(id.to_string(), request.clone(), self.options.max_live_requests.max(1));
-        self.snapshot_if_due(&mut inner);
         Ok(())
     }
 
@@ -498,18 +550,12 @@ impl BanditStore for FileStore {
             }
         };
         self.sync_to(seq)?;
-        if applied {
-            let mut inner = self.lock()?;
-            self.snapshot_if_due(&mut inner);
-        }
         Ok(applied)
     }
 
     fn maintain(&self) -> Result<(), StoreError> {
-        let mut inner = self.lock()?;
-        inner.purge(now_ms());
-        self.snapshot_if_due(&mut inner);
-        Ok(())
+        self.lock()?.purge(now_ms());
+        self.snapshot_if_due()
     }
 
     fn stats(&self) -> StoreStats {
@@ -547,6 +593,7 @@ mod tests {
             store.put_request("r1", &request(far)).unwrap();
             for k in 0..7 {
                 assert!(store.apply_feedback(&format!("r1/{k}"), &[delta(0, k, 1.0, 1.0)], far).unwrap());
+                store.maintain().unwrap();
             }
             assert!(!store.apply_feedback("r1/0", &[delta(0, 0, 1.0, 1.0)], far).unwrap());
         }
@@ -580,6 +627,7 @@ mod tests {
             let store = FileStore::open(dir.path(), 2).unwrap();
             for k in 0..5 {
                 store.apply_feedback(&format!("r/{k}"), &[delta(1, k, 1.0, 0.5)], far).unwrap();
+                store.maintain().unwrap();
             }
         }
         // Two snapshots so far (after 2 and 4 records); the newest is damaged.
@@ -617,6 +665,9 @@ mod tests {
         let far = now_ms() + 60_000;
         for k in 0..2000 {
             store.put_request(&format!("r{k}"), &request(far)).unwrap();
+            if k % 10 == 9 {
+                store.maintain().unwrap(); // the server's upkeep tick
+            }
         }
         let disk: u64 = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.metadata().unwrap().len()).sum();
         assert!(store.stats().wal_bytes < 4096 && disk < 4 * 4096, "wal {} disk {disk}", store.stats().wal_bytes);
@@ -624,5 +675,32 @@ mod tests {
         drop(store);
         let store = FileStore::open_with(dir.path(), options).unwrap();
         assert!(store.get_request("r1999").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_failed_snapshot_write_keeps_every_wal_the_fallback_needs() {
+        let dir = tempfile::tempdir().unwrap();
+        let far = now_ms() + 3_600_000;
+        {
+            let store = FileStore::open(dir.path(), 1).unwrap();
+            store.apply_feedback("r/0", &[delta(2, 0, 1.0, 1.0)], far).unwrap();
+            store.maintain().unwrap(); // snapshot 1
+            // The next snapshot cannot be written: its temp path is taken by a folder.
+            std::fs::create_dir(dir.path().join("snapshot.json.tmp")).unwrap();
+            store.apply_feedback("r/1", &[delta(2, 1, 1.0, 1.0)], far).unwrap();
+            store.maintain().unwrap();
+            assert_eq!(store.stats().snapshot_failures, 1);
+            std::fs::remove_dir(dir.path().join("snapshot.json.tmp")).unwrap();
+            store.apply_feedback("r/2", &[delta(2, 2, 1.0, 1.0)], far).unwrap();
+            store.lock().unwrap().snapshot_not_before = None; // skip the retry delay
+            store.maintain().unwrap(); // snapshot 2; snapshot 1 becomes the fallback
+            store.apply_feedback("r/3", &[delta(2, 3, 1.0, 1.0)], far).unwrap();
+        }
+        // Losing the newest snapshot leaves the fallback and every WAL after it.
+        std::fs::write(dir.path().join("snapshot.json"), b"{").unwrap();
+        let store = FileStore::open(dir.path(), 1).unwrap();
+        let edges = store.edges(&[2]).unwrap();
+        assert_eq!(edges.len(), 4, "{edges:?}");
+        assert!(!store.apply_feedback("r/1", &[delta(2, 1, 1.0, 1.0)], far).unwrap());
     }
 }

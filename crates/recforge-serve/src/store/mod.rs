@@ -10,9 +10,7 @@ pub mod disabled;
 pub mod file;
 pub mod redis;
 
-use std::collections::HashMap;
-
-use recforge_bandit::{ClusterContext, EdgeStats};
+use recforge_bandit::{ClusterContext, EdgeMap, EdgeStats};
 use serde::{Deserialize, Serialize};
 
 pub use disabled::DisabledStore;
@@ -89,8 +87,16 @@ pub trait BanditStore: Send + Sync {
         Ok(())
     }
 
+    /// True when reads and request records are answered from memory (a WAL append is a write
+    /// to the page cache): the server then calls `edges`, `put_request` and `get_request` on
+    /// its async threads instead of handing them to the blocking pool. `apply_feedback` may
+    /// still wait for an fsync and always goes to the blocking pool.
+    fn in_memory(&self) -> bool {
+        false
+    }
+
     /// Edge sums of every item linked to `clusters` (edges never updated are absent).
-    fn edges(&self, clusters: &[u32]) -> Result<HashMap<(u32, u32), EdgeStats>, StoreError>;
+    fn edges(&self, clusters: &[u32]) -> Result<EdgeMap, StoreError>;
 
     /// Remembers an issued request until it expires.
     fn put_request(&self, id: &str, request: &IssuedRequest) -> Result<(), StoreError>;

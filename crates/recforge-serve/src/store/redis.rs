@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use recforge_bandit::EdgeStats;
+use recforge_bandit::{EdgeMap, EdgeStats};
 use recforge_data::redis_conn::{Connection, RedisClient, is_retriable};
 
 use super::{BanditStore, Delta, IssuedRequest, StoreError, check_finite, check_finite_request, now_ms};
@@ -173,11 +173,11 @@ impl BanditStore for RedisStore {
         self.with_connection(|c| redis::cmd("PING").query::<String>(c)).map(|_| ())
     }
 
-    fn edges(&self, clusters: &[u32]) -> Result<HashMap<(u32, u32), EdgeStats>, StoreError> {
+    fn edges(&self, clusters: &[u32]) -> Result<EdgeMap, StoreError> {
         // One hash per cluster, each in its own slot: split per master on a Redis Cluster.
         let reads: Vec<redis::Cmd> = clusters.iter().map(|&c| redis::cmd("HGETALL").arg(self.edge_key(c)).clone()).collect();
         let hashes: Vec<HashMap<String, f64>> = self.with_connection(|c| c.query_each(&reads))?;
-        let mut out: HashMap<(u32, u32), EdgeStats> = HashMap::new();
+        let mut out = EdgeMap::default();
         for (&cluster, hash) in clusters.iter().zip(hashes) {
             for (field, value) in hash {
                 let corrupt = || StoreError::Corrupt { url: self.url.clone(), message: format!("field \"{field}\" of {}", self.edge_key(cluster)) };
