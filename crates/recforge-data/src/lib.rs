@@ -44,6 +44,7 @@ pub mod reader;
 pub mod redis_conn;
 pub mod rows;
 pub mod schema;
+pub mod recbole_export;
 pub mod sequences;
 pub mod split;
 pub mod store;

@@ -251,7 +251,7 @@ fn default_max_connections() -> usize {
     4096
 }
 fn default_snapshot_every() -> usize {
-    10_000
+    100_000
 }
 
 /// Most items one request may ask for.

@@ -16,11 +16,12 @@
 //!   broken line in the middle.
 //! - A snapshot is taken by the periodic upkeep ([`BanditStore::maintain`], never on a request)
 //!   once `snapshot_every` feedback records, `snapshot_bytes` of WAL or `snapshot_age_s` have
-//!   passed. Under the state lock it only rotates to the next WAL generation and serialises
-//!   the maps to memory; the file is written, fsynced and renamed in (the old one kept as
-//!   `snapshot.prev.json`, the folder fsynced) after the lock is released, so requests never
-//!   wait on snapshot I/O. A failed snapshot is logged, counted and retried later: the
-//!   records it would have compacted stay durable in the WALs, which a restart replays.
+//!   passed. Under the state lock it rotates to the next WAL generation and streams the maps
+//!   into a temp file (page cache, no copy of the maps and no whole-snapshot buffer, so memory
+//!   stays flat); the fsync, the renames (the old snapshot kept as `snapshot.prev.json`) and the
+//!   folder fsync come after the lock is released, so requests never wait on the disk. A
+//!   failed snapshot is logged, counted and retried later: the records it would have compacted
+//!   stay durable in the WALs, which a restart replays.
 //! - Issued requests expire on a timer ([`BanditStore::maintain`]) and are capped at
 //!   `max_live_requests` (oldest evicted first, counted).
 //! - At start the newest readable snapshot is loaded and every WAL from its generation on is
@@ -56,7 +57,7 @@ pub struct FileOptions {
 
 impl Default for FileOptions {
     fn default() -> Self {
-        FileOptions { snapshot_every: 10_000, snapshot_bytes: 64 << 20, snapshot_age_s: 3600, max_live_requests: 500_000 }
+        FileOptions { snapshot_every: 100_000, snapshot_bytes: 64 << 20, snapshot_age_s: 3600, max_live_requests: 500_000 }
     }
 }
 
@@ -403,17 +404,22 @@ impl FileStore {
     fn snapshot_if_due(&self) -> Result<(), StoreError> {
         // One snapshot at a time; a tick that finds one running skips.
         let Ok(_snapshotting) = self.snapshot_lock.try_lock() else { return Ok(()) };
-        let pending = {
+        let started = Instant::now();
+        let (pending, requests) = {
             let mut inner = self.lock()?;
             if !self.snapshot_due(&inner) {
                 return Ok(());
             }
-            self.begin_snapshot(&mut inner)
+            (self.begin_snapshot(&mut inner), inner.requests.len())
         };
+        let locked = started.elapsed();
         let written = pending.and_then(|p| {
             let generation = p.generation;
             self.write_snapshot(p).map(|()| generation)
         });
+        if written.is_ok() {
+            tracing::info!("snapshot of {requests} live requests: {:.0} ms under the state lock, {:.0} ms to make it durable", locked.as_secs_f64() * 1e3, (started.elapsed() - locked).as_secs_f64() * 1e3);
+        }
         let mut inner = self.lock()?;
         match written {
             Ok(generation) => inner.snapshot_generation = generation,
@@ -443,8 +449,8 @@ impl FileStore {
     }
 
     /// Under the state lock: forgets what expired, makes everything appended so far durable,
-    /// switches to the next WAL generation and serialises the maps (which the new WAL
-    /// continues) to memory.
+    /// switches to the next WAL generation and streams the maps (which the new WAL continues)
+    /// into the temp file, unsynced.
     fn begin_snapshot(&self, inner: &mut Inner) -> Result<PendingSnapshot, StoreError> {
         inner.purge(now_ms());
         let edges: Vec<(u32, u32, f64, f64)> = inner.edges.iter().flat_map(|(&c, items)| items.iter().map(move |(&i, s)| (c, i, s.sum_w2, s.sum_wr))).collect();
@@ -455,26 +461,34 @@ impl FileStore {
         // current snapshot and replays every WAL up to the new one; the snapshot only shortens that.
         let next = self.rotate(inner)?;
         let snapshot = SnapshotRef { wal_generation: next, edges, requests: &inner.requests, applied: &inner.applied };
-        let bytes = serde_json::to_vec(&snapshot).map_err(|e| StoreError::Io { url: self.url.clone(), message: format!("serialising the snapshot: {e}") })?;
+        let tmp = self.dir.join("snapshot.json.tmp");
+        let written = File::create(&tmp).and_then(|file| {
+            let mut writer = std::io::BufWriter::new(file);
+            serde_json::to_writer(&mut writer, &snapshot)?;
+            writer.into_inner().map_err(|e| e.into_error())
+        });
+        let file = match written {
+            Ok(file) => file,
+            Err(e) => {
+                // A half-written temp file would only take space (a full disk is a likely cause).
+                let _ = std::fs::remove_file(&tmp);
+                return Err(self.io("writing the snapshot", e));
+            }
+        };
         inner.feedback_since_snapshot = 0;
         inner.snapshot_not_before = None;
-        Ok(PendingSnapshot { bytes, generation: next, previous: inner.snapshot_generation })
+        Ok(PendingSnapshot { file, tmp, generation: next, previous: inner.snapshot_generation })
     }
 
-    /// Without the state lock: writes the serialised snapshot (temp file, fsync, the current
-    /// one kept as `snapshot.prev.json`, rename, folder fsync) and deletes the WALs the
-    /// fallback no longer needs.
+    /// Without the state lock: makes the written snapshot durable (fsync, the current one kept
+    /// as `snapshot.prev.json`, rename, folder fsync) and deletes the WALs the fallback no
+    /// longer needs.
     fn write_snapshot(&self, pending: PendingSnapshot) -> Result<(), StoreError> {
-        let tmp = self.dir.join("snapshot.json.tmp");
+        let PendingSnapshot { file, tmp, previous, .. } = pending;
         let current = self.dir.join("snapshot.json");
-        let written = File::create(&tmp).and_then(|mut file| {
-            file.write_all(&pending.bytes)?;
-            file.sync_all()
-        });
-        if let Err(e) = written {
-            // A half-written temp file would only take space (a full disk is a likely cause).
+        if let Err(e) = file.sync_all() {
             let _ = std::fs::remove_file(&tmp);
-            return Err(self.io("writing the snapshot", e));
+            return Err(self.io("fsync of the snapshot", e));
         }
         if current.exists() {
             std::fs::rename(&current, self.dir.join("snapshot.prev.json")).map_err(|e| self.io("keeping the previous snapshot", e))?;
@@ -483,7 +497,7 @@ impl FileStore {
         File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| self.io("fsync of the state folder", e))?;
         // The fallback (the snapshot before) replays from its generation on; older WALs go.
         for g in wal_generations(&self.dir) {
-            if g < pending.previous {
+            if g < previous {
                 let _ = std::fs::remove_file(wal_path(&self.dir, g));
             }
         }
@@ -491,9 +505,10 @@ impl FileStore {
     }
 }
 
-/// A snapshot serialised under the state lock, waiting to be written.
+/// A snapshot streamed to its temp file under the state lock, waiting for its fsync and rename.
 struct PendingSnapshot {
-    bytes: Vec<u8>,
+    file: File,
+    tmp: PathBuf,
     /// The WAL generation it continues into.
     generation: u64,
     /// The generation of the snapshot it replaces (which becomes the fallback).

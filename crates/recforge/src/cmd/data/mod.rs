@@ -103,14 +103,27 @@ pub fn run(command: DataCommand) -> Result<()> {
         DataCommand::AlignMl100k(args) => align_ml100k::run(args),
         DataCommand::ExportSplit(args) => {
             let task = recforge_data::Task::load(&args.schema, &TaskOptions::default(), crate::progress::console())?;
-            task.write_split_assignment(&args.out)?;
-            eprintln!(
-                "wrote {} ({} train, {} valid, {} test rows)",
-                args.out.display(),
-                task.split.train.len(),
-                task.split.valid.len(),
-                task.split.test.len()
-            );
+            match args.format {
+                SplitFormat::Rows => {
+                    let out = args.out.unwrap_or_else(|| PathBuf::from("split.csv"));
+                    task.write_split_assignment(&out)?;
+                    eprintln!("wrote {} ({} train, {} valid, {} test rows)", out.display(), task.split.train.len(), task.split.valid.len(), task.split.test.len());
+                }
+                SplitFormat::Recbole => {
+                    let name = args.schema.file_stem().map_or_else(|| "dataset".to_string(), |s| s.to_string_lossy().into_owned());
+                    let out = args.out.unwrap_or_else(|| PathBuf::from("runs/recbole"));
+                    let export = recforge_data::recbole_export::export_task(&task, &out, &name, args.min_interactions)?;
+                    eprintln!(
+                        "wrote {} ({} users, {} items, {} interactions); RecBole: data_path {}, dataset {}, eval_args split LS valid_and_test, order TO",
+                        export.path.display(),
+                        export.users,
+                        export.items,
+                        export.interactions,
+                        out.display(),
+                        export.dataset
+                    );
+                }
+            }
             Ok(())
         }
         DataCommand::Synth(args) => {
@@ -152,7 +165,23 @@ pub fn print_summary(data: &Dataset, report: &PrepareReport) {
 pub struct ExportSplitArgs {
     /// The data schema TOML whose split to export.
     schema: PathBuf,
-    /// Where to write the `row,part` CSV.
-    #[arg(long, default_value = "split.csv")]
-    out: PathBuf,
+    /// `rows`: the `row,part` CSV of the schema's split. `recbole`: the leave-one-out
+    /// histories (user, item, timestamp declared) as a RecBole atomic `.inter` file whose
+    /// temporal leave-one-out split is recforge's.
+    #[arg(long, value_enum, default_value_t = SplitFormat::Rows)]
+    format: SplitFormat,
+    /// Where to write: the CSV (default split.csv), or the folder that gets
+    /// `<schema stem>/<schema stem>.inter` (default runs/recbole).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// `recbole` only: k-core of the histories (users and items with fewer interactions are
+    /// dropped), as the retrieval and sequential trainers use.
+    #[arg(long, default_value_t = 5)]
+    min_interactions: usize,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum SplitFormat {
+    Rows,
+    Recbole,
 }
