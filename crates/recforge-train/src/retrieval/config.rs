@@ -25,6 +25,9 @@ pub struct RetrievalTrainConfig {
     pub max_examples_per_user: Option<usize>,
     /// Subtract log q_j (the target's in-batch sampling probability) from the logits.
     pub logq: bool,
+    /// Leave a row's own item out of its in-batch negatives when another row has the same
+    /// target (accidental hits).
+    pub mask_duplicates: bool,
     /// Weight of the head-disagreement loss (0 = off).
     pub disagreement: f64,
     /// Embedding and user/item vector width d.
@@ -47,6 +50,7 @@ impl Default for RetrievalTrainConfig {
             min_interactions: 5,
             max_examples_per_user: None,
             logq: true,
+            mask_duplicates: true,
             disagreement: 0.0,
             dim: 8,
             head_fraction: 0.2,

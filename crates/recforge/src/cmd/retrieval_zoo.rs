@@ -9,6 +9,7 @@ use recforge_models::retrieval::idw::IdwConfig;
 use recforge_train::retrieval::experiment::{self, RESULTS_FILE};
 use recforge_train::retrieval::report::markdown_tables;
 use recforge_train::retrieval::{RetrievalTrainConfig, SequenceDataset, ZooConfig};
+use recforge_train::sasrec::SasRecTrainConfig;
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -22,7 +23,12 @@ pub struct Args {
     /// Output folder (default runs/retrieval-zoo-<dataset>, e.g. runs/retrieval-zoo-ml1m).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Maximum epochs of the first training of each model (early stopping on valid HR@200).
+    /// Rows to run (comma-separated; default all but sasrec): popularity, sasrec, sur, mur,
+    /// mur-invfreq, mur-idw, mur-idw-cal. The IDW rows train mur as their starting point;
+    /// sasrec is the sequential reference (d 50, 2 blocks) on the same split and protocols.
+    #[arg(long, value_delimiter = ',')]
+    rows: Vec<String>,
+    /// Maximum epochs of the first training of each model (early stopping on valid NDCG@10).
     #[arg(long, default_value_t = 20)]
     epochs: usize,
     /// Maximum epochs of each IDW retraining and of calibration.
@@ -52,6 +58,12 @@ pub struct Args {
     /// Weight of the head-disagreement loss (0 = off).
     #[arg(long, default_value_t = 0.0)]
     disagreement: f64,
+    /// Train without the logQ correction of the in-batch softmax.
+    #[arg(long)]
+    no_logq: bool,
+    /// Keep duplicate in-batch targets as negatives (accidental hits are removed by default).
+    #[arg(long)]
+    no_mask_duplicates: bool,
     /// Train nothing: rewrite table.md and report.html from the results.json already in the
     /// output folder (e.g. of an interrupted run; rows cover the seeds that finished).
     #[arg(long)]
@@ -80,11 +92,15 @@ pub fn run(args: Args) -> Result<()> {
                 dim: args.dim,
                 lr: args.lr,
                 disagreement: args.disagreement,
+                logq: !args.no_logq,
+                mask_duplicates: !args.no_mask_duplicates,
                 ..RetrievalTrainConfig::default()
             },
             interests: args.interests,
             seeds: args.seeds,
             idw: IdwConfig::default(),
+            rows: args.rows,
+            sasrec: SasRecTrainConfig::default(),
         };
         let results = experiment::run_zoo(&dataset, &config, &out, crate::progress::console())?;
         let table = markdown_tables(&results);
