@@ -28,36 +28,37 @@ pub struct Args {
     /// sasrec is the sequential reference (d 50, 2 blocks) on the same split and protocols.
     #[arg(long, value_delimiter = ',')]
     rows: Vec<String>,
-    /// Maximum epochs of the first training of each model (early stopping on valid NDCG@10).
-    #[arg(long, default_value_t = 20)]
-    epochs: usize,
+    /// Maximum epochs of the first training of each model (early stopping on valid NDCG@10;
+    /// the defaults of this and the training flags below are `RetrievalTrainConfig`'s).
+    #[arg(long)]
+    epochs: Option<usize>,
     /// Maximum epochs of each IDW retraining and of calibration.
-    #[arg(long, default_value_t = 5)]
-    stage_epochs: usize,
+    #[arg(long)]
+    stage_epochs: Option<usize>,
     /// Epochs without validation improvement before a stage stops.
-    #[arg(long, default_value_t = 2)]
-    patience: usize,
+    #[arg(long)]
+    patience: Option<usize>,
     /// At most this many training targets per user per epoch, redrawn each epoch (default all).
     #[arg(long)]
     max_examples_per_user: Option<usize>,
     /// Training examples per in-batch softmax step.
-    #[arg(long, default_value_t = 256)]
-    batch_size: usize,
+    #[arg(long)]
+    batch_size: Option<usize>,
     /// Softmax temperature.
-    #[arg(long, default_value_t = 1.0)]
-    temperature: f64,
+    #[arg(long)]
+    temperature: Option<f64>,
     /// Embedding / user vector width d.
-    #[arg(long, default_value_t = 8)]
-    dim: usize,
+    #[arg(long)]
+    dim: Option<usize>,
     /// Number of user vectors H of MUR.
     #[arg(long, default_value_t = 3)]
     interests: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f64,
+    #[arg(long)]
+    lr: Option<f64>,
     /// Weight of the head-disagreement loss (0 = off).
-    #[arg(long, default_value_t = 0.0)]
-    disagreement: f64,
+    #[arg(long)]
+    disagreement: Option<f64>,
     /// Train without the logQ correction of the in-batch softmax.
     #[arg(long)]
     no_logq: bool,
@@ -81,17 +82,18 @@ pub fn run(args: Args) -> Result<()> {
         let table = experiment::write_report(&out, &results)?;
         (results, table)
     } else {
+        let d = RetrievalTrainConfig::default();
         let config = ZooConfig {
             train: RetrievalTrainConfig {
-                epochs: args.epochs,
-                stage_epochs: args.stage_epochs,
-                patience: args.patience,
-                max_examples_per_user: args.max_examples_per_user,
-                batch_size: args.batch_size,
-                temperature: args.temperature,
-                dim: args.dim,
-                lr: args.lr,
-                disagreement: args.disagreement,
+                epochs: args.epochs.unwrap_or(d.epochs),
+                stage_epochs: args.stage_epochs.unwrap_or(d.stage_epochs),
+                patience: args.patience.unwrap_or(d.patience),
+                max_examples_per_user: args.max_examples_per_user.or(d.max_examples_per_user),
+                batch_size: args.batch_size.unwrap_or(d.batch_size),
+                temperature: args.temperature.unwrap_or(d.temperature),
+                dim: args.dim.unwrap_or(d.dim),
+                lr: args.lr.unwrap_or(d.lr),
+                disagreement: args.disagreement.unwrap_or(d.disagreement),
                 logq: !args.no_logq,
                 mask_duplicates: !args.no_mask_duplicates,
                 ..RetrievalTrainConfig::default()
