@@ -29,36 +29,36 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     rows: Vec<String>,
     /// Maximum epochs of the first training of each model (early stopping on valid NDCG@10;
-    /// the defaults of this and the training flags below are `RetrievalTrainConfig`'s).
-    #[arg(long)]
-    epochs: Option<usize>,
+    /// this and the training flags below default to `RetrievalTrainConfig`'s values).
+    #[arg(long, default_value_t = RetrievalTrainConfig::default().epochs)]
+    epochs: usize,
     /// Maximum epochs of each IDW retraining and of calibration.
-    #[arg(long)]
-    stage_epochs: Option<usize>,
+    #[arg(long, default_value_t = RetrievalTrainConfig::default().stage_epochs)]
+    stage_epochs: usize,
     /// Epochs without validation improvement before a stage stops.
-    #[arg(long)]
-    patience: Option<usize>,
+    #[arg(long, default_value_t = RetrievalTrainConfig::default().patience)]
+    patience: usize,
     /// At most this many training targets per user per epoch, redrawn each epoch (default all).
     #[arg(long)]
     max_examples_per_user: Option<usize>,
     /// Training examples per in-batch softmax step.
-    #[arg(long)]
-    batch_size: Option<usize>,
+    #[arg(long, default_value_t = RetrievalTrainConfig::default().batch_size)]
+    batch_size: usize,
     /// Softmax temperature.
-    #[arg(long)]
-    temperature: Option<f64>,
+    #[arg(long, default_value_t = RetrievalTrainConfig::default().temperature)]
+    temperature: f64,
     /// Embedding / user vector width d.
-    #[arg(long)]
-    dim: Option<usize>,
+    #[arg(long, default_value_t = RetrievalTrainConfig::default().dim)]
+    dim: usize,
     /// Number of user vectors H of MUR.
     #[arg(long, default_value_t = 3)]
     interests: usize,
     /// Adam learning rate.
-    #[arg(long)]
-    lr: Option<f64>,
+    #[arg(long, default_value_t = RetrievalTrainConfig::default().lr)]
+    lr: f64,
     /// Weight of the head-disagreement loss (0 = off).
-    #[arg(long)]
-    disagreement: Option<f64>,
+    #[arg(long, default_value_t = RetrievalTrainConfig::default().disagreement)]
+    disagreement: f64,
     /// Train without the logQ correction of the in-batch softmax.
     #[arg(long)]
     no_logq: bool,
@@ -82,18 +82,17 @@ pub fn run(args: Args) -> Result<()> {
         let table = experiment::write_report(&out, &results)?;
         (results, table)
     } else {
-        let d = RetrievalTrainConfig::default();
         let config = ZooConfig {
             train: RetrievalTrainConfig {
-                epochs: args.epochs.unwrap_or(d.epochs),
-                stage_epochs: args.stage_epochs.unwrap_or(d.stage_epochs),
-                patience: args.patience.unwrap_or(d.patience),
-                max_examples_per_user: args.max_examples_per_user.or(d.max_examples_per_user),
-                batch_size: args.batch_size.unwrap_or(d.batch_size),
-                temperature: args.temperature.unwrap_or(d.temperature),
-                dim: args.dim.unwrap_or(d.dim),
-                lr: args.lr.unwrap_or(d.lr),
-                disagreement: args.disagreement.unwrap_or(d.disagreement),
+                epochs: args.epochs,
+                stage_epochs: args.stage_epochs,
+                patience: args.patience,
+                max_examples_per_user: args.max_examples_per_user,
+                batch_size: args.batch_size,
+                temperature: args.temperature,
+                dim: args.dim,
+                lr: args.lr,
+                disagreement: args.disagreement,
                 logq: !args.no_logq,
                 mask_duplicates: !args.no_mask_duplicates,
                 ..RetrievalTrainConfig::default()
