@@ -13,7 +13,7 @@ use recforge_data::{ItemSideFeature, ItemSideFeatures};
 mod common;
 use recforge_models::retrieval::idw::{IdwConfig, blend, density_round, example_weights, initial_weights, inverse_density};
 use recforge_models::retrieval::kde::{GaussianKde, scott_factor};
-use recforge_models::retrieval::loss::{in_batch_softmax, max_over_heads};
+use recforge_models::retrieval::loss::{accidental_hits, in_batch_softmax, max_over_heads};
 use recforge_models::retrieval::{
     ExactIndex, HistoryBatch, ItemFeatureTable, MipsIndex, RetrievalModel, RetrievalModelConfig,
 };
@@ -118,6 +118,7 @@ fn fit_scores(p: &[f64], logq: bool) -> Vec<f32> {
             Tensor::from_data(TensorData::new(log_q, [batch]), &device),
             Tensor::ones([batch], &device),
             1.0,
+            None,
         );
         let grads = loss.backward();
         let g = floats(s.grad(&grads).unwrap());
@@ -139,6 +140,29 @@ fn logq_correction_recovers_the_popularity_prior() {
     let gap = |s: &[f32]| (s[0] - s[2]) as f64;
     assert!((gap(&corrected) - 6f64.ln()).abs() < 0.35, "corrected gap {}", gap(&corrected));
     assert!(gap(&plain).abs() < 0.5, "uncorrected gap {}", gap(&plain));
+}
+
+#[test]
+fn accidental_hits_leave_a_rows_own_item_out_of_its_negatives() {
+    let device = Device::default();
+    // Targets [a, a, b]: rows 0 and 1 share item a.
+    let mask = accidental_hits(&[7, 7, 9], &device).into_data().try_to_vec::<bool>().unwrap();
+    assert_eq!(mask, vec![false, true, false, true, false, false, false, false, false]);
+    // One 1-d user vector (1) per row; item scores s_a = 1 (rows 0, 1), s_b = 0 (row 2); τ = 1,
+    // no logQ, unit weights. Masked: rows 0 and 1 each see {a (own), b}: CE = ln(1 + e^−1);
+    // row 2 (target b) keeps both copies of a as negatives: CE = ln(1 + 2e).
+    let users = Tensor::<3>::ones([3, 1, 1], &device);
+    let items = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 1.0, 0.0], [3, 1]), &device);
+    let loss = |mask| {
+        let l = in_batch_softmax(users.clone(), items.clone(), Tensor::zeros([3], &device), Tensor::ones([3], &device), 1.0, mask);
+        f64::from(l.into_scalar::<f32>())
+    };
+    let e = std::f64::consts::E;
+    let masked = (2.0 * (1.0 + (-1.0f64).exp()).ln() + (1.0 + 2.0 * e).ln()) / 3.0;
+    // Unmasked, rows 0 and 1 also count the other copy of a: CE = ln(2 + e^−1).
+    let plain = (2.0 * (2.0 + (-1.0f64).exp()).ln() + (1.0 + 2.0 * e).ln()) / 3.0;
+    assert!((loss(Some(accidental_hits(&[7, 7, 9], &device))) - masked).abs() < 1e-5);
+    assert!((loss(None) - plain).abs() < 1e-5);
 }
 
 #[test]
@@ -278,7 +302,7 @@ fn loss_of(model: &RetrievalModel, table: &ItemFeatureTable, device: &Device) ->
     let items = model.item.forward(&targets, table, device);
     let log_q = Tensor::<1>::from_data(TensorData::new(vec![-1.0f32, -2.0, -0.5], [3]), device);
     let weights = Tensor::<1>::from_data(TensorData::new(vec![1.0f32, 0.5, 2.0], [3]), device);
-    in_batch_softmax(users, items, log_q, weights, 0.7)
+    in_batch_softmax(users, items, log_q, weights, 0.7, None)
 }
 
 /// Central differences of the loss over each entry of a parameter, against autodiff.

@@ -3,7 +3,9 @@
 //! Ranking (pointwise CTR): [`auc`] (ties get half credit, like the Mann–Whitney U statistic),
 //! [`logloss`] and [`accuracy`]. Retrieval (one held-out relevant item per query, or a set):
 //! [`hit_rate_at_k`], [`recall_at_k`], [`ndcg_at_k`] and [`mrr`], all taking the rank list
-//! the model produced.
+//! the model produced; and, where the model produced scores, [`TiedRank`]: the target's place
+//! among the candidates' scores with ties counted as the expectation under random
+//! tie-breaking (the target tied with t others is equally likely at each of t + 1 positions).
 
 /// Probabilities are clipped to `[EPS, 1 - EPS]` before taking logs, as scikit-learn does.
 const LOGLOSS_EPS: f64 = 1e-7;
@@ -123,6 +125,61 @@ pub fn mrr<T: PartialEq>(ranked: &[T], relevant: &[T]) -> f64 {
         .map_or(0.0, |i| 1.0 / (i + 1) as f64)
 }
 
+/// Where a held-out target stands among scored candidates: `above` candidates score strictly
+/// higher, `tied` others score the same. Under random tie-breaking the target's 0-based position
+/// is uniform on `above ..= above + tied`, so every metric is the mean over those positions —
+/// a constant scorer gets chance credit, neither all nor nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TiedRank {
+    pub above: usize,
+    pub tied: usize,
+}
+
+/// NaN scores rank as −∞ (below every real score, tied with each other).
+fn comparable(score: f32) -> f32 {
+    if score.is_nan() { f32::NEG_INFINITY } else { score }
+}
+
+impl TiedRank {
+    /// The place of a target scoring `target` among `others` (the target itself not included).
+    pub fn of(target: f32, others: impl IntoIterator<Item = f32>) -> Self {
+        let target = comparable(target);
+        let mut rank = TiedRank::default();
+        for score in others {
+            let score = comparable(score);
+            if score > target {
+                rank.above += 1;
+            } else if score == target {
+                rank.tied += 1;
+            }
+        }
+        rank
+    }
+
+    /// The possible 0-based positions of the target.
+    fn positions(self) -> std::ops::RangeInclusive<usize> {
+        self.above..=self.above + self.tied
+    }
+
+    /// Expected HR@k: the fraction of the target's possible positions inside the top `k`.
+    pub fn hit_at(self, k: usize) -> f64 {
+        let inside = k.saturating_sub(self.above).min(self.tied + 1);
+        inside as f64 / (self.tied + 1) as f64
+    }
+
+    /// Expected NDCG@k with one relevant item: the mean of 1/log2(position + 2) over the
+    /// possible positions, 0 for those at or past `k`.
+    pub fn ndcg_at(self, k: usize) -> f64 {
+        let dcg: f64 = self.positions().take_while(|&p| p < k).map(|p| 1.0 / ((p + 2) as f64).log2()).fold(0.0, |a, b| a + b);
+        dcg / (self.tied + 1) as f64
+    }
+
+    /// Expected reciprocal rank.
+    pub fn reciprocal_rank(self) -> f64 {
+        self.positions().map(|p| 1.0 / (p + 1) as f64).sum::<f64>() / (self.tied + 1) as f64
+    }
+}
+
 /// Mean and sample standard deviation (n − 1 in the denominator; 0 for fewer than two
 /// values) — the "mean ± std over seeds" of every results table.
 pub fn mean_std(values: &[f64]) -> (f64, f64) {
@@ -168,6 +225,21 @@ impl TopKMetrics {
             ndcg_10: mean(&|r, t| ndcg_at_k(r, &[t], TOP_K_CUTOFFS[1])),
             mrr: mean(&|r, t| mrr(r, &[t])),
             users: rankings.len(),
+        }
+    }
+
+    /// Averages over targets placed by their scores, ties counted by expectation
+    /// ([`TiedRank`]); all zero for no ranks.
+    pub fn from_tied_ranks(ranks: &[TiedRank]) -> TopKMetrics {
+        let n = ranks.len().max(1) as f64;
+        let mean = |f: &dyn Fn(TiedRank) -> f64| ranks.iter().map(|&r| f(r)).sum::<f64>() / n;
+        TopKMetrics {
+            recall_5: mean(&|r| r.hit_at(TOP_K_CUTOFFS[0])),
+            recall_10: mean(&|r| r.hit_at(TOP_K_CUTOFFS[1])),
+            ndcg_5: mean(&|r| r.ndcg_at(TOP_K_CUTOFFS[0])),
+            ndcg_10: mean(&|r| r.ndcg_at(TOP_K_CUTOFFS[1])),
+            mrr: mean(&|r| r.reciprocal_rank()),
+            users: ranks.len(),
         }
     }
 }
@@ -241,6 +313,42 @@ mod tests {
         assert!(close(mrr(&ranked, &[42]), 0.0));
         // A miss is +0, not -0 (which reports print as "-0").
         assert!(ndcg_at_k(&ranked, &[42], 5).is_sign_positive());
+    }
+
+    #[test]
+    fn a_tie_straddling_the_cut_off_earns_the_fraction_of_positions_inside_it() {
+        // Scores: 2 above the target (0.5), 3 tied with it, 1 below → positions 2, 3, 4, 5.
+        let rank = TiedRank::of(0.5, [0.9, 0.7, 0.5, 0.5, 0.5, 0.1]);
+        assert_eq!(rank, TiedRank { above: 2, tied: 3 });
+        assert!(close(rank.hit_at(2), 0.0));
+        assert!(close(rank.hit_at(3), 0.25)); // only position 2 is inside the top 3
+        assert!(close(rank.hit_at(4), 0.5));
+        assert!(close(rank.hit_at(6), 1.0));
+        // NDCG@4: positions 2 and 3 count 1/log2(4) = 0.5 and 1/log2(5); divided by 4 positions.
+        assert!(close(rank.ndcg_at(4), (0.5 + 1.0 / 5f64.log2()) / 4.0));
+        assert!(close(rank.ndcg_at(2), 0.0));
+        // MRR: (1/3 + 1/4 + 1/5 + 1/6) / 4.
+        assert!(close(rank.reciprocal_rank(), (1.0 / 3.0 + 0.25 + 0.2 + 1.0 / 6.0) / 4.0));
+    }
+
+    #[test]
+    fn without_ties_the_expected_metrics_are_the_plain_ones() {
+        let rank = TiedRank::of(0.5, [0.9, 0.1, 0.2]);
+        assert_eq!(rank, TiedRank { above: 1, tied: 0 });
+        assert!(close(rank.hit_at(1), 0.0) && close(rank.hit_at(2), 1.0));
+        assert!(close(rank.ndcg_at(10), 1.0 / 3f64.log2()));
+        assert!(close(rank.reciprocal_rank(), 0.5));
+    }
+
+    #[test]
+    fn a_constant_scorer_gets_chance_credit_and_nan_ranks_last() {
+        // Target tied with 9 others: HR@1 = 1/10, NDCG@1 = 1/10, HR@10 = 1.
+        let flat = TiedRank::of(1.0, [1.0; 9]);
+        assert!(close(flat.hit_at(1), 0.1) && close(flat.ndcg_at(1), 0.1) && close(flat.hit_at(10), 1.0));
+        let nan = TiedRank::of(f32::NAN, [0.1, f32::NAN, -3.0]);
+        assert_eq!(nan, TiedRank { above: 2, tied: 1 });
+        let m = TopKMetrics::from_tied_ranks(&[flat, TiedRank::default()]);
+        assert!(close(m.recall_5, (0.5 + 1.0) / 2.0) && close(m.mrr, (flat.reciprocal_rank() + 1.0) / 2.0) && m.users == 2);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use recforge_models::layers::seed_dropout;
 use recforge_models::sequential::{SasRec, SasRecConfig, SequenceBatch};
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::ndcg_at_k;
+use crate::metrics::TiedRank;
 use crate::step_loop::{Learner, LoopConfig, LoopError, run_loop};
 
 /// Users scored per forward pass at evaluation.
@@ -148,17 +148,25 @@ pub fn top_k(scores: &[f32], k: usize) -> Vec<u32> {
     ids
 }
 
-/// Validation (second-to-last item) HR@10 and NDCG@10 with full-catalogue ranking.
+/// Where `target` stands among the recommendable items of one score row (those above −∞,
+/// the target itself excluded), ties counted by expectation.
+pub fn target_rank(scores: &[f32], target: u32) -> TiedRank {
+    let t = scores.get(target as usize).copied().unwrap_or(EXCLUDED);
+    let others = scores.iter().enumerate().filter(|&(i, &s)| i != target as usize && s > EXCLUDED).map(|(_, &s)| s);
+    TiedRank::of(t, others)
+}
+
+/// Validation (second-to-last item) HR@10 and NDCG@10 with full-catalogue ranking (ties
+/// counted by expectation under random tie-breaking).
 pub fn validate(model: &SasRec, seq: &Sequences, device: &Device) -> (f64, f64) {
     let contexts: Vec<&[u32]> = seq.histories.iter().map(|h| &h[..h.len() - 2]).collect();
     let scores = score_histories(model, &contexts, device);
     let n = seq.num_items;
     let (mut hr, mut ndcg) = (0.0, 0.0);
     for (u, history) in seq.histories.iter().enumerate() {
-        let target = history[history.len() - 2];
-        let ranked = top_k(&scores[u * n..(u + 1) * n], 10);
-        hr += crate::metrics::hit_rate_at_k(&ranked, &target, 10);
-        ndcg += ndcg_at_k(&ranked, &[target], 10);
+        let rank = target_rank(&scores[u * n..(u + 1) * n], history[history.len() - 2]);
+        hr += rank.hit_at(10);
+        ndcg += rank.ndcg_at(10);
     }
     let users = seq.histories.len().max(1) as f64;
     (hr / users, ndcg / users)

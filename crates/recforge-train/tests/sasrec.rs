@@ -2,7 +2,7 @@
 //! deterministic next-item rule on a tiny catalogue well beyond chance.
 
 use recforge_data::Sequences;
-use recforge_train::sasrec::{SasRecTrainConfig, score_histories, top_k, train_sasrec, training_pair, validate};
+use recforge_train::sasrec::{SasRecTrainConfig, score_histories, target_rank, top_k, train_sasrec, training_pair, validate};
 
 #[test]
 fn training_pairs_exclude_validation_and_test_items() {
@@ -20,6 +20,17 @@ fn top_k_orders_by_score_then_id_and_skips_excluded() {
     let scores = [f32::NEG_INFINITY, 0.5, 0.9, 0.5, f32::NEG_INFINITY, 0.1];
     assert_eq!(top_k(&scores, 3), vec![2, 1, 3]);
     assert_eq!(top_k(&scores, 10), vec![2, 1, 3, 5]);
+}
+
+#[test]
+fn the_target_rank_skips_excluded_items_and_counts_ties_by_expectation() {
+    // Item 3 (0.5) ties with item 1; item 2 is above; padding 0 and item 4 are excluded.
+    let scores = [f32::NEG_INFINITY, 0.5, 0.9, 0.5, f32::NEG_INFINITY, 0.1];
+    let rank = target_rank(&scores, 3);
+    assert_eq!((rank.above, rank.tied), (1, 1));
+    // Positions 1 and 2 equally likely: HR@2 = 1/2, NDCG@10 = (1/log2 3 + 1/2) / 2.
+    assert!((rank.hit_at(2) - 0.5).abs() < 1e-12);
+    assert!((rank.ndcg_at(10) - (1.0 / 3f64.log2() + 0.5) / 2.0).abs() < 1e-12);
 }
 
 /// 40 users; user s watches items s, s+1, …, s+7 (wrapping over ids 1..=40).

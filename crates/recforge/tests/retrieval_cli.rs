@@ -122,6 +122,31 @@ fn zoo_trains_every_row_and_retrieve_serves_a_user() {
 }
 
 #[test]
+fn zoo_runs_only_the_named_rows_and_puts_sasrec_on_the_same_protocols() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_tiny_log(dir);
+    recforge(dir)
+        .args(["retrieval-zoo", "--dataset", "schema.toml", "--seeds", "1", "--epochs", "1", "--rows", "popularity,sasrec"])
+        .args(["--quiet", "--out", "zoo", "--json"])
+        .assert()
+        .success();
+    let results: Value = serde_json::from_slice(&std::fs::read(dir.join("zoo/results.json")).unwrap()).unwrap();
+    let rows: Vec<&str> = results["results"].as_array().unwrap().iter().map(|r| r["row"].as_str().unwrap()).collect();
+    assert_eq!(rows, ["popularity", "sasrec"]);
+    let sasrec = &results["results"][1]["test"]["full"];
+    // 40 items: every target is within the top 200; NDCG@K is reported beside HR@K.
+    assert_eq!(sasrec["overall"][3].as_f64(), Some(1.0));
+    let ndcg: Vec<f64> = sasrec["ndcg"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert!(ndcg.windows(2).all(|w| w[0] <= w[1]) && ndcg[0] > 0.0, "{ndcg:?}");
+    recforge(dir)
+        .args(["retrieval-zoo", "--dataset", "schema.toml", "--rows", "sur,bogus", "--out", "zoo2"])
+        .assert()
+        .failure()
+        .stderr(contains("unknown row \"bogus\""));
+}
+
+#[test]
 fn bench_retrieval_reports_exact_and_hnsw() {
     let tmp = tempfile::tempdir().unwrap();
     recforge(tmp.path())

@@ -3,9 +3,9 @@
 //! output folder) and, given a `recforge retrieval-zoo` run folder, its multi-interest model
 //! (MUR). Retrieval ranks the full catalogue (items the user saw before the held-out one
 //! excluded); ranking orders the eval set's 20 candidates (the held-out item and 19
-//! popularity-sampled negatives). [`TopKMetrics`] with one relevant item; ties are broken by
-//! item id (retrieval) or candidate order (ranking, the held-out item listed first, so a tied
-//! score counts against it: it is placed after the negatives it ties with).
+//! popularity-sampled negatives). [`TopKMetrics`] with one relevant item; a target tied with
+//! other items counts by expectation under random tie-breaking ([`TiedRank`]), in both
+//! protocols.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -14,11 +14,11 @@ use burn::prelude::*;
 use recforge_data::Progress;
 use recforge_models::retrieval::search::exact::dot;
 use recforge_models::sequential::SasRec;
-use recforge_train::metrics::{TOP_K_CUTOFFS, TopKMetrics};
+use recforge_train::metrics::{TiedRank, TopKMetrics};
 use recforge_train::retrieval::RetrievalRun;
 use recforge_train::retrieval::run::{ItemVectors, VECTORS};
 use recforge_train::run::RunError;
-use recforge_train::sasrec::{SasRecEpoch, SasRecTrainConfig, score_histories, top_k, train_sasrec};
+use recforge_train::sasrec::{SasRecEpoch, SasRecTrainConfig, score_histories, target_rank, train_sasrec};
 use serde::{Deserialize, Serialize};
 
 use super::inputs::{load_eval_users, load_rec_data};
@@ -131,23 +131,19 @@ fn excluded(mut scores: Vec<f32>, seen: &[u32]) -> Vec<f32> {
 
 /// Ranks the catalogue and the 20 candidates of every user by `scores` (one row per user).
 fn evaluate_row(model: &str, users: &[EvalUser], scores: &[Vec<f32>], started: Instant, note: &str) -> BaselineRow {
-    let retrieval: Vec<(Vec<u32>, u32)> = users.iter().zip(scores).map(|(u, s)| (top_k(s, TOP_K_CUTOFFS[1]), u.target)).collect();
-    let ranking: Vec<(Vec<u32>, u32)> = users
+    let retrieval: Vec<TiedRank> = users.iter().zip(scores).map(|(u, s)| target_rank(s, u.target)).collect();
+    let ranking: Vec<TiedRank> = users
         .iter()
         .zip(scores)
         .map(|(u, s)| {
             let score = |i: u32| s.get(i as usize).copied().unwrap_or(f32::NEG_INFINITY);
-            let mut candidates = u.candidates();
-            // Stable sort on descending score; the held-out item (first) goes after its ties.
-            candidates.rotate_left(1);
-            candidates.sort_by(|&a, &b| score(b).total_cmp(&score(a)));
-            (candidates, u.target)
+            TiedRank::of(score(u.target), u.negatives.iter().map(|&i| score(i)))
         })
         .collect();
     let row = BaselineRow {
         model: model.to_string(),
-        retrieval: TopKMetrics::from_rankings(&retrieval),
-        ranking: TopKMetrics::from_rankings(&ranking),
+        retrieval: TopKMetrics::from_tied_ranks(&retrieval),
+        ranking: TopKMetrics::from_tied_ranks(&ranking),
         seconds: started.elapsed().as_secs_f64(),
         note: note.to_string(),
     };
@@ -283,17 +279,23 @@ mod tests {
     }
 
     #[test]
-    fn a_tie_counts_against_the_held_out_item_and_seen_items_are_never_retrieved() {
+    fn a_tie_counts_by_expectation_and_seen_items_are_never_retrieved() {
         let users = [user(1, vec![2, 3])];
-        // Every candidate ties: the held-out item goes after both negatives (rank 3).
+        // Every candidate ties: the held-out item is at position 0, 1 or 2 with chance 1/3 each.
         let scores = vec![excluded(vec![1.0; 5], &[4])];
         let row = evaluate_row("flat", &users, &scores, Instant::now(), "");
-        assert!((row.ranking.ndcg_5 - 0.5).abs() < 1e-12, "{:?}", row.ranking);
-        assert!((row.ranking.mrr - 1.0 / 3.0).abs() < 1e-12);
-        // Retrieval: ties by id, padding 0 and the seen item 4 excluded → [1, 2, 3].
+        let ndcg = (1.0 + 1.0 / 3f64.log2() + 0.5) / 3.0;
+        assert!((row.ranking.ndcg_5 - ndcg).abs() < 1e-12, "{:?}", row.ranking);
+        assert!((row.ranking.mrr - (1.0 + 0.5 + 1.0 / 3.0) / 3.0).abs() < 1e-12);
+        // Retrieval: padding 0 and the seen item 4 excluded, so the same three tied items.
         assert_eq!(row.retrieval.recall_5, 1.0);
-        assert_eq!(row.retrieval.mrr, 1.0);
+        assert!((row.retrieval.ndcg_10 - ndcg).abs() < 1e-12, "{:?}", row.retrieval);
+        // A target scoring above its negatives is first in both protocols.
+        let mut sharp = vec![0.0f32; 5];
+        sharp[1] = 2.0;
+        let row = evaluate_row("sharp", &users, &[excluded(sharp, &[4])], Instant::now(), "");
+        assert_eq!((row.ranking.mrr, row.retrieval.mrr), (1.0, 1.0));
         let md = markdown(&BaselineResults { users: 1, catalogue: 4, rows: vec![row] });
-        assert!(md.contains("| flat | 1.0000 | 1.0000 | 1.0000 | 1.0000 | 1.0000 | 1.0000 | 0.5000 | 0.5000 |"), "{md}");
+        assert!(md.contains("| sharp | 1.0000 | 1.0000 | 1.0000 | 1.0000 | 1.0000 | 1.0000 | 1.0000 | 1.0000 |"), "{md}");
     }
 }

@@ -2,9 +2,11 @@
 //! MovieLens), each embedded (bags mean-pooled), concatenated and sent through an MLP.
 //!
 //! Tables here are small (thousands of rows × 8), so they are ordinary burn parameters
-//! trained by dense Adam rather than rows of the `EmbeddingStore`.
+//! trained by dense Adam rather than rows of the `EmbeddingStore`. Every table starts from
+//! N(0, 1/d) ([`embedding_table`]), not burn's default N(0, 1): with unit-variance rows the
+//! towers' first logits are √d times too large and the softmax saturates before it learns.
 
-use burn::nn::{Embedding, EmbeddingConfig};
+use burn::nn::{Embedding, EmbeddingConfig, Initializer};
 use burn::prelude::*;
 use recforge_data::ItemSideFeatures;
 
@@ -36,9 +38,17 @@ pub struct ItemTower {
     mlp: Mlp,
 }
 
+/// An embedding table of `rows` × `dim` (at least one row) drawn from N(0, 1/dim), so a row's
+/// squared norm starts near 1 whatever the width.
+pub fn embedding_table(rows: usize, dim: usize, device: &Device) -> Embedding {
+    EmbeddingConfig::new(rows.max(1), dim)
+        .with_initializer(Initializer::Normal { mean: 0.0, std: 1.0 / (dim.max(1) as f64).sqrt() })
+        .init(device)
+}
+
 impl ItemTowerConfig {
     pub fn init(&self, device: &Device) -> ItemTower {
-        let table = |rows: usize| EmbeddingConfig::new(rows.max(1), self.embedding_dim).init(device);
+        let table = |rows: usize| embedding_table(rows, self.embedding_dim, device);
         ItemTower {
             id: table(self.num_items),
             side: self.side_cardinalities.iter().map(|&rows| table(rows)).collect(),

@@ -5,13 +5,13 @@
 
 use burn::module::Param;
 use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
-use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::nn::{Embedding, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::{elu, softmax};
 
 use crate::layers::Dropout;
-use crate::retrieval::item_tower::int2;
+use crate::retrieval::item_tower::{embedding_table, int2};
 
 /// Masked attention logits (a large negative number, not −∞, so softmax stays finite).
 const MASKED: f32 = -1.0e9;
@@ -53,7 +53,8 @@ impl UserTowerConfig {
     pub fn init(&self, device: &Device) -> UserTower {
         let heads = if self.d_model % self.attention_heads == 0 { self.attention_heads } else { 1 };
         UserTower {
-            items: EmbeddingConfig::new(self.num_items.max(1), self.embedding_dim).init(device),
+            // N(0, 1/d): the forward pass scales by √d, so the attention sees unit-variance inputs.
+            items: embedding_table(self.num_items, self.embedding_dim, device),
             input: LinearConfig::new(self.embedding_dim, self.d_model).init(device),
             attention: (0..self.attention_layers)
                 .map(|_| MultiHeadAttentionConfig::new(self.d_model, heads).with_dropout(0.0).init(device))

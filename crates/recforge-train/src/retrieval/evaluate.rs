@@ -2,8 +2,9 @@
 //! target is a head item (top 20% by training frequency) or a tail item, under two
 //! protocols: ranking the full corpus (items the user interacted with before the target
 //! excluded) and ranking the target among 99 popularity-sampled negatives (as the paper).
-//! Ties count half (an item scoring exactly the target's score is ranked above it half the
-//! time), so constant scorers get no free hits.
+//! Ties count by expectation under random tie-breaking ([`TiedRank`]): a target tied with t
+//! items straddling the cut-off earns the fraction of its t + 1 possible positions inside it,
+//! so constant scorers get chance credit, no free hits. NDCG@K (overall) is reported beside.
 
 use burn::prelude::*;
 use recforge_data::Example;
@@ -11,6 +12,7 @@ use recforge_models::retrieval::{HistoryBatch, RetrievalModel};
 use serde::{Deserialize, Serialize};
 
 use super::data::RetrievalData;
+use crate::metrics::TiedRank;
 
 /// The cut-offs K of HR@K.
 pub const KS: [usize; 4] = [10, 50, 100, 200];
@@ -26,26 +28,36 @@ pub struct HitRates {
     pub users: usize,
     pub head_users: usize,
     pub tail_users: usize,
+    /// NDCG@K for each K in [`KS`], overall (absent from results written before it existed).
+    #[serde(default)]
+    pub ndcg: [f64; 4],
 }
 
 impl HitRates {
-    /// HR@K from each example's rank and head flag.
-    pub fn from_ranks(ranks: &[(f64, bool)]) -> Self {
+    /// HR@K (and overall NDCG@K) from each example's rank and head flag.
+    pub fn from_ranks(ranks: &[(TiedRank, bool)]) -> Self {
         let mut out = HitRates { users: ranks.len(), ..Default::default() };
-        let mut sums = [[0f64; 4]; 3];
+        let mut sums = [[0f64; 4]; 4];
         for &(rank, head) in ranks {
             if head { out.head_users += 1 } else { out.tail_users += 1 }
             for (i, &k) in KS.iter().enumerate() {
-                let hit = f64::from(u8::from(rank < k as f64));
+                let hit = rank.hit_at(k);
                 sums[0][i] += hit;
                 sums[if head { 1 } else { 2 }][i] += hit;
+                sums[3][i] += rank.ndcg_at(k);
             }
         }
         let mean = |s: [f64; 4], n: usize| s.map(|v| if n == 0 { 0.0 } else { v / n as f64 });
         out.overall = mean(sums[0], out.users);
         out.head = mean(sums[1], out.head_users);
         out.tail = mean(sums[2], out.tail_users);
+        out.ndcg = mean(sums[3], out.users);
         out
+    }
+
+    /// Overall NDCG@`k`; NaN for a k not in [`KS`].
+    pub fn ndcg_at(&self, k: usize) -> f64 {
+        KS.iter().position(|&x| x == k).map_or(f64::NAN, |i| self.ndcg[i])
     }
 
     /// HR@`k` of `group` ("overall", "head" or "tail"); NaN for an unknown k or group.
@@ -83,8 +95,10 @@ fn split_of(data: &RetrievalData, split: EvalSplit) -> (&[Example], &[Vec<u32>])
     }
 }
 
-/// Scores every example of `split` with `score_batch` (`[batch × num_items]` row-major).
-fn evaluate_with(data: &RetrievalData, split: EvalSplit, mut score_batch: impl FnMut(&[Example]) -> Vec<f32>) -> RetrievalMetrics {
+/// Scores every example of `split` with `score_batch` (`[batch × num_items]` row-major, given
+/// the examples of a chunk of at most 512): how any scorer — a two-tower model, popularity,
+/// SASRec — is put on the same protocols.
+pub fn evaluate_with(data: &RetrievalData, split: EvalSplit, mut score_batch: impl FnMut(&[Example]) -> Vec<f32>) -> RetrievalMetrics {
     let (examples, negatives) = split_of(data, split);
     let n = data.sequences.num_items;
     let mut excluded = vec![false; n];
@@ -101,20 +115,10 @@ fn evaluate_with(data: &RetrievalData, split: EvalSplit, mut score_batch: impl F
             for &i in before {
                 excluded[i as usize] = true;
             }
-            let rank = |items: &mut dyn Iterator<Item = usize>| {
-                let (mut greater, mut equal) = (0usize, 0usize);
-                for j in items {
-                    if s[j] > t {
-                        greater += 1;
-                    } else if s[j] == t {
-                        equal += 1;
-                    }
-                }
-                greater as f64 + equal as f64 / 2.0
-            };
-            full.push((rank(&mut (0..n).filter(|&j| j != target as usize && !excluded[j])), head));
+            let others = (0..n).filter(|&j| j != target as usize && !excluded[j]).map(|j| s[j]);
+            full.push((TiedRank::of(t, others), head));
             let negs = &negatives[chunk_index * EVAL_BATCH + row];
-            sampled.push((rank(&mut negs.iter().map(|&j| j as usize)), head));
+            sampled.push((TiedRank::of(t, negs.iter().map(|&j| s[j as usize])), head));
             excluded[0] = false;
             for &i in before {
                 excluded[i as usize] = false;
@@ -138,4 +142,24 @@ pub fn evaluate_model(model: &RetrievalModel, data: &RetrievalData, split: EvalS
 pub fn evaluate_popularity(data: &RetrievalData, split: EvalSplit) -> RetrievalMetrics {
     let popularity: Vec<f32> = data.sequences.train_counts.iter().map(|&c| c as f32).collect();
     evaluate_with(data, split, |chunk| popularity.repeat(chunk.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hit_rates_average_the_expected_hits_of_tied_targets() {
+        // A head target tied with 59 items right under the top 10 (positions 10..=69): HR@10 0,
+        // HR@50 40/60, HR@100 and HR@200 1. A tail target at position 3 without ties.
+        let ranks = [(TiedRank { above: 10, tied: 59 }, true), (TiedRank { above: 3, tied: 0 }, false)];
+        let rates = HitRates::from_ranks(&ranks);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        assert!(close(rates.head[0], 0.0) && close(rates.head[1], 40.0 / 60.0) && close(rates.head[2], 1.0));
+        assert!(rates.tail.iter().all(|&hr| close(hr, 1.0)));
+        assert!(close(rates.overall[1], (40.0 / 60.0 + 1.0) / 2.0));
+        // NDCG@10 comes from the tail target alone: 1/log2(5) over 2 users.
+        assert!(close(rates.ndcg_at(10), 1.0 / 5f64.log2() / 2.0));
+        assert_eq!((rates.users, rates.head_users, rates.tail_users), (2, 1, 1));
+    }
 }

@@ -1,5 +1,6 @@
 //! The multi-interest retrieval experiment of arXiv 2308.01563 on one dataset: popularity,
-//! SUR, MUR, MUR + inverse-frequency weights, MUR + IDW and MUR + IDW + calibration, over
+//! SUR, MUR, MUR + inverse-frequency weights, MUR + IDW and MUR + IDW + calibration (and, on
+//! request, SASRec as the sequential reference on the same split and protocols), over
 //! several seeds, with HR@{10,50,100,200} overall/head/tail under full-corpus ranking and 99
 //! sampled negatives. [`run_zoo`] writes `results.json` (after every trained row, so an
 //! interrupted run keeps what finished), `table.md`, `report.html` and, for the first seed, one
@@ -17,16 +18,19 @@ use recforge_models::retrieval::{RetrievalModel, RetrievalModelConfig};
 use serde::{Deserialize, Serialize};
 
 use super::datasets::SequenceDataset;
-use super::evaluate::{EvalSplit, RetrievalMetrics, evaluate_model, evaluate_popularity};
+use super::evaluate::{EvalSplit, RetrievalMetrics, evaluate_model, evaluate_popularity, evaluate_with};
 use super::fit::{Selection, Stage, train_stage};
 use super::idw_loop::{IdwRound, run_idw};
 use super::report::{markdown_tables, render_html};
 use super::run::{ItemVectors, RetrievalRunInfo, save_run};
 use super::{RetrievalData, RetrievalError, RetrievalTrainConfig};
 use crate::run::RunError;
+use crate::sasrec::{SasRecError, SasRecTrainConfig, score_histories, train_sasrec};
 
 /// The experiment's rows, in table order.
-pub const ROWS: [&str; 6] = ["popularity", "sur", "mur", "mur-invfreq", "mur-idw", "mur-idw-cal"];
+pub const ROWS: [&str; 7] = ["popularity", "sasrec", "sur", "mur", "mur-invfreq", "mur-idw", "mur-idw-cal"];
+/// The rows run when none are named: all but SASRec (the reference, run on request).
+pub const DEFAULT_ROWS: [&str; 6] = ["popularity", "sur", "mur", "mur-invfreq", "mur-idw", "mur-idw-cal"];
 /// What [`run_zoo`] writes into its output folder.
 pub const RESULTS_FILE: &str = "results.json";
 pub const TABLE_FILE: &str = "table.md";
@@ -42,6 +46,18 @@ pub struct ZooConfig {
     /// Training seeds; the data split and the evaluation negatives do not move with them.
     pub seeds: Vec<u64>,
     pub idw: IdwConfig,
+    /// The rows to run, a subset of [`ROWS`] (empty = [`DEFAULT_ROWS`]); `mur-idw` and
+    /// `mur-idw-cal` start from a trained `mur`, which is trained for them even when not listed.
+    pub rows: Vec<String>,
+    /// SASRec's sizes and training (its `epochs`, `patience` and `seed` are taken from `train`).
+    pub sasrec: SasRecTrainConfig,
+}
+
+impl ZooConfig {
+    /// Whether `row` is run.
+    pub fn runs(&self, row: &str) -> bool {
+        if self.rows.is_empty() { DEFAULT_ROWS.contains(&row) } else { self.rows.iter().any(|r| r == row) }
+    }
 }
 
 /// One row's test metrics for one seed.
@@ -78,13 +94,20 @@ pub enum ZooError {
     Data(#[from] recforge_data::DataError),
     #[error(transparent)]
     Run(#[from] RunError),
+    #[error(transparent)]
+    SasRec(#[from] SasRecError),
     #[error("the prepared dataset carries no {0}; declare user and item features in the schema")]
     Vocabulary(&'static str),
+    #[error("unknown row {0:?}: expected some of {ROWS:?}")]
+    UnknownRow(String),
 }
 
 /// Trains and evaluates every row for every seed on `dataset`, writing into `out`.
 pub fn run_zoo(dataset: &SequenceDataset, config: &ZooConfig, out: &Path, progress: &dyn Progress) -> Result<ZooResults, ZooError> {
     let Some(&first_seed) = config.seeds.first() else { return Err(ZooError::NoSeeds) };
+    if let Some(unknown) = config.rows.iter().find(|r| !ROWS.contains(&r.as_str())) {
+        return Err(ZooError::UnknownRow(unknown.clone()));
+    }
     let (prepared, _) = recforge_data::prepare(&dataset.schema, &TaskOptions::default().prepare_options(progress))?;
     let data = RetrievalData::from_dataset(&prepared, &config.train)?;
     std::fs::create_dir_all(out).map_err(|source| RunError::Io { path: out.into(), source })?;
@@ -113,15 +136,33 @@ pub fn run_zoo(dataset: &SequenceDataset, config: &ZooConfig, out: &Path, progre
         out,
         first_seed,
     };
-    let popularity = evaluate_popularity(&data, EvalSplit::Test);
-    for &seed in &config.seeds {
-        zoo.results.results.push(RowResult { row: "popularity".into(), seed, test: popularity.clone(), seconds: 0.0 });
+    if config.runs("popularity") {
+        let popularity = evaluate_popularity(&data, EvalSplit::Test);
+        for &seed in &config.seeds {
+            zoo.results.results.push(RowResult { row: "popularity".into(), seed, test: popularity.clone(), seconds: 0.0 });
+        }
     }
+    let idw = config.runs("mur-idw") || config.runs("mur-idw-cal");
     let ones = vec![1f32; data.sequences.num_items];
     let inverse = example_weights(&uniform_weights(&data.sequences.train_counts), &data.sequences.train_counts);
     for &seed in &config.seeds {
         let train = RetrievalTrainConfig { seed, ..config.train.clone() };
+        if config.runs("sasrec") {
+            let started = Instant::now();
+            let sasrec = SasRecTrainConfig { epochs: train.epochs, patience: train.patience, seed, ..config.sasrec.clone() };
+            let (model, _) = train_sasrec(&data.sequences, &sasrec, progress)?;
+            let device = Device::default();
+            let test = evaluate_with(&data, EvalSplit::Test, |chunk| {
+                let contexts: Vec<&[u32]> = chunk.iter().map(|&e| data.sequences.context(e, usize::MAX)).collect();
+                score_histories(&model, &contexts, &device)
+            });
+            zoo.push("sasrec", seed, test, started.elapsed().as_secs_f64());
+            write_results(out, &zoo.results)?;
+        }
         for (row, interests, weights) in [("sur", 1, &ones), ("mur", config.interests, &ones), ("mur-invfreq", config.interests, &inverse)] {
+            if !config.runs(row) && !(row == "mur" && idw) {
+                continue;
+            }
             let started = Instant::now();
             let stage = Stage {
                 name: format!("{row} s{seed}"),
@@ -129,17 +170,23 @@ pub fn run_zoo(dataset: &SequenceDataset, config: &ZooConfig, out: &Path, progre
                 lr: train.lr,
                 max_epochs: train.epochs,
                 freeze_items: false,
-                selection: Selection::Overall,
+                selection: Selection::Ndcg,
                 seed,
             };
             let (model, _) = train_stage(fresh_model(&data, &train, interests), &data, &train, &stage, progress)?;
-            zoo.record(row, &model, &train, started.elapsed().as_secs_f64())?;
-            if row == "mur" {
+            if config.runs(row) {
+                zoo.record(row, &model, &train, started.elapsed().as_secs_f64())?;
+            }
+            if row == "mur" && idw {
                 let started = Instant::now();
                 let outcome = run_idw(model, &data, &train, &config.idw, progress)?;
                 let seconds = started.elapsed().as_secs_f64();
-                zoo.record("mur-idw", &outcome.idw, &train, seconds)?;
-                zoo.record("mur-idw-cal", &outcome.calibrated, &train, seconds)?;
+                if config.runs("mur-idw") {
+                    zoo.record("mur-idw", &outcome.idw, &train, seconds)?;
+                }
+                if config.runs("mur-idw-cal") {
+                    zoo.record("mur-idw-cal", &outcome.calibrated, &train, seconds)?;
+                }
                 zoo.results.idw_rounds.insert(seed, outcome.rounds);
             }
             write_results(out, &zoo.results)?;
@@ -197,19 +244,25 @@ impl Zoo<'_> {
     fn record(&mut self, row: &str, model: &RetrievalModel, config: &RetrievalTrainConfig, seconds: f64) -> Result<(), ZooError> {
         let model = model.valid();
         let test = evaluate_model(&model, self.data, EvalSplit::Test, config.seq_len, &Device::default());
+        self.push(row, config.seed, test, seconds);
+        if config.seed == self.first_seed {
+            self.save_model_run(row, &model, config)?;
+        }
+        Ok(())
+    }
+
+    /// Stores one row's test metrics and logs them.
+    fn push(&mut self, row: &str, seed: u64, test: RetrievalMetrics, seconds: f64) {
         tracing::info!(
-            "{row:<12} seed {}: test HR@200 full {:.4} (head {:.4}, tail {:.4}) · sampled HR@10 {:.4} · {seconds:.0}s",
-            config.seed,
+            "{row:<12} seed {seed}: test full NDCG@10 {:.4} HR@50 {:.4} HR@200 {:.4} (head {:.4}, tail {:.4}) · sampled HR@10 {:.4} · {seconds:.0}s",
+            test.full.ndcg_at(10),
+            test.full.get("overall", 50),
             test.full.get("overall", 200),
             test.full.get("head", 200),
             test.full.get("tail", 200),
             test.sampled.get("overall", 10)
         );
-        self.results.results.push(RowResult { row: row.into(), seed: config.seed, test, seconds });
-        if config.seed == self.first_seed {
-            self.save_model_run(row, &model, config)?;
-        }
-        Ok(())
+        self.results.results.push(RowResult { row: row.into(), seed, test, seconds });
     }
 
     fn save_model_run(&self, row: &str, model: &RetrievalModel, config: &RetrievalTrainConfig) -> Result<(), ZooError> {

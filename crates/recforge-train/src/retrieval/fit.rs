@@ -1,6 +1,7 @@
 //! One training stage of a two-tower retrieval model, as a [`Learner`] of the one step loop
 //! ([`crate::run_loop`]): shuffled mini-batches of (history, target) pairs, in-batch softmax
-//! with logQ correction and per-example weights, Adam on the user tower and (unless frozen) on
+//! with logQ correction, accidental hits (duplicate in-batch targets) removed and per-example
+//! weights, Adam on the user tower and (unless frozen) on
 //! the item tower, validation after every epoch and early stopping that keeps the best model —
 //! the starting model included, so a stage never returns something worse on its own criterion
 //! than what it was given.
@@ -10,7 +11,7 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use recforge_data::{Example, Progress};
-use recforge_models::retrieval::loss::{disagreement, in_batch_softmax};
+use recforge_models::retrieval::loss::{accidental_hits, disagreement, in_batch_softmax};
 use recforge_models::retrieval::{HistoryBatch, RetrievalModel};
 use serde::{Deserialize, Serialize};
 
@@ -20,11 +21,15 @@ use super::data::RetrievalData;
 use super::evaluate::{EvalSplit, HitRates, evaluate_model};
 use crate::step_loop::{Learner, LoopConfig, run_loop};
 
-/// The validation number a stage maximises (full-corpus HR@200).
+/// The validation number a stage maximises (full-corpus ranking).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Selection {
+    /// Overall HR@200 (calibration).
     Overall,
+    /// Tail HR@200 (IDW rounds, as the paper).
     Tail,
+    /// Overall NDCG@10 (the first training of every model, as SASRec's).
+    Ndcg,
 }
 
 impl Selection {
@@ -32,6 +37,7 @@ impl Selection {
         match self {
             Selection::Overall => rates.get("overall", 200),
             Selection::Tail => rates.get("tail", 200),
+            Selection::Ndcg => rates.ndcg_at(10),
         }
     }
 }
@@ -151,12 +157,14 @@ impl Learner for StageLearner<'_> {
         let log_q: Vec<f32> = targets.iter().map(|&t| if config.logq { data.log_q[t as usize] } else { 0.0 }).collect();
         let weights: Vec<f32> = targets.iter().map(|&t| stage.example_weights[t as usize]).collect();
         let n = batch.len();
+        let mask = config.mask_duplicates.then(|| accidental_hits(&targets, device));
         let mut loss = in_batch_softmax(
             users,
             items,
             Tensor::<1>::from_data(TensorData::new(log_q, [n]), device),
             Tensor::<1>::from_data(TensorData::new(weights, [n]), device),
             config.temperature,
+            mask,
         );
         if config.disagreement > 0.0 {
             loss = loss + disagreement(model.user.queries.val()) * config.disagreement;
@@ -186,6 +194,8 @@ impl Learner for StageLearner<'_> {
         tracing::info!(
             stage = self.stage.name.as_str(),
             epoch,
+            valid_ndcg10 = format!("{:.4}", valid.ndcg_at(10)),
+            valid_hr50 = format!("{:.4}", valid.get("overall", 50)),
             valid_hr200 = format!("{:.4}", valid.get("overall", 200)),
             valid_tail_hr200 = format!("{:.4}", valid.get("tail", 200)),
             "epoch done"

@@ -1,6 +1,6 @@
 //! What the multi-interest retrieval experiment ([`super::experiment`]) writes for people:
 //! two markdown tables (full-corpus ranking, sampled negatives; rows × HR@K overall/head/tail,
-//! mean ± std over seeds) and an HTML page adding, per seed, tail vs head validation HR@200
+//! plus overall NDCG@10/50 under full-corpus ranking; mean ± std over seeds) and an HTML page adding, per seed, tail vs head validation HR@200
 //! across IDW rounds (round 0 = MUR before density weighting).
 
 use super::evaluate::KS;
@@ -15,14 +15,26 @@ enum Protocol {
     Sampled,
 }
 
-/// Two markdown tables (full corpus, sampled negatives): rows × HR@K overall/head/tail.
+/// NDCG cut-offs shown in the full-corpus table.
+const NDCG_KS: [usize; 2] = [10, 50];
+
+/// The training seeds that have results, in order.
+fn seeds(results: &ZooResults) -> Vec<u64> {
+    let mut seeds: Vec<u64> = results.results.iter().map(|r| r.seed).collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    seeds
+}
+
+/// Two markdown tables (full corpus, sampled negatives): rows × HR@K overall/head/tail (and
+/// NDCG@10/50 overall for the full corpus).
 pub fn markdown_tables(results: &ZooResults) -> String {
     let mut md = format!(
         "{}: {} users, {} interactions; seeds {:?}; d = {}, H = {}, τ = {}; mean ± std over seeds\n",
         results.dataset,
         results.users,
         results.interactions,
-        results.idw_rounds.keys().collect::<Vec<_>>(),
+        seeds(results),
         results.config.dim,
         results.interests,
         results.config.temperature
@@ -35,8 +47,12 @@ pub fn markdown_tables(results: &ZooResults) -> String {
         for k in ks {
             md += &format!(" HR@{k} | head | tail |");
         }
+        let ndcg_ks: &[usize] = if protocol == Protocol::Full { &NDCG_KS } else { &[] };
+        for k in ndcg_ks {
+            md += &format!(" NDCG@{k} |");
+        }
         md += "\n|---|---|";
-        md += &"---|".repeat(3 * ks.len());
+        md += &"---|".repeat(3 * ks.len() + ndcg_ks.len());
         md += "\n";
         for row in ROWS {
             let rows: Vec<&RowResult> = results.results.iter().filter(|r| r.row == row).collect();
@@ -57,6 +73,10 @@ pub fn markdown_tables(results: &ZooResults) -> String {
                     md += &format!(" {m:.4} ± {s:.4} |");
                 }
             }
+            for &k in ndcg_ks {
+                let (m, s) = mean_std(&rows.iter().map(|r| r.test.full.ndcg_at(k)).collect::<Vec<_>>());
+                md += &format!(" {m:.4} ± {s:.4} |");
+            }
             md += "\n";
         }
     }
@@ -73,7 +93,7 @@ pub fn render_html(results: &ZooResults, table_markdown: &str) -> String {
         results.users,
         results.items,
         results.interactions,
-        results.idw_rounds.keys().collect::<Vec<_>>()
+        seeds(results)
     );
     html += "<h2>Tail vs head across IDW rounds (validation, full-corpus HR@200)</h2><div class=\"plots\">";
     let series = |value: fn(&super::IdwRound) -> f64| -> Vec<(String, Vec<(f64, f64)>)> {
@@ -109,7 +129,7 @@ mod tests {
     use crate::retrieval::{IdwRound, RetrievalTrainConfig};
 
     fn row(row: &str, seed: u64, hr10: f64) -> RowResult {
-        let full = HitRates { overall: [hr10, 0.6, 0.8, 1.0], ..HitRates::default() };
+        let full = HitRates { overall: [hr10, 0.6, 0.8, 1.0], ndcg: [hr10 / 2.0, 0.3, 0.4, 0.5], ..HitRates::default() };
         RowResult { row: row.into(), seed, test: RetrievalMetrics { full, sampled: HitRates::default() }, seconds: 1.0 }
     }
 
@@ -138,6 +158,9 @@ mod tests {
         // HR@10 of sur over seeds: mean 0.3, sample std √0.02 ≈ 0.1414.
         assert!(md.contains("| sur | 2 | 0.3000 ± 0.1414 |"), "{md}");
         assert!(md.contains("| mur | 1 | 0.5000 ± 0.0000 |"), "{md}");
+        // NDCG@10 and NDCG@50 close the full-corpus row: sur's NDCG@10 is half its HR@10.
+        assert!(md.contains("| 0.1500 ± 0.0707 | 0.3000 ± 0.0000 |\n| mur |"), "{md}");
+        assert!(md.contains("seeds [1, 2]"), "{md}");
         assert!(md.find("| sur |") < md.find("| mur |"));
         let html = render_html(&results, &md);
         assert!(html.contains("<svg") && html.contains("IDW round") && html.contains("0.3000"));

@@ -9,6 +9,7 @@ use recforge_models::retrieval::idw::IdwConfig;
 use recforge_train::retrieval::experiment::{self, RESULTS_FILE};
 use recforge_train::retrieval::report::markdown_tables;
 use recforge_train::retrieval::{RetrievalTrainConfig, SequenceDataset, ZooConfig};
+use recforge_train::sasrec::SasRecTrainConfig;
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -22,36 +23,48 @@ pub struct Args {
     /// Output folder (default runs/retrieval-zoo-<dataset>, e.g. runs/retrieval-zoo-ml1m).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Maximum epochs of the first training of each model (early stopping on valid HR@200).
-    #[arg(long, default_value_t = 20)]
+    /// Rows to run (comma-separated; default all but sasrec): popularity, sasrec, sur, mur,
+    /// mur-invfreq, mur-idw, mur-idw-cal. The IDW rows train mur as their starting point;
+    /// sasrec is the sequential reference (d 50, 2 blocks) on the same split and protocols.
+    #[arg(long, value_delimiter = ',')]
+    rows: Vec<String>,
+    /// Maximum epochs of the first training of each model (early stopping on valid NDCG@10;
+    /// this and the training flags below default to `RetrievalTrainConfig`'s values).
+    #[arg(long, default_value_t = RetrievalTrainConfig::default().epochs)]
     epochs: usize,
     /// Maximum epochs of each IDW retraining and of calibration.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = RetrievalTrainConfig::default().stage_epochs)]
     stage_epochs: usize,
     /// Epochs without validation improvement before a stage stops.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = RetrievalTrainConfig::default().patience)]
     patience: usize,
     /// At most this many training targets per user per epoch, redrawn each epoch (default all).
     #[arg(long)]
     max_examples_per_user: Option<usize>,
     /// Training examples per in-batch softmax step.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = RetrievalTrainConfig::default().batch_size)]
     batch_size: usize,
     /// Softmax temperature.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = RetrievalTrainConfig::default().temperature)]
     temperature: f64,
     /// Embedding / user vector width d.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = RetrievalTrainConfig::default().dim)]
     dim: usize,
     /// Number of user vectors H of MUR.
     #[arg(long, default_value_t = 3)]
     interests: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = RetrievalTrainConfig::default().lr)]
     lr: f64,
     /// Weight of the head-disagreement loss (0 = off).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = RetrievalTrainConfig::default().disagreement)]
     disagreement: f64,
+    /// Train without the logQ correction of the in-batch softmax.
+    #[arg(long)]
+    no_logq: bool,
+    /// Keep duplicate in-batch targets as negatives (accidental hits are removed by default).
+    #[arg(long)]
+    no_mask_duplicates: bool,
     /// Train nothing: rewrite table.md and report.html from the results.json already in the
     /// output folder (e.g. of an interrupted run; rows cover the seeds that finished).
     #[arg(long)]
@@ -80,11 +93,15 @@ pub fn run(args: Args) -> Result<()> {
                 dim: args.dim,
                 lr: args.lr,
                 disagreement: args.disagreement,
+                logq: !args.no_logq,
+                mask_duplicates: !args.no_mask_duplicates,
                 ..RetrievalTrainConfig::default()
             },
             interests: args.interests,
             seeds: args.seeds,
             idw: IdwConfig::default(),
+            rows: args.rows,
+            sasrec: SasRecTrainConfig::default(),
         };
         let results = experiment::run_zoo(&dataset, &config, &out, crate::progress::console())?;
         let table = markdown_tables(&results);
