@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{CausalLm, GenerationParams, LlmError, LoadOptions, SentenceEncoder, WeightFormat};
 
@@ -66,9 +66,89 @@ pub struct LlmBenchReport {
     pub causal_lm_quantized: Option<CausalLmBench>,
     pub sentence_encoder: EncoderBench,
     pub peak_rss_mib: f64,
-    /// What bench/llm/peers.py printed, as it printed it.
+    /// What bench/llm/peers.py measured on the same workload.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub peers: Option<serde_json::Value>,
+    pub peers: Option<Peers>,
+}
+
+/// A peer's result, or why it did not run (not installed, failed to load).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Peer<T> {
+    Ran(T),
+    Skipped { skipped: String },
+}
+
+impl<T> Peer<T> {
+    pub fn ran(&self) -> Option<&T> {
+        match self {
+            Peer::Ran(t) => Some(t),
+            Peer::Skipped { .. } => None,
+        }
+    }
+}
+
+/// llama.cpp (llama-cpp-python) on the same prompts and generation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LlamaCppPeer {
+    pub prompt_tokens: usize,
+    pub score_s: f64,
+    pub prompt_tokens_per_s: f64,
+    pub docs_per_s: f64,
+    pub generated_tokens: usize,
+    pub generation_tokens_per_s: f64,
+}
+
+/// sentence-transformers on the same sentences.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SentenceTransformersPeer {
+    pub sentences: usize,
+    pub embeddings_per_s: f64,
+    /// torch's version string.
+    pub torch: String,
+}
+
+/// What bench/llm/peers.py prints (one JSON object).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Peers {
+    pub llama_cpp: Peer<LlamaCppPeer>,
+    pub sentence_transformers: Peer<SentenceTransformersPeer>,
+}
+
+/// One line of the side-by-side table: a recforge figure against a peer's (higher is better).
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub workload: String,
+    pub unit: &'static str,
+    pub recforge: f64,
+    pub peer: &'static str,
+    /// `None` when the peer did not run (see [`Peer::Skipped`]).
+    pub peer_value: Option<f64>,
+}
+
+impl Comparison {
+    /// recforge ÷ peer (> 1: recforge is faster).
+    pub fn ratio(&self) -> Option<f64> {
+        self.peer_value.filter(|&p| p > 0.0).map(|p| self.recforge / p)
+    }
+}
+
+impl LlmBenchReport {
+    /// Every measured workload next to its peer's figure.
+    pub fn comparisons(&self) -> Vec<Comparison> {
+        let llama = self.peers.as_ref().and_then(|p| p.llama_cpp.ran());
+        let st = self.peers.as_ref().and_then(|p| p.sentence_transformers.ran());
+        let mut rows = Vec::new();
+        for (name, b) in [("f32", &self.causal_lm_f32), ("quantized", &self.causal_lm_quantized)] {
+            let Some(b) = b else { continue };
+            rows.push(Comparison { workload: format!("score {} prompts ({name})", b.prompts), unit: "docs/s", recforge: b.docs_per_s, peer: "llama.cpp", peer_value: llama.map(|l| l.docs_per_s) });
+            rows.push(Comparison { workload: format!("score prompt tokens ({name})", ), unit: "tokens/s", recforge: b.prompt_tokens_per_s, peer: "llama.cpp", peer_value: llama.map(|l| l.prompt_tokens_per_s) });
+            rows.push(Comparison { workload: format!("generate {} tokens ({name})", b.generated_tokens), unit: "tokens/s", recforge: b.generation_tokens_per_s, peer: "llama.cpp", peer_value: llama.map(|l| l.generation_tokens_per_s) });
+        }
+        let e = &self.sentence_encoder;
+        rows.push(Comparison { workload: format!("embed {} sentences (MiniLM)", e.sentences), unit: "sentences/s", recforge: e.embeddings_per_s, peer: "sentence-transformers", peer_value: st.map(|s| s.embeddings_per_s) });
+        rows
+    }
 }
 
 /// The exact prompts and sentences timed, for the peers to run the same work.
@@ -183,13 +263,13 @@ pub fn run_llm_bench(config: &LlmBenchConfig) -> Result<(LlmBenchReport, Workloa
 }
 
 /// Runs bench/llm/peers.py with `python` on `workload` (written to `workload_path`) and
-/// returns the JSON it prints.
-pub fn run_peers(python: &Path, script: &Path, workload: &Workload, workload_path: &Path) -> Result<serde_json::Value, LlmError> {
+/// returns what it measured.
+pub fn run_peers(python: &Path, script: &Path, workload: &Workload, workload_path: &Path) -> Result<Peers, LlmError> {
     let json = serde_json::to_string(workload).map_err(|e| LlmError::Input(e.to_string()))?;
     std::fs::write(workload_path, json).map_err(|source| LlmError::Io { path: workload_path.to_path_buf(), source })?;
     if !python.exists() {
         return Err(LlmError::Input(format!(
-            "{} is missing: python3 -m venv bench/llm/.venv && bench/llm/.venv/bin/pip install -r bench/llm/requirements.txt",
+            "{} is missing: run bench/llm/setup.sh (SKIP_LLAMA_CPP=1 for sentence-transformers only)",
             python.display()
         )));
     }

@@ -1,10 +1,12 @@
 //! The Density sketch at scale (`recforge select bench`): synthetic clustered unit vectors are
-//! generated chunk by chunk from a seed (never all in memory), hashed in pass 1 and scored in
-//! pass 2; the result holds the time of each pass and the process's peak resident memory.
+//! generated chunk by chunk from a seed (never all in memory) into one flat `[chunk][dim]`
+//! buffer, hashed in pass 1 and scored in pass 2; the result holds the time of each pass and the
+//! process's peak resident memory. Each point has its own small RNG (xoshiro256++) seeded from
+//! its index, so both passes regenerate identical points in parallel.
 
 use std::time::Instant;
 
-use rand::rngs::StdRng;
+use rand::rngs::{SmallRng, StdRng};
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
@@ -52,24 +54,31 @@ impl BenchReport {
     }
 }
 
-fn unit(mut v: Vec<f32>) -> Vec<f32> {
+fn normalise(v: &mut [f32]) {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
     v.iter_mut().for_each(|x| *x /= n);
+}
+
+fn unit(mut v: Vec<f32>) -> Vec<f32> {
+    normalise(&mut v);
     v
 }
 
-/// Chunk `c` of the synthetic data, identical in both passes.
-fn chunk(config: &BenchConfig, centres: &[Vec<f32>], c: usize) -> Vec<Vec<f32>> {
+/// Chunk `c` of the synthetic data into `out` (flat `[points][dim]`), identical in both passes.
+fn chunk(config: &BenchConfig, centres: &[Vec<f32>], c: usize, out: &mut Vec<f32>) {
     let start = c * CHUNK;
     let end = (start + CHUNK).min(config.points);
-    (start..end)
-        .into_par_iter()
-        .map(|i| {
-            let mut rng = StdRng::seed_from_u64(config.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            let centre = &centres[rng.random_range(0..centres.len())];
-            unit(centre.iter().map(|m| m + 0.5 * rng.sample::<f32, _>(StandardNormal) / (config.dim as f32).sqrt()).collect())
-        })
-        .collect()
+    let spread = 0.5 / (config.dim as f32).sqrt();
+    out.resize((end - start) * config.dim, 0.0);
+    out.par_chunks_mut(config.dim).enumerate().for_each(|(j, p)| {
+        let i = start + j;
+        let mut rng = SmallRng::seed_from_u64(config.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let centre = &centres[rng.random_range(0..centres.len())];
+        for (x, m) in p.iter_mut().zip(centre) {
+            *x = m + spread * rng.sample::<f32, _>(StandardNormal);
+        }
+        normalise(p);
+    });
 }
 
 /// Runs both passes of the sketch `lsh` over the workload `config`.
@@ -80,13 +89,14 @@ pub fn run_bench(config: &BenchConfig, lsh: &LshConfig, progress: &dyn Progress)
     let chunks = config.points.div_ceil(CHUNK);
     let phase = Phase::begin(progress, "density bench", Some(2 * config.points as u64), Unit::Items);
     let (mut generate_s, mut lsh_s) = (0.0, 0.0);
+    let mut points = Vec::new();
     let started = Instant::now();
     for c in 0..chunks {
         let t = Instant::now();
-        let points = chunk(config, &centres, c);
+        chunk(config, &centres, c, &mut points);
         generate_s += t.elapsed().as_secs_f64();
         let t = Instant::now();
-        sketch.add_batch(&points);
+        sketch.add_flat(&points);
         lsh_s += t.elapsed().as_secs_f64();
         phase.update(((c + 1) * CHUNK).min(config.points) as u64, "pass 1");
     }
@@ -95,10 +105,10 @@ pub fn run_bench(config: &BenchConfig, lsh: &LshConfig, progress: &dyn Progress)
     let (mut sum, mut min, mut max) = (0f64, f32::MAX, f32::MIN);
     for c in 0..chunks {
         let t = Instant::now();
-        let points = chunk(config, &centres, c);
+        chunk(config, &centres, c, &mut points);
         generate_s += t.elapsed().as_secs_f64();
         let t = Instant::now();
-        for d in sketch.density_batch(&points) {
+        for d in sketch.density_flat(&points) {
             sum += d as f64;
             min = min.min(d);
             max = max.max(d);
