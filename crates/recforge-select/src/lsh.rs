@@ -77,6 +77,32 @@ fn mix(h: u64, cell: i64) -> u64 {
     h ^ (h >> 29)
 }
 
+/// `h[i] ← mix(h[i], ⌊(dots[i] + offset) / width⌋)` over one row of projections: with AVX-512
+/// (checked once at run time) the floor, the f32 → i64 conversion and the 64-bit multiply all
+/// vectorise; otherwise a portable loop.
+fn mix_row(hs: &mut [u64], dots: &[f32], offset: f32, width: f32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static AVX512: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        if *AVX512.get_or_init(|| std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512dq")) {
+            // SAFETY: the CPU supports the enabled features (checked just above).
+            unsafe { mix_row_avx512(hs, dots, offset, width) };
+            return;
+        }
+    }
+    for (h, &dot) in hs.iter_mut().zip(dots) {
+        *h = mix(*h, floor_i64((dot + offset) / width));
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+unsafe fn mix_row_avx512(hs: &mut [u64], dots: &[f32], offset: f32, width: f32) {
+    for (h, &dot) in hs.iter_mut().zip(dots) {
+        *h = mix(*h, ((dot + offset) / width).floor() as i64);
+    }
+}
+
 /// Where the points of one call live: a flat `[n][dim]` buffer or one `Vec` per point.
 #[derive(Clone, Copy)]
 enum Points<'a> {
@@ -228,10 +254,7 @@ impl LshSketch {
             hs.fill(FNV_OFFSET ^ r as u64);
             for j in 0..k {
                 let id = r * k + j;
-                let offset = self.offsets[id];
-                for (h, &dot) in hs.iter_mut().zip(&scratch.dots[id * m..(id + 1) * m]) {
-                    *h = mix(*h, floor_i64((dot + offset) / width));
-                }
+                mix_row(hs, &scratch.dots[id * m..(id + 1) * m], self.offsets[id], width);
             }
             let cells = &mut scratch.cells[r * m..(r + 1) * m];
             // `h & (B − 1)` is `h % B` for a power of two, without a 64-bit division per point.
