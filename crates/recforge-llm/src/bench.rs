@@ -54,6 +54,22 @@ pub struct EncoderBench {
     pub sentences: usize,
     pub embed_s: f64,
     pub embeddings_per_s: f64,
+    /// CPU time (all threads) spent embedding, when `/proc` tells it: a figure that holds up
+    /// on a machine shared with other jobs, where wall time does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embed_cpu_s: Option<f64>,
+}
+
+/// CPU seconds (user + system, all threads) this process has used, from `/proc/self/stat`
+/// (fields 14 and 15, in USER_HZ = 100 ticks per second on Linux).
+fn process_cpu_seconds() -> Option<f64> {
+    const USER_HZ: f64 = 100.0;
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may contain spaces; fields after its closing parenthesis.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let (utime, stime): (f64, f64) = (fields.get(11)?.parse().ok()?, fields.get(12)?.parse().ok()?);
+    Some((utime + stime) / USER_HZ)
 }
 
 /// Everything measured (`results.json`).
@@ -104,6 +120,9 @@ pub struct LlamaCppPeer {
 pub struct SentenceTransformersPeer {
     pub sentences: usize,
     pub embeddings_per_s: f64,
+    /// CPU time of the timed `encode` (Python's `time.process_time`, all threads).
+    #[serde(default)]
+    pub cpu_s: Option<f64>,
     /// torch's version string.
     pub torch: String,
 }
@@ -147,6 +166,10 @@ impl LlmBenchReport {
         }
         let e = &self.sentence_encoder;
         rows.push(Comparison { workload: format!("embed {} sentences (MiniLM)", e.sentences), unit: "sentences/s", recforge: e.embeddings_per_s, peer: "sentence-transformers", peer_value: st.map(|s| s.embeddings_per_s) });
+        if let Some(cpu) = e.embed_cpu_s.filter(|&c| c > 0.0) {
+            let peer_value = st.and_then(|s| s.cpu_s.filter(|&c| c > 0.0).map(|c| s.sentences as f64 / c));
+            rows.push(Comparison { workload: "  same, per CPU-second".into(), unit: "sentences/cpu-s", recforge: e.sentences as f64 / cpu, peer: "sentence-transformers", peer_value });
+        }
         rows
     }
 }
@@ -242,7 +265,7 @@ pub fn run_llm_bench(config: &LlmBenchConfig) -> Result<(LlmBenchReport, Workloa
         .collect();
     let encoder = SentenceEncoder::load(&config.encoder)?;
     encoder.embed(&workload.sentences[..workload.sentences.len().min(8)])?;
-    let start = Instant::now();
+    let (start, cpu_start) = (Instant::now(), process_cpu_seconds());
     encoder.embed(&workload.sentences)?;
     let embed_s = start.elapsed().as_secs_f64();
     let sentence_encoder = EncoderBench {
@@ -250,6 +273,7 @@ pub fn run_llm_bench(config: &LlmBenchConfig) -> Result<(LlmBenchReport, Workloa
         sentences: workload.sentences.len(),
         embed_s,
         embeddings_per_s: workload.sentences.len() as f64 / embed_s,
+        embed_cpu_s: cpu_start.zip(process_cpu_seconds()).map(|(a, b)| b - a),
     };
     let report = LlmBenchReport {
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -280,4 +304,39 @@ pub fn run_peers(python: &Path, script: &Path, workload: &Workload, workload_pat
         .map_err(|source| LlmError::Io { path: script.to_path_buf(), source })?;
     eprint!("{}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).map_err(|e| LlmError::Input(format!("{} printed no JSON ({e}): {}", script.display(), String::from_utf8_lossy(&output.stdout))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_output_parses_into_ran_and_skipped() {
+        let json = r#"{"llama_cpp": {"skipped": "ModuleNotFoundError('llama_cpp')"},
+            "sentence_transformers": {"sentences": 256, "embeddings_per_s": 200.0, "cpu_s": 2.5, "torch": "2.15.0"}}"#;
+        let peers: Peers = serde_json::from_str(json).unwrap();
+        assert!(matches!(&peers.llama_cpp, Peer::Skipped { skipped } if skipped.contains("llama_cpp")));
+        let st = peers.sentence_transformers.ran().unwrap();
+        assert_eq!((st.sentences, st.cpu_s), (256, Some(2.5)));
+        let report = LlmBenchReport {
+            threads: 2,
+            causal_lm_f32: None,
+            causal_lm_quantized: None,
+            sentence_encoder: EncoderBench { model_id: "m".into(), sentences: 256, embed_s: 0.5, embeddings_per_s: 512.0, embed_cpu_s: Some(1.0) },
+            peak_rss_mib: 1.0,
+            peers: Some(peers),
+        };
+        let rows = report.comparisons();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].ratio(), Some(512.0 / 200.0));
+        // 256 sentences in 1 CPU-second against 256 in 2.5.
+        assert_eq!(rows[1].ratio(), Some(2.5));
+    }
+
+    #[test]
+    fn cpu_seconds_are_read_from_proc_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(process_cpu_seconds().is_some_and(|c| c >= 0.0));
+        }
+    }
 }
