@@ -201,7 +201,8 @@ impl PackedBert {
     }
 
     /// Multi-head self-attention of each sentence over its own tokens: `qkv [tokens][3·hidden]`
-    /// → `ctx [tokens][hidden]`.
+    /// → `ctx [tokens][hidden]`; per (sentence, head) two small GEMMs (Q Kᵀ, then P V) on the
+    /// strided views of `qkv`, sentences in parallel.
     fn attention(&self, qkv: &[f32], offsets: &[usize], ctx: &mut [f32]) {
         let (h, heads) = (self.hidden, self.heads);
         let dh = h / heads;
@@ -213,32 +214,35 @@ impl PackedBert {
             parts.push((w[0], this));
             rest = tail;
         }
-        parts.into_par_iter().for_each_init(Vec::new, |scores, (start, out)| {
+        let stride = 3 * h;
+        parts.into_par_iter().for_each_init(Vec::new, |scores: &mut Vec<f32>, (start, out)| {
             let len = out.len() / h;
-            scores.resize(len, 0.0);
-            let row = |t: usize| &qkv[(start + t) * 3 * h..(start + t + 1) * 3 * h];
+            scores.resize(len * len, 0.0);
+            let base = &qkv[start * stride..(start + len) * stride];
             for head in 0..heads {
                 let (qo, ko, vo) = (head * dh, h + head * dh, 2 * h + head * dh);
-                for i in 0..len {
-                    let q = &row(i)[qo..qo + dh];
-                    let mut max = f32::NEG_INFINITY;
-                    for (j, s) in scores.iter_mut().enumerate() {
-                        let k = &row(j)[ko..ko + dh];
-                        *s = dot(q, k) * scale;
-                        max = max.max(*s);
-                    }
-                    let mut sum = 0.0;
-                    for s in scores.iter_mut() {
-                        *s = exp(*s - max);
-                        sum += *s;
-                    }
-                    let o = &mut out[i * h + head * dh..i * h + head * dh + dh];
-                    o.fill(0.0);
-                    for (j, &p) in scores.iter().enumerate() {
-                        let v = &row(j)[vo..vo + dh];
-                        o.iter_mut().zip(v).for_each(|(a, b)| *a += p * b);
-                    }
-                    o.iter_mut().for_each(|a| *a /= sum);
+                // SAFETY (both GEMMs): `base` holds `len` rows of `stride` floats, and the column
+                // offsets + dh stay within a row; scores is [len][len]; the output block is `len`
+                // rows of `out` (stride h) from column head·dh, dh wide.
+                // scores = scale · Q Kᵀ, with Kᵀ's element (d, j) at base[j·stride + ko + d].
+                unsafe {
+                    gemm::gemm(len, len, dh, scores.as_mut_ptr(), 1, len as isize, false,
+                        base.as_ptr().add(qo), 1, stride as isize,
+                        base.as_ptr().add(ko), stride as isize, 1,
+                        0.0, scale, false, false, false, Parallelism::None);
+                }
+                for row in scores.chunks_exact_mut(len) {
+                    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                    row.iter_mut().for_each(|v| *v = exp(*v - max));
+                    let inv = 1.0 / lanes_sum(row, |v| v);
+                    row.iter_mut().for_each(|v| *v *= inv);
+                }
+                // out[:, head] = P V, with V's element (j, d) at base[j·stride + vo + d].
+                unsafe {
+                    gemm::gemm(len, dh, len, out.as_mut_ptr().add(head * dh), 1, h as isize, false,
+                        scores.as_ptr(), 1, len as isize,
+                        base.as_ptr().add(vo), 1, stride as isize,
+                        0.0, 1.0, false, false, false, Parallelism::None);
                 }
             }
         });
@@ -292,20 +296,6 @@ fn lanes_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     for c in chunks {
         for l in 0..LANES {
             acc[l] += f(c[l]);
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-/// a · b over [`LANES`] partial sums.
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ac.zip(bc) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
         }
     }
     acc.iter().sum::<f32>() + tail
@@ -405,7 +395,8 @@ mod tests {
         let a: Vec<f32> = (0..37).map(|i| i as f32 * 0.5 - 3.0).collect();
         let b: Vec<f32> = (0..37).map(|i| 1.0 - i as f32 * 0.25).collect();
         let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        assert!((dot(&a, &b) - plain).abs() < 1e-4);
+        let ab: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x * y).collect();
+        assert!((lanes_sum(&ab, |v| v) - plain).abs() < 1e-4);
         assert!((lanes_sum(&a, |v| v) - a.iter().sum::<f32>()).abs() < 1e-4);
         assert_eq!(lanes_sum(&[2.0, 3.0], |v| v * v), 13.0);
     }
