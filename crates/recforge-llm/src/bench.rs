@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{CausalLm, GenerationParams, LlmError, LoadOptions, SentenceEncoder, WeightFormat};
 
@@ -54,6 +54,22 @@ pub struct EncoderBench {
     pub sentences: usize,
     pub embed_s: f64,
     pub embeddings_per_s: f64,
+    /// CPU time (all threads) spent embedding, when `/proc` tells it: a figure that holds up
+    /// on a machine shared with other jobs, where wall time does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embed_cpu_s: Option<f64>,
+}
+
+/// CPU seconds (user + system, all threads) this process has used, from `/proc/self/stat`
+/// (fields 14 and 15, in USER_HZ = 100 ticks per second on Linux).
+fn process_cpu_seconds() -> Option<f64> {
+    const USER_HZ: f64 = 100.0;
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may contain spaces; fields after its closing parenthesis.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let (utime, stime): (f64, f64) = (fields.get(11)?.parse().ok()?, fields.get(12)?.parse().ok()?);
+    Some((utime + stime) / USER_HZ)
 }
 
 /// Everything measured (`results.json`).
@@ -66,9 +82,96 @@ pub struct LlmBenchReport {
     pub causal_lm_quantized: Option<CausalLmBench>,
     pub sentence_encoder: EncoderBench,
     pub peak_rss_mib: f64,
-    /// What bench/llm/peers.py printed, as it printed it.
+    /// What bench/llm/peers.py measured on the same workload.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub peers: Option<serde_json::Value>,
+    pub peers: Option<Peers>,
+}
+
+/// A peer's result, or why it did not run (not installed, failed to load).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Peer<T> {
+    Ran(T),
+    Skipped { skipped: String },
+}
+
+impl<T> Peer<T> {
+    pub fn ran(&self) -> Option<&T> {
+        match self {
+            Peer::Ran(t) => Some(t),
+            Peer::Skipped { .. } => None,
+        }
+    }
+}
+
+/// llama.cpp (llama-cpp-python) on the same prompts and generation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LlamaCppPeer {
+    pub prompt_tokens: usize,
+    pub score_s: f64,
+    pub prompt_tokens_per_s: f64,
+    pub docs_per_s: f64,
+    pub generated_tokens: usize,
+    pub generation_tokens_per_s: f64,
+}
+
+/// sentence-transformers on the same sentences.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SentenceTransformersPeer {
+    pub sentences: usize,
+    pub embeddings_per_s: f64,
+    /// CPU time of the timed `encode` (Python's `time.process_time`, all threads).
+    #[serde(default)]
+    pub cpu_s: Option<f64>,
+    /// torch's version string.
+    pub torch: String,
+}
+
+/// What bench/llm/peers.py prints (one JSON object).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Peers {
+    pub llama_cpp: Peer<LlamaCppPeer>,
+    pub sentence_transformers: Peer<SentenceTransformersPeer>,
+}
+
+/// One line of the side-by-side table: a recforge figure against a peer's (higher is better).
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub workload: String,
+    pub unit: &'static str,
+    pub recforge: f64,
+    pub peer: &'static str,
+    /// `None` when the peer did not run (see [`Peer::Skipped`]).
+    pub peer_value: Option<f64>,
+}
+
+impl Comparison {
+    /// recforge ÷ peer (> 1: recforge is faster).
+    pub fn ratio(&self) -> Option<f64> {
+        self.peer_value.filter(|&p| p > 0.0).map(|p| self.recforge / p)
+    }
+}
+
+impl LlmBenchReport {
+    /// Every measured workload next to its peer's figure.
+    pub fn comparisons(&self) -> Vec<Comparison> {
+        let llama = self.peers.as_ref().and_then(|p| p.llama_cpp.ran());
+        let st = self.peers.as_ref().and_then(|p| p.sentence_transformers.ran());
+        let mut rows = Vec::new();
+        for (name, b) in [("f32", &self.causal_lm_f32), ("quantized", &self.causal_lm_quantized)] {
+            let Some(b) = b else { continue };
+            rows.push(Comparison { workload: format!("score {} prompts ({name})", b.prompts), unit: "docs/s", recforge: b.docs_per_s, peer: "llama.cpp", peer_value: llama.map(|l| l.docs_per_s) });
+            rows.push(Comparison { workload: format!("score prompt tokens ({name})", ), unit: "tokens/s", recforge: b.prompt_tokens_per_s, peer: "llama.cpp", peer_value: llama.map(|l| l.prompt_tokens_per_s) });
+            rows.push(Comparison { workload: format!("generate {} tokens ({name})", b.generated_tokens), unit: "tokens/s", recforge: b.generation_tokens_per_s, peer: "llama.cpp", peer_value: llama.map(|l| l.generation_tokens_per_s) });
+        }
+        let e = &self.sentence_encoder;
+        rows.push(Comparison { workload: format!("embed {} sentences (MiniLM)", e.sentences), unit: "sentences/s", recforge: e.embeddings_per_s, peer: "sentence-transformers", peer_value: st.map(|s| s.embeddings_per_s) });
+        if let Some(cpu) = e.embed_cpu_s.filter(|&c| c > 0.0) {
+            let peer_value = st.and_then(|s| s.cpu_s.filter(|&c| c > 0.0).map(|c| s.sentences as f64 / c));
+            rows.push(Comparison { workload: "  same, per CPU-second".into(), unit: "sentences/cpu-s", recforge: e.sentences as f64 / cpu, peer: "sentence-transformers", peer_value });
+        }
+        rows
+    }
 }
 
 /// The exact prompts and sentences timed, for the peers to run the same work.
@@ -162,7 +265,7 @@ pub fn run_llm_bench(config: &LlmBenchConfig) -> Result<(LlmBenchReport, Workloa
         .collect();
     let encoder = SentenceEncoder::load(&config.encoder)?;
     encoder.embed(&workload.sentences[..workload.sentences.len().min(8)])?;
-    let start = Instant::now();
+    let (start, cpu_start) = (Instant::now(), process_cpu_seconds());
     encoder.embed(&workload.sentences)?;
     let embed_s = start.elapsed().as_secs_f64();
     let sentence_encoder = EncoderBench {
@@ -170,6 +273,7 @@ pub fn run_llm_bench(config: &LlmBenchConfig) -> Result<(LlmBenchReport, Workloa
         sentences: workload.sentences.len(),
         embed_s,
         embeddings_per_s: workload.sentences.len() as f64 / embed_s,
+        embed_cpu_s: cpu_start.zip(process_cpu_seconds()).map(|(a, b)| b - a),
     };
     let report = LlmBenchReport {
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -183,13 +287,13 @@ pub fn run_llm_bench(config: &LlmBenchConfig) -> Result<(LlmBenchReport, Workloa
 }
 
 /// Runs bench/llm/peers.py with `python` on `workload` (written to `workload_path`) and
-/// returns the JSON it prints.
-pub fn run_peers(python: &Path, script: &Path, workload: &Workload, workload_path: &Path) -> Result<serde_json::Value, LlmError> {
+/// returns what it measured.
+pub fn run_peers(python: &Path, script: &Path, workload: &Workload, workload_path: &Path) -> Result<Peers, LlmError> {
     let json = serde_json::to_string(workload).map_err(|e| LlmError::Input(e.to_string()))?;
     std::fs::write(workload_path, json).map_err(|source| LlmError::Io { path: workload_path.to_path_buf(), source })?;
     if !python.exists() {
         return Err(LlmError::Input(format!(
-            "{} is missing: python3 -m venv bench/llm/.venv && bench/llm/.venv/bin/pip install -r bench/llm/requirements.txt",
+            "{} is missing: run bench/llm/setup.sh (SKIP_LLAMA_CPP=1 for sentence-transformers only)",
             python.display()
         )));
     }
@@ -200,4 +304,39 @@ pub fn run_peers(python: &Path, script: &Path, workload: &Workload, workload_pat
         .map_err(|source| LlmError::Io { path: script.to_path_buf(), source })?;
     eprint!("{}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).map_err(|e| LlmError::Input(format!("{} printed no JSON ({e}): {}", script.display(), String::from_utf8_lossy(&output.stdout))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_output_parses_into_ran_and_skipped() {
+        let json = r#"{"llama_cpp": {"skipped": "ModuleNotFoundError('llama_cpp')"},
+            "sentence_transformers": {"sentences": 256, "embeddings_per_s": 200.0, "cpu_s": 2.5, "torch": "2.15.0"}}"#;
+        let peers: Peers = serde_json::from_str(json).unwrap();
+        assert!(matches!(&peers.llama_cpp, Peer::Skipped { skipped } if skipped.contains("llama_cpp")));
+        let st = peers.sentence_transformers.ran().unwrap();
+        assert_eq!((st.sentences, st.cpu_s), (256, Some(2.5)));
+        let report = LlmBenchReport {
+            threads: 2,
+            causal_lm_f32: None,
+            causal_lm_quantized: None,
+            sentence_encoder: EncoderBench { model_id: "m".into(), sentences: 256, embed_s: 0.5, embeddings_per_s: 512.0, embed_cpu_s: Some(1.0) },
+            peak_rss_mib: 1.0,
+            peers: Some(peers),
+        };
+        let rows = report.comparisons();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].ratio(), Some(512.0 / 200.0));
+        // 256 sentences in 1 CPU-second against 256 in 2.5.
+        assert_eq!(rows[1].ratio(), Some(2.5));
+    }
+
+    #[test]
+    fn cpu_seconds_are_read_from_proc_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(process_cpu_seconds().is_some_and(|c| c >= 0.0));
+        }
+    }
 }

@@ -4,7 +4,8 @@
 //!   metadata, or a Hugging Face directory (llama/mistral, T5): answer probabilities for
 //!   Ask-LLM, log-likelihoods for perplexity, and sampled generation.
 //! - [`SentenceEncoder`]: BERT sentence embeddings (all-MiniLM-L6-v2), mean-pooled, L2-normalised,
-//!   behind the one [`TextEmbedder`] trait every embedding user takes.
+//!   behind the one [`TextEmbedder`] trait every embedding user takes; run packed (no padding)
+//!   on the `gemm` crate's kernels.
 //! - LoRA adapters ([`LoraAdapters`]) trained through a differentiable forward written from
 //!   basic ops, folded into the model for inference; prompt-cached continuation scoring and a
 //!   step decoder for constrained beam search.
@@ -24,6 +25,7 @@ mod hf;
 pub mod llama;
 pub mod lora;
 mod model_id;
+mod packed_bert;
 mod scoring;
 mod train_forward;
 mod sentence;

@@ -1,24 +1,33 @@
 //! `SentenceEncoder`: a BERT sentence encoder (all-MiniLM-L6-v2 and kin) from a Hugging Face
-//! directory — token embeddings mean-pooled over the attention mask, then L2-normalised, as
+//! directory — token embeddings mean-pooled over each sentence's tokens, then L2-normalised, as
 //! sentence-transformers' `Pooling(mean)` + `Normalize` modules do.
+//!
+//! Sentences are tokenised without padding and run *packed* ([`crate::packed_bert`]): the
+//! tokens of up to [`MAX_BATCH_TOKENS`] tokens' worth of sentences go through each layer as one
+//! matrix, attention stays within each sentence, and no padded position is ever computed, so
+//! there is no padding to sort by length for and an embedding is the same whatever it is
+//! batched with. Outputs come back in input order.
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use candle_transformers::models::bert::Config;
+use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::LlmError;
 use crate::hf::HfDir;
 use crate::model_id::model_id;
+use crate::packed_bert::{Packed, PackedBert};
 
-/// Texts per forward pass.
-const BATCH: usize = 32;
+/// Sentences tokenised per call to the tokenizer (it parallelises within a call).
+const TOKENIZE_BATCH: usize = 256;
+
+/// Tokens per packed forward pass: large enough for efficient GEMMs, small enough that the
+/// activations (`tokens × intermediate` f32, 48 MiB for MiniLM) stay modest.
+pub const MAX_BATCH_TOKENS: usize = 8192;
 
 /// A BERT encoder with mean pooling and L2 normalisation.
 pub struct SentenceEncoder {
-    model: BertModel,
+    model: PackedBert,
     tokenizer: Tokenizer,
     model_id: String,
     dim: usize,
@@ -37,8 +46,7 @@ impl SentenceEncoder {
             ));
         }
         let config: Config = hf.parse_config()?;
-        let vb = VarBuilder::from_tensors(hf.load_tensors()?, DType::F32, &Device::Cpu);
-        let model = BertModel::load(vb, &config).map_err(|e| LlmError::bad_model(dir, format!("BERT weights: {e}")))?;
+        let model = PackedBert::load(&hf.load_tensors()?, &config).map_err(|e| LlmError::bad_model(dir, e.to_string()))?;
         let max_len = std::fs::read_to_string(dir.join("sentence_bert_config.json"))
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
@@ -46,7 +54,7 @@ impl SentenceEncoder {
             .map_or(config.max_position_embeddings, |m| m as usize)
             .min(config.max_position_embeddings);
         let mut tokenizer = hf.tokenizer()?;
-        tokenizer.with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..Default::default() }));
+        tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams { max_length: max_len, ..Default::default() }))
             .map_err(|e| LlmError::Tokenizer(e.to_string()))?;
@@ -62,41 +70,40 @@ impl SentenceEncoder {
         self.dim
     }
 
-    /// L2-normalised embeddings of `texts`, in order (batched by similar length).
+    /// L2-normalised embeddings of `texts`, in order.
     pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, LlmError> {
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| texts[i].len());
-        let mut out = vec![Vec::new(); texts.len()];
-        for chunk in order.chunks(BATCH) {
-            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i].as_str()).collect();
-            let vectors = self.embed_batch(&batch)?;
-            for (&i, v) in chunk.iter().zip(vectors) {
-                out[i] = v;
+        let mut out = Vec::with_capacity(texts.len());
+        let (mut ids, mut types, mut offsets) = (Vec::new(), Vec::new(), vec![0usize]);
+        for chunk in texts.chunks(TOKENIZE_BATCH) {
+            let encodings = self
+                .tokenizer
+                .encode_batch(chunk.iter().map(String::as_str).collect::<Vec<_>>(), true)
+                .map_err(|e| LlmError::Tokenizer(e.to_string()))?;
+            for e in &encodings {
+                if ids.len() + e.len() > MAX_BATCH_TOKENS && offsets.len() > 1 {
+                    self.flush(&mut ids, &mut types, &mut offsets, &mut out)?;
+                }
+                ids.extend_from_slice(e.get_ids());
+                types.extend_from_slice(e.get_type_ids());
+                offsets.push(ids.len());
             }
+        }
+        if offsets.len() > 1 {
+            self.flush(&mut ids, &mut types, &mut offsets, &mut out)?;
         }
         Ok(out)
     }
 
-    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, LlmError> {
-        let encodings = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|e| LlmError::Tokenizer(e.to_string()))?;
-        let rows = encodings.len();
-        let len = encodings.first().map_or(0, |e| e.len());
-        let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
-            encodings.iter().flat_map(|e| f(e).iter().copied()).collect()
-        };
-        let dev = Device::Cpu;
-        let ids = Tensor::from_vec(flat(&|e| e.get_ids()), (rows, len), &dev)?;
-        let types = Tensor::from_vec(flat(&|e| e.get_type_ids()), (rows, len), &dev)?;
-        let mask = Tensor::from_vec(flat(&|e| e.get_attention_mask()), (rows, len), &dev)?;
-        let hidden = self.model.forward(&ids, &types, Some(&mask))?; // [rows, len, dim]
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // [rows, len, 1]
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?; // [rows, dim]
-        let counts = mask.sum(1)?.clamp(1e-9, f64::INFINITY)?; // [rows, 1]
-        let mean = summed.broadcast_div(&counts)?;
-        let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::INFINITY)?;
-        Ok(mean.broadcast_div(&norm)?.to_vec2::<f32>()?)
+    /// Runs the packed sentences, appends their normalised embeddings to `out` and empties the batch.
+    fn flush(&self, ids: &mut Vec<u32>, types: &mut Vec<u32>, offsets: &mut Vec<usize>, out: &mut Vec<Vec<f32>>) -> Result<(), LlmError> {
+        let pooled = self.model.mean_pooled(&Packed { ids, types, offsets })?;
+        for row in pooled.chunks_exact(self.dim) {
+            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            out.push(row.iter().map(|v| v / norm).collect());
+        }
+        ids.clear();
+        types.clear();
+        offsets.truncate(1);
+        Ok(())
     }
 }

@@ -7,6 +7,10 @@ use std::path::PathBuf;
 
 use recforge_llm::{CausalLm, GenerationParams, SentenceEncoder};
 
+#[path = "support/bert_reference.rs"]
+mod bert_reference;
+use bert_reference::{BertReference, max_diff};
+
 fn data(rel: &str) -> PathBuf {
     let root = std::env::var_os("RECFORGE_DATA")
         .map(PathBuf::from)
@@ -90,4 +94,23 @@ fn fetched_minilm_paraphrases_are_closer_than_unrelated_sentences() {
     let (para, unrelated) = (cos(&e[0], &e[1]), cos(&e[0], &e[2]));
     eprintln!("cosine paraphrase {para:.3}, unrelated {unrelated:.3}");
     assert!(para > unrelated + 0.3);
+}
+
+#[test]
+#[ignore = "needs the fetched models (recforge data fetch --only minilm); CI runs it"]
+fn fetched_minilm_packed_matches_candle_and_is_independent_of_batch_mates() {
+    let dir = data("models/all-minilm-l6-v2");
+    let enc = SentenceEncoder::load(&dir).unwrap();
+    let reference = BertReference::load(&dir);
+    let short = "The cat sat on the mat.".to_string();
+    let long = CLEAN.repeat(2); // ~120 tokens against the short sentence's 8
+    let texts = vec![long.clone(), short.clone(), "Rain is expected tomorrow.".to_string()];
+    let batch = enc.embed(&texts).unwrap();
+    let alone = enc.embed(std::slice::from_ref(&short)).unwrap().remove(0);
+    let d = max_diff(&batch[1], &alone);
+    assert!(d < 1e-4, "the short sentence's embedding moved by {d} next to a long one");
+    for (text, v) in texts.iter().zip(&batch) {
+        let d = max_diff(v, &reference.embed(text));
+        assert!(d < 1e-4, "{text:?}: packed vs candle BertModel differ by {d}");
+    }
 }

@@ -15,6 +15,10 @@ use recforge_llm::gguf_tokenizer::tokenizer_from_gguf;
 use recforge_llm::{CausalLm, GenerationParams, LoadOptions, ScoreCache, SentenceEncoder, WeightFormat};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 
+#[path = "support/bert_reference.rs"]
+mod bert_reference;
+use bert_reference::{BertReference, max_diff};
+
 const HIDDEN: usize = 32;
 const HEADS: usize = 4;
 const KV_HEADS: usize = 2;
@@ -392,6 +396,28 @@ fn sentence_encoder_gives_unit_vectors_independent_of_batch_padding() {
     }
     let err = SentenceEncoder::load(&dir.path().join("nowhere")).err().unwrap().to_string();
     assert!(err.contains("config.json"), "{err}");
+}
+
+#[test]
+fn packed_sentence_encoder_matches_candle_bert_and_ignores_batch_mates() {
+    let dir = tempfile::tempdir().unwrap();
+    let bert = write_bert(dir.path());
+    let enc = SentenceEncoder::load(&bert).unwrap();
+    let reference = BertReference::load(&bert);
+    // A one-word sentence batched with one ~15× longer (and with itself alone).
+    let long = "the stock market fell on the mat . ".repeat(6);
+    let texts: Vec<String> = vec!["dog".into(), long.clone(), "the cat sat".into(), "dog".into()];
+    let batch = enc.embed(&texts).unwrap();
+    assert_eq!(batch.len(), texts.len());
+    for (text, v) in texts.iter().zip(&batch) {
+        let d = max_diff(v, &reference.embed(text));
+        assert!(d < 1e-4, "{text:?}: packed vs candle BertModel differ by {d}");
+        let alone = enc.embed(std::slice::from_ref(text)).unwrap().remove(0);
+        assert!(max_diff(v, &alone) < 1e-4, "{text:?}: depends on its batch");
+    }
+    assert_eq!(batch[0], batch[3], "same text, same batch, same vector");
+    assert!(max_diff(&batch[0], &batch[1]) > 1e-3, "different texts should differ");
+    assert!(enc.embed(&[]).unwrap().is_empty());
 }
 
 #[test]

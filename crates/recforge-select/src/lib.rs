@@ -18,6 +18,7 @@ pub mod hashed;
 pub mod input;
 pub mod llm;
 pub mod lm;
+pub mod lsh;
 
 pub mod perplexity;
 pub mod pipeline;

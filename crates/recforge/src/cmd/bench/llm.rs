@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
 use recforge_llm::WeightFormat;
-use recforge_llm::bench::{LlmBenchConfig, LlmBenchReport, run_llm_bench, run_peers};
+use recforge_llm::bench::{LlmBenchConfig, LlmBenchReport, Peer, run_llm_bench, run_peers};
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -88,16 +88,19 @@ pub fn run(args: Args) -> Result<()> {
 
 fn print_table(r: &LlmBenchReport, model: &Path) {
     println!("recforge bench llm — {} threads; model {}", r.threads, model.display());
-    println!("{:<34} {:>14} {:>12}", "workload", "tokens/s", "docs/s");
-    for (name, b) in [("f32", &r.causal_lm_f32), ("quantized", &r.causal_lm_quantized)] {
-        let Some(b) = b else { continue };
-        println!("{:<34} {:>14.1} {:>12.2}", format!("score {} prompts ({name})", b.prompts), b.prompt_tokens_per_s, b.docs_per_s);
-        println!("{:<34} {:>14.1} {:>12}", format!("generate {} tokens ({name})", b.generated_tokens), b.generation_tokens_per_s, "");
+    println!("{:<34} {:>12} {:>12} {:>22} {:>7}", "workload", "unit", "recforge", "peer", "ratio");
+    for c in r.comparisons() {
+        let peer = c.peer_value.map_or_else(|| format!("{} —", c.peer), |v| format!("{} {v:.1}", c.peer));
+        let ratio = c.ratio().map_or_else(|| "—".to_string(), |x| format!("{x:.2}×"));
+        println!("{:<34} {:>12} {:>12.1} {:>22} {:>7}", c.workload, c.unit, c.recforge, if r.peers.is_some() { peer } else { "—".into() }, ratio);
     }
-    let e = &r.sentence_encoder;
-    println!("{:<34} {:>14} {:>12.1}", format!("embed {} sentences (MiniLM)", e.sentences), "", e.embeddings_per_s);
     println!("peak RSS {:.1} MiB", r.peak_rss_mib);
-    for (name, v) in r.peers.as_ref().and_then(|p| p.as_object()).into_iter().flatten() {
-        println!("peer {name}: {v}");
+    if let Some(p) = &r.peers {
+        if let Peer::Skipped { skipped } = &p.llama_cpp {
+            println!("llama.cpp skipped: {skipped}");
+        }
+        if let Peer::Skipped { skipped } = &p.sentence_transformers {
+            println!("sentence-transformers skipped: {skipped}");
+        }
     }
 }
