@@ -93,7 +93,7 @@ def main():
     sys.argv = sys.argv[:1]  # RecBole's Config parses the command line as its own
     from recbole.config import Config
     from recbole.data import create_dataset, data_preparation
-    from recbole.utils import get_model, get_trainer, init_seed
+    from recbole.utils import get_model, get_trainer, init_logger, init_seed
 
     torch.set_num_threads(args.threads)
     # RecBole writes log/ and log_tensorboard/ into the working directory: keep them in --out.
@@ -103,6 +103,7 @@ def main():
     os.chdir(args.out)
     config = Config(model=args.model, dataset=args.dataset, config_dict=config_for(args))
     init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)  # RecBole's own per-epoch log, under --out/log/
     dataset = create_dataset(config)
     train, valid, test = data_preparation(config, dataset)
     model = get_model(config["model"])(config, train.dataset).to(config["device"])
