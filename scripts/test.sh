@@ -86,7 +86,7 @@ start_redis_cluster
 # The numpy parity test (crates/recforge/tests/predict_cli.rs) runs bench/python/score_reference.py,
 # which needs numpy and safetensors; without them it fails (never skips).
 if ! python3 -c "import numpy, safetensors" >/dev/null 2>&1; then
-  python3 -m pip install --quiet numpy safetensors \
+  python3 -m pip install --quiet --no-cache-dir numpy safetensors \
     || echo "installing numpy and safetensors failed: the numpy parity test will fail"
 fi
 
@@ -99,6 +99,7 @@ cleanup() {
 trap cleanup EXIT
 export CARGO_TERM_COLOR=never
 
+df -h . | tail -1 | awk '{print "disk: " $4 " free of " $2}'
 echo "== fetching the test datasets and models (scripts/fetch-data.sh)"
 data="${RECFORGE_DATA:-$PWD/data}"
 fetched=1
@@ -127,14 +128,21 @@ rust_done=$(date +%s)
 # same cargo profile as the tests above (only pyo3 and the extension itself compile anew), then
 # the pytest suite python/tests. Its counts join the closing line as one "test result" line.
 echo "== the Python package: maturin develop + pytest python/tests"
+df -h . | tail -1 | awk '{print "disk: " $4 " free of " $2}'
 venv="${RECFORGE_PY_VENV:-$PWD/target/py-venv}"
 py_ok=1
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv" || py_ok=0
 fi
 if [ "$py_ok" = 1 ]; then
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "maturin>=1.8,<2" pytest numpy pyarrow pandas "obp==0.4.1" || py_ok=0
+  # OBP 0.4.1 declares torch (about 5 GB with its CUDA wheels, 9 GB with pip's cache) for its
+  # tensor API only; the numpy estimators the parity test calls never touch it, so OBP goes in
+  # without dependencies, beside the ones its modules import (python/tests/test_ope.py gives it
+  # a stand-in torch module when none is installed). A full disk failed CI once on this.
+  "$venv/bin/python" -m pip install --quiet --no-cache-dir --disable-pip-version-check \
+    "maturin>=1.8,<2" pytest numpy pyarrow pandas scikit-learn scipy matplotlib seaborn pyyaml tqdm mypy_extensions \
+    && "$venv/bin/python" -m pip install --quiet --no-cache-dir --disable-pip-version-check \
+      --no-deps "obp==0.4.1" || py_ok=0
 fi
 [ "$py_ok" = 1 ] || echo "creating the Python test environment in $venv failed"
 junit="$(mktemp --suffix .xml)"
