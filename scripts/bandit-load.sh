@@ -8,6 +8,8 @@
 # Needs a release build (`cargo build --release`), wrk, python3, curl and, for the Redis part,
 # redis-server on REDIS_URL (default redis://127.0.0.1:6379; SKIP_REDIS=1 skips it).
 # Speed figures are only meaningful from a release build on a quiet machine.
+# LOG=info shows each snapshot with its time under the state lock; SNAPSHOT_EVERY=N (feedback
+# records; the config says 100000) makes snapshots land inside the measured windows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${BIN:-target/release/recforge}
@@ -30,7 +32,8 @@ measure() {  # URL SCRIPT: wrk for $duration s, then per-route numbers from /met
 }
 
 echo "== one replica, file store: recommend only (wrk -t$threads -c$connections -d${duration}s)"
-$bin --log warn serve --bandit configs/bandit/serve.toml --listen 127.0.0.1:18080 --store "file://$state/file" & pids+=($!)
+$bin --log "${LOG:-warn}" serve --bandit configs/bandit/serve.toml --listen 127.0.0.1:18080 --store "file://$state/file" \
+  ${SNAPSHOT_EVERY:+--set "snapshot_every=$SNAPSHOT_EVERY"} & pids+=($!)
 wait_up http://127.0.0.1:18080
 measure http://127.0.0.1:18080 bench/wrk/recommend.lua
 echo "== one replica, file store: recommend → feedback (group commit)"

@@ -165,12 +165,19 @@ pub struct RetrievalServeConfig {
     /// HNSW search candidate list size (recall grows with it, speed falls).
     #[serde(default = "default_ef")]
     pub ef: usize,
+    /// Most items a request's `"history"` may list (413 past it); a stored user's longer
+    /// history is cut to its most recent `max_history` items.
+    #[serde(default = "default_max_history")]
+    pub max_history: usize,
+    /// Largest `"k"` a request may ask for (at most the server-wide 1,000).
+    #[serde(default = "default_retrieval_max_k")]
+    pub max_k: usize,
 }
 
 impl RetrievalServeConfig {
     /// Exact search over `run`'s items.
     pub fn new(run: PathBuf) -> Self {
-        RetrievalServeConfig { run, index: SearchIndex::default(), ef: default_ef() }
+        RetrievalServeConfig { run, index: SearchIndex::default(), ef: default_ef(), max_history: default_max_history(), max_k: default_retrieval_max_k() }
     }
 }
 
@@ -194,6 +201,14 @@ impl SearchIndex {
 
 fn default_ef() -> usize {
     64
+}
+
+fn default_max_history() -> usize {
+    1000
+}
+
+fn default_retrieval_max_k() -> usize {
+    MAX_K
 }
 
 fn default_listen() -> String {
@@ -418,6 +433,12 @@ impl ServeConfig {
         if let Some(retrieval) = &self.retrieval {
             if retrieval.ef == 0 {
                 return Err("`retrieval.ef` must be ≥ 1".into());
+            }
+            if retrieval.max_history == 0 {
+                return Err("`retrieval.max_history` must be ≥ 1".into());
+            }
+            if retrieval.max_k == 0 || retrieval.max_k > MAX_K {
+                return Err(format!("`retrieval.max_k` must be in 1..={MAX_K}"));
             }
         }
         if !(self.alpha.is_finite() && self.alpha >= 0.0) || !(self.lambda.is_finite() && self.lambda > 0.0) {

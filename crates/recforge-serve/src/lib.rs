@@ -17,6 +17,7 @@ pub mod retrieval;
 pub mod routes;
 pub mod store;
 pub mod validate;
+mod upkeep;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -159,23 +160,10 @@ pub async fn serve_on(listener: tokio::net::TcpListener, state: Arc<AppState>, s
     let retrieval = state.retrieval.as_ref().map_or_else(|| "none".to_string(), |r| format!("{} ({} search)", r.run.path.display(), r.index.name()));
     let ranker = state.ranker.as_ref().map_or_else(|| "none".to_string(), |r| format!("{} (version {})", r.config.dir.display(), r.current().version));
     tracing::info!("recforge serve: listening on {addr}, bandit store {}, retrieval {retrieval}, ranker {ranker}", state.store.url());
-    let upkeep = tokio::spawn(maintain_every_second(state.clone()));
+    let upkeep = upkeep::Upkeep::start(state.store.clone());
     let served = protect::serve_connections(listener, state, shutdown).await.map_err(|source| ServeError::Listen { addr, source });
-    upkeep.abort();
+    drop(upkeep);
     served
-}
-
-/// The store's periodic upkeep: expired requests go, the WAL is compacted by age.
-async fn maintain_every_second(state: Arc<AppState>) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let store = state.store.clone();
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.maintain()).await {
-            tracing::warn!("store upkeep: {e}");
-        }
-    }
 }
 
 /// Starts a multi-threaded runtime, builds the state from `config` and serves until Ctrl-C:

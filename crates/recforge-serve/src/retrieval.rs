@@ -12,6 +12,8 @@ use crate::config::{RetrievalServeConfig, SearchIndex};
 pub struct RetrievalService {
     pub run: RetrievalRun,
     pub index: SearchIndex,
+    /// The `[retrieval]` table it was loaded from (its request limits apply).
+    pub config: RetrievalServeConfig,
 }
 
 impl RetrievalService {
@@ -28,6 +30,6 @@ impl RetrievalService {
             let index = HnswIndex::build(vectors.vectors, vectors.dim, params);
             run.retriever = run.retriever.with_index(Box::new(index));
         }
-        Ok(RetrievalService { run, index: config.index })
+        Ok(RetrievalService { run, index: config.index, config: config.clone() })
     }
 }

@@ -120,6 +120,26 @@ async fn retrieve_errors_are_clear() {
         let message = value["error"].as_str().unwrap_or_default();
         assert!(message.contains(needle), "{body}: {message:?} should mention {needle:?}");
     }
+    // The request limits of the [retrieval] table.
+    let mut config = ServeConfig::retrieval_only(dir.path().to_path_buf());
+    if let Some(table) = config.retrieval.as_mut() {
+        table.max_history = 3;
+        table.max_k = 5;
+    }
+    let limited = AppState::from_config(config).expect("retrieval-only state");
+    let (got, value) = post(&limited, "/v1/retrieve", json!({ "history": ["m1", "m2", "m3", "m4"] })).await;
+    assert_eq!(got, StatusCode::PAYLOAD_TOO_LARGE, "{value}");
+    assert!(value["error"].as_str().unwrap_or_default().contains("max_history"), "{value}");
+    let (got, value) = post(&limited, "/v1/retrieve", json!({ "history": ["m1", "m2", "m3"], "k": 6 })).await;
+    assert_eq!(got, StatusCode::UNPROCESSABLE_ENTITY, "{value}");
+    assert!(value["error"].as_str().unwrap_or_default().contains("max_k"), "{value}");
+    // u1's stored history m1..m5 is cut to its 3 most recent items: m1 and m2 may come back.
+    let (got, value) = post(&limited, "/v1/retrieve", json!({ "user_id": "u1", "k": 5 })).await;
+    assert_eq!(got, StatusCode::OK, "{value}");
+    assert_eq!(value["history_len"], 3, "{value}");
+    assert_eq!(item_names(&value).len(), 5, "{value}");
+    let (_, cut) = post(&limited, "/v1/retrieve", json!({ "history": ["m3", "m4", "m5"], "k": 5 })).await;
+    assert_eq!(item_names(&value), item_names(&cut), "a stored history and its last 3 items must retrieve alike");
     // A retrieval-only server has no bandit.
     let (got, value) = post(&state, "/v1/recommend", json!({ "context": [[0, 1.0]] })).await;
     assert_eq!(got, StatusCode::NOT_FOUND, "{value}");

@@ -5,17 +5,20 @@
 //! Request: `{"user_id": "..."}` (a user the run stored) or `{"history": ["item", ...]}`
 //! (original item ids, oldest first); optional `"k"`. Items the model does not know are
 //! ignored and listed under `"ignored"`, since new items appear in logs before a retrain.
+//! Limits, as `/v1/score`'s: the same read token, body size and error shape; `"k"` at most
+//! `[retrieval] max_k` (422) and `"history"` at most `[retrieval] max_history` items (413); a
+//! stored user's history is cut to its most recent `max_history` items.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
-use crate::config::MAX_K;
 use crate::error::{ApiError, ApiJson};
 
 pub fn routes() -> Router<Arc<AppState>> {
@@ -57,14 +60,24 @@ async fn retrieve(State(state): State<Arc<AppState>>, headers: axum::http::Heade
     let Some(service) = &state.retrieval else {
         return Err(ApiError::not_found("this server serves no retrieval model; start it with --retrieval RUN_DIR or a [retrieval] table in the config"));
     };
-    let k = request.k.unwrap_or(state.config.k);
-    if k == 0 || k > MAX_K {
-        return Err(ApiError::unprocessable(format!("\"k\" must be in 1..={MAX_K}")));
+    let limits = &service.config;
+    let k = request.k.unwrap_or(state.config.k.min(limits.max_k));
+    if k == 0 || k > limits.max_k {
+        return Err(ApiError::unprocessable(format!("\"k\" must be in 1..={} (the server's [retrieval] max_k)", limits.max_k)));
     }
     let run = &service.run;
     let mut ignored = Vec::new();
     let history: Vec<u32> = match (&request.user_id, &request.history) {
-        (Some(user), None) => run.histories.get(user).cloned().ok_or_else(|| ApiError::not_found(format!("unknown user_id \"{user}\"; send \"history\" instead")))?,
+        (Some(user), None) => {
+            let stored = run.histories.get(user).ok_or_else(|| ApiError::not_found(format!("unknown user_id \"{user}\"; send \"history\" instead")))?;
+            stored[stored.len().saturating_sub(limits.max_history)..].to_vec()
+        }
+        (None, Some(items)) if items.len() > limits.max_history => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("{} items in \"history\"; at most {} (the server's [retrieval] max_history); send the most recent ones", items.len(), limits.max_history),
+            ));
+        }
         (None, Some(items)) => items
             .iter()
             .filter_map(|token| {

@@ -13,7 +13,7 @@ pub struct Args {
     /// alpha, lambda, epsilon, ts_scale, request_ttl_s, max_body_bytes, reward_range,
     /// snapshot_every/_bytes/_age_s, max_live_requests, read_token_env, write_token_env,
     /// header_read_timeout_s, request_timeout_s, max_in_flight, max_connections, a [limits]
-    /// table, an optional [retrieval] table with run, index, ef and an optional [ranker] table
+    /// table, an optional [retrieval] table with run, index, ef, max_history, max_k and an optional [ranker] table
     /// with dir, max_rows; see docs/http-api.md).
     #[arg(long, required_unless_present_any = ["retrieval", "ranker"])]
     bandit: Option<PathBuf>,
