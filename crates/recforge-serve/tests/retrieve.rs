@@ -12,7 +12,7 @@ use axum::http::{Request, StatusCode, header};
 use burn::prelude::*;
 use recforge_models::retrieval::{ItemFeatureTable, RetrievalModelConfig};
 use recforge_serve::{AppState, RetrievalServeConfig, SearchIndex, ServeConfig, router};
-use recforge_train::retrieval::RetrievalRun;
+use recforge_train::retrieval::{RetrievalRun, SequentialModel};
 use recforge_train::retrieval::run::{ItemVectors, RetrievalRunInfo, save_run};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -28,10 +28,10 @@ fn write_run(dir: &Path) {
     let vectors = model.all_item_vectors(&table, &device);
     let [_, dim] = vectors.dims();
     let items: Vec<String> = (0..ITEMS).map(|i| if i == 0 { "[OOV]".into() } else { format!("m{i}") }).collect();
-    let info = RetrievalRunInfo { model: "mur".into(), dataset: "test".into(), seed: 1, seq_len: 10, model_config: config, items };
+    let info = RetrievalRunInfo { model: "mur".into(), dataset: "test".into(), seed: 1, seq_len: 10, model_config: config.into(), items, users: Vec::new() };
     let item_vectors = ItemVectors { dim, vectors: vectors.into_data().try_to_vec::<f32>().expect("f32 vectors") };
     let histories = BTreeMap::from([("u1".to_string(), vec![1, 2, 3, 4, 5])]);
-    save_run(dir, &info, &model, &item_vectors, &histories).expect("save run");
+    save_run(dir, &info, &SequentialModel::Towers(model), Some(&item_vectors), &histories).expect("save run");
 }
 
 fn state(dir: &Path, index: SearchIndex) -> Arc<AppState> {
