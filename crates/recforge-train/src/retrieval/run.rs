@@ -139,6 +139,12 @@ impl RetrievalRun {
         self.item_index.get(token).copied().filter(|&i| i > 0)
     }
 
+    /// The training index of an original user id (the row of BPR-MF's user table), if the
+    /// run records it.
+    pub fn user_index(&self, user: &str) -> Option<u32> {
+        self.user_index.get(user).copied()
+    }
+
     /// The original item id of an item id.
     pub fn item_token(&self, id: u32) -> &str {
         self.info.items.get(id as usize).map_or("?", String::as_str)
@@ -197,7 +203,7 @@ impl RetrievalRun {
     pub fn recommend(&self, query: &Query, k: usize) -> Result<Retrieved, QueryError> {
         let history = self.history(query)?;
         let user = match query {
-            Query::User(user) => self.user_index.get(user).copied(),
+            Query::User(user) => self.user_index(user),
             Query::Items(_) => None,
         };
         let items = self

@@ -23,8 +23,9 @@ pub const SEQUENTIAL_KINDS: [&str; 5] = ["sur", "mur", "sasrec", "bpr", "ease"];
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SeqModelSpec {
-    /// Single-representation two towers (one user vector).
-    Sur,
+    /// Single-representation two towers (one user vector). (Braces, not a unit variant, so
+    /// unknown keys are rejected.)
+    Sur {},
     /// Multi-interest two towers with `interests` user vectors.
     Mur {
         #[serde(default = "default_interests")]
@@ -39,7 +40,7 @@ pub enum SeqModelSpec {
         #[serde(default = "default_dropout")]
         dropout: f64,
     },
-    Bpr,
+    Bpr {},
     /// EASE with ridge `lambda` (closed form: `[train]` epochs and learning rate do not apply).
     Ease {
         #[serde(default = "default_lambda")]
@@ -68,10 +69,10 @@ impl SeqModelSpec {
     /// The kind's name, as `[model] kind` spells it.
     pub fn kind(&self) -> &'static str {
         match self {
-            SeqModelSpec::Sur => "sur",
+            SeqModelSpec::Sur {} => "sur",
             SeqModelSpec::Mur { .. } => "mur",
             SeqModelSpec::Sasrec { .. } => "sasrec",
-            SeqModelSpec::Bpr => "bpr",
+            SeqModelSpec::Bpr {} => "bpr",
             SeqModelSpec::Ease { .. } => "ease",
         }
     }
@@ -101,10 +102,10 @@ impl SeqModelSpec {
     pub fn architecture(&self, data: &RetrievalData, train: &RetrievalTrainConfig) -> Architecture {
         let items = data.sequences.num_items;
         match *self {
-            SeqModelSpec::Sur => Architecture::TwoTower(RetrievalModelConfig::new_default(&data.items, 1, train.dim)),
+            SeqModelSpec::Sur {} => Architecture::TwoTower(RetrievalModelConfig::new_default(&data.items, 1, train.dim)),
             SeqModelSpec::Mur { interests } => Architecture::TwoTower(RetrievalModelConfig::new_default(&data.items, interests.max(1), train.dim)),
             SeqModelSpec::Sasrec { .. } => Architecture::Sasrec(self.sasrec(train).model_config(items)),
-            SeqModelSpec::Bpr => Architecture::Bpr(BprConfig::new(data.sequences.users.len(), items).with_dim(train.dim)),
+            SeqModelSpec::Bpr {} => Architecture::Bpr(BprConfig::new(data.sequences.users.len(), items).with_dim(train.dim)),
             SeqModelSpec::Ease { lambda } => Architecture::Ease(EaseConfig::new(items).with_lambda(lambda)),
         }
     }
@@ -161,5 +162,20 @@ mod tests {
         assert_eq!(parse("kind = \"bpr\"").unwrap().train, RetrievalTrainConfig::default());
         assert!(parse("kind = \"bpr\"\nlambda = 1.0").is_err());
         assert!(parse("kind = \"knn\"").is_err());
+    }
+
+    #[test]
+    fn every_shipped_retrieval_config_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/retrieval");
+        let mut kinds = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let config = SeqRunConfig::from_file_with_overrides(&path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(config.data.schema.is_file(), "{}: schema {} missing", path.display(), config.data.schema.display());
+            kinds.push(config.model.kind());
+        }
+        for kind in SEQUENTIAL_KINDS {
+            assert_eq!(kinds.iter().filter(|&&k| k == kind).count(), 2, "{kind}: one config per dataset");
+        }
     }
 }

@@ -163,7 +163,7 @@ fn fit(
     progress: &dyn Progress,
 ) -> Result<(SequentialModel, Vec<SeqEpoch>), SeqRunError> {
     Ok(match *spec {
-        SeqModelSpec::Sur | SeqModelSpec::Mur { .. } => {
+        SeqModelSpec::Sur {} | SeqModelSpec::Mur { .. } => {
             let interests = if let SeqModelSpec::Mur { interests } = *spec { interests.max(1) } else { 1 };
             let ones = vec![1f32; data.sequences.num_items];
             let stage = Stage {
@@ -196,7 +196,7 @@ fn fit(
                 .collect();
             (SequentialModel::SasRec(model), history)
         }
-        SeqModelSpec::Bpr => {
+        SeqModelSpec::Bpr {} => {
             let (model, history) = train_bpr(data, train, progress)?;
             (SequentialModel::Bpr(model), history)
         }
