@@ -1,7 +1,7 @@
 //! End-to-end runs of `recforge train` on sequential configs, on a tiny generated log with a
-//! planted structure (two taste groups): SUR trains a couple of epochs into a run folder that
-//! `recforge eval` reloads to the same numbers; BPR-MF and EASE beat random ranking clearly;
-//! `recforge retrieve` serves the folders.
+//! planted structure (two taste groups): SUR, MUR and SASRec train a couple of epochs into run
+//! folders that `recforge eval` reloads to the same numbers; BPR-MF and EASE beat random
+//! ranking clearly; `recforge retrieve` serves the folders.
 
 use std::path::Path;
 
@@ -106,6 +106,21 @@ fn sequential_configs_train_evaluate_and_serve() {
     assert_eq!(reloaded, trained);
     for file in ["config.toml", "model.bpk", "retrieval.json", "metrics.json", "history.json", "histories.json", "item_vectors.json"] {
         assert!(dir.join("runs/sur").join(file).is_file(), "runs/sur/{file} missing");
+    }
+
+    // MUR and SASRec take the same path: a couple of epochs, reloaded to the same numbers,
+    // served from a bare history.
+    write_config(dir, "mur", "kind = \"mur\"\ninterests = 2", "dim = 8\nbatch_size = 64\nseq_len = 10");
+    write_config(dir, "sasrec", "kind = \"sasrec\"\nblocks = 1", "dim = 8\nbatch_size = 32\nseq_len = 10");
+    for name in ["mur", "sasrec"] {
+        let trained = json_report(recforge(dir).args(["train", &format!("{name}.toml"), "--epochs", "2", "--json"]));
+        assert_eq!(trained.model, name);
+        assert_metrics_are_rates(&trained);
+        assert_eq!(json_report(recforge(dir).args(["eval", &format!("runs/{name}"), "--json"])), trained);
+        let output = recforge(dir).args(["retrieve", &format!("runs/{name}"), "--history", "i1,i2,i3", "-k", "4", "--json"]).output().unwrap();
+        let found: recforge_train::retrieval::run::Retrieved = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!((found.items.len(), found.history_len), (4, 3));
+        assert!(found.items.iter().all(|h| !["i1", "i2", "i3"].contains(&h.item.as_str())));
     }
 
     // BPR-MF and EASE learn the groups: full-corpus HR@10 far above random (≈ 0.38).
