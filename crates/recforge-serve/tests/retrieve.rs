@@ -12,7 +12,7 @@ use axum::http::{Request, StatusCode, header};
 use burn::prelude::*;
 use recforge_models::retrieval::{ItemFeatureTable, RetrievalModelConfig};
 use recforge_serve::{AppState, RetrievalServeConfig, SearchIndex, ServeConfig, router};
-use recforge_train::retrieval::RetrievalRun;
+use recforge_train::retrieval::{RetrievalRun, SequentialModel};
 use recforge_train::retrieval::run::{ItemVectors, RetrievalRunInfo, save_run};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -28,10 +28,10 @@ fn write_run(dir: &Path) {
     let vectors = model.all_item_vectors(&table, &device);
     let [_, dim] = vectors.dims();
     let items: Vec<String> = (0..ITEMS).map(|i| if i == 0 { "[OOV]".into() } else { format!("m{i}") }).collect();
-    let info = RetrievalRunInfo { model: "mur".into(), dataset: "test".into(), seed: 1, seq_len: 10, model_config: config, items };
+    let info = RetrievalRunInfo { model: "mur".into(), dataset: "test".into(), seed: 1, seq_len: 10, model_config: config.into(), items, users: Vec::new() };
     let item_vectors = ItemVectors { dim, vectors: vectors.into_data().try_to_vec::<f32>().expect("f32 vectors") };
     let histories = BTreeMap::from([("u1".to_string(), vec![1, 2, 3, 4, 5])]);
-    save_run(dir, &info, &model, &item_vectors, &histories).expect("save run");
+    save_run(dir, &info, &SequentialModel::Towers(model), Some(&item_vectors), &histories).expect("save run");
 }
 
 fn state(dir: &Path, index: SearchIndex) -> Arc<AppState> {
@@ -154,4 +154,45 @@ fn a_missing_run_is_a_clear_start_error() {
     assert!(err.contains("absent") && err.contains("retrieval run"), "{err}");
     let table = RetrievalServeConfig::new(dir.path().into());
     assert_eq!(table.index, SearchIndex::Exact);
+}
+
+/// A BPR-MF run over the same 40 items: user "u1" (training index 0, vector (1, 0.5)) watched
+/// m1..m5; item m10 is (1, 0), every other item m_i is (0, i / 40).
+fn write_bpr_run(dir: &Path) {
+    use recforge_models::sequential::BprConfig;
+    let device = Device::default();
+    let config = BprConfig::new(1, ITEMS).with_dim(2);
+    let mut model = config.init(&device);
+    let items: Vec<f32> = (0..ITEMS).flat_map(|i| if i == 10 { [1.0, 0.0] } else { [0.0, i as f32 / ITEMS as f32] }).collect();
+    model.items.weight = burn::module::Param::from_tensor(Tensor::<2>::from_data(TensorData::new(items, [ITEMS, 2]), &device));
+    model.users.weight = burn::module::Param::from_tensor(Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 0.5], [1, 2]), &device));
+    let names: Vec<String> = (0..ITEMS).map(|i| if i == 0 { "[OOV]".into() } else { format!("m{i}") }).collect();
+    let info = RetrievalRunInfo {
+        model: "bpr".into(),
+        dataset: "test".into(),
+        seed: 1,
+        seq_len: 10,
+        model_config: recforge_train::retrieval::Architecture::Bpr(config),
+        items: names,
+        users: vec!["u1".into()],
+    };
+    let model = SequentialModel::Bpr(model);
+    let vectors = model.item_vectors(None);
+    let histories = BTreeMap::from([("u1".to_string(), vec![1, 2, 3, 4, 5])]);
+    save_run(dir, &info, &model, vectors.as_ref(), &histories).expect("save run");
+}
+
+#[tokio::test]
+async fn a_bpr_run_answers_stored_users_and_refuses_bare_histories() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_bpr_run(dir.path());
+    let state = state(dir.path(), SearchIndex::Exact);
+    // Scores: m10 → 1.0, m_i → 0.5 · i / 40 otherwise (m39 0.4875, m38 0.475, ...).
+    let (status, value) = post(&state, "/v1/retrieve", json!({ "user_id": "u1", "k": 3 })).await;
+    assert_eq!(status, StatusCode::OK, "{value}");
+    assert_eq!(item_names(&value), ["m10", "m39", "m38"]);
+    assert_eq!(value["model"], "bpr");
+    let (status, value) = post(&state, "/v1/retrieve", json!({ "history": ["m1"] })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{value}");
+    assert!(value["error"].as_str().unwrap_or_default().contains("user_id"), "{value}");
 }

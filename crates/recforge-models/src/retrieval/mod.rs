@@ -19,7 +19,7 @@ pub mod search;
 pub use item_tower::{ItemFeatureTable, ItemTower, ItemTowerConfig};
 pub use model::{RetrievalModel, RetrievalModelConfig};
 pub use mur::{HistoryBatch, UserTower, UserTowerConfig};
-pub use retriever::Retriever;
+pub use retriever::{BprQuery, MultiHotQuery, QueryEncoder, Retriever, SasRecQuery, TowerQuery};
 pub use search::{ExactIndex, Hit, MipsIndex};
 #[cfg(feature = "hnsw")]
 pub use search::{HnswIndex, HnswParams};

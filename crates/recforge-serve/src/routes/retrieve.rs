@@ -92,7 +92,12 @@ async fn retrieve(State(state): State<Arc<AppState>>, headers: axum::http::Heade
     };
     let worker = state.clone();
     let query = history.clone();
-    let hits = tokio::task::spawn_blocking(move || worker.retrieval.as_ref().map(|s| s.run.retriever.retrieve(&query, k)).unwrap_or_default()).await?;
+    // Models with per-user vectors (BPR-MF) need the stored user, not only the history.
+    let user = request.user_id.as_deref().and_then(|u| run.user_index(u));
+    let hits = tokio::task::spawn_blocking(move || worker.retrieval.as_ref().and_then(|s| s.run.retriever.retrieve_for(user, &query, k))).await?;
+    let Some(hits) = hits else {
+        return Err(ApiError::unprocessable(format!("{} scores only the users it was trained on: send \"user_id\"", run.info.model)));
+    };
     let items = hits.iter().map(|hit| RetrievedItem { item: run.item_token(hit.item).to_string(), score: hit.score }).collect();
     Ok(Json(RetrieveResponse { items, model: run.info.model.clone(), index: service.index.name().into(), history_len: history.len(), ignored }))
 }

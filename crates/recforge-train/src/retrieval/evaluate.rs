@@ -31,20 +31,28 @@ pub struct HitRates {
     /// NDCG@K for each K in [`KS`], overall (absent from results written before it existed).
     #[serde(default)]
     pub ndcg: [f64; 4],
+    /// NDCG@K of the head and of the tail targets (absent from results written before them).
+    #[serde(default)]
+    pub ndcg_head: [f64; 4],
+    #[serde(default)]
+    pub ndcg_tail: [f64; 4],
 }
 
 impl HitRates {
     /// HR@K (and overall NDCG@K) from each example's rank and head flag.
     pub fn from_ranks(ranks: &[(TiedRank, bool)]) -> Self {
         let mut out = HitRates { users: ranks.len(), ..Default::default() };
-        let mut sums = [[0f64; 4]; 4];
+        // Rows: HR overall, head, tail; NDCG overall, head, tail.
+        let mut sums = [[0f64; 4]; 6];
         for &(rank, head) in ranks {
             if head { out.head_users += 1 } else { out.tail_users += 1 }
+            let group = if head { 1 } else { 2 };
             for (i, &k) in KS.iter().enumerate() {
-                let hit = rank.hit_at(k);
+                let (hit, ndcg) = (rank.hit_at(k), rank.ndcg_at(k));
                 sums[0][i] += hit;
-                sums[if head { 1 } else { 2 }][i] += hit;
-                sums[3][i] += rank.ndcg_at(k);
+                sums[group][i] += hit;
+                sums[3][i] += ndcg;
+                sums[3 + group][i] += ndcg;
             }
         }
         let mean = |s: [f64; 4], n: usize| s.map(|v| if n == 0 { 0.0 } else { v / n as f64 });
@@ -52,12 +60,25 @@ impl HitRates {
         out.head = mean(sums[1], out.head_users);
         out.tail = mean(sums[2], out.tail_users);
         out.ndcg = mean(sums[3], out.users);
+        out.ndcg_head = mean(sums[4], out.head_users);
+        out.ndcg_tail = mean(sums[5], out.tail_users);
         out
     }
 
     /// Overall NDCG@`k`; NaN for a k not in [`KS`].
     pub fn ndcg_at(&self, k: usize) -> f64 {
         KS.iter().position(|&x| x == k).map_or(f64::NAN, |i| self.ndcg[i])
+    }
+
+    /// NDCG@`k` of `group` ("overall", "head" or "tail"); NaN for an unknown k or group.
+    pub fn ndcg_of(&self, group: &str, k: usize) -> f64 {
+        let Some(i) = KS.iter().position(|&x| x == k) else { return f64::NAN };
+        match group {
+            "overall" => self.ndcg[i],
+            "head" => self.ndcg_head[i],
+            "tail" => self.ndcg_tail[i],
+            _ => f64::NAN,
+        }
     }
 
     /// HR@`k` of `group` ("overall", "head" or "tail"); NaN for an unknown k or group.
@@ -160,6 +181,7 @@ mod tests {
         assert!(close(rates.overall[1], (40.0 / 60.0 + 1.0) / 2.0));
         // NDCG@10 comes from the tail target alone: 1/log2(5) over 2 users.
         assert!(close(rates.ndcg_at(10), 1.0 / 5f64.log2() / 2.0));
+        assert!(close(rates.ndcg_of("tail", 10), 1.0 / 5f64.log2()) && close(rates.ndcg_of("head", 10), 0.0));
         assert_eq!((rates.users, rates.head_users, rates.tail_users), (2, 1, 1));
     }
 }

@@ -22,7 +22,8 @@ use super::evaluate::{EvalSplit, RetrievalMetrics, evaluate_model, evaluate_popu
 use super::fit::{Selection, Stage, train_stage};
 use super::idw_loop::{IdwRound, run_idw};
 use super::report::{markdown_tables, render_html};
-use super::run::{ItemVectors, RetrievalRunInfo, save_run};
+use super::architecture::SequentialModel;
+use super::run::{RetrievalRunInfo, RunVocabulary, save_run};
 use super::{RetrievalData, RetrievalError, RetrievalTrainConfig};
 use crate::run::RunError;
 use crate::sasrec::{SasRecError, SasRecTrainConfig, score_histories, train_sasrec};
@@ -222,7 +223,7 @@ fn write_results(out: &Path, results: &ZooResults) -> Result<(), RunError> {
 }
 
 /// A fresh model on the autodiff device, initialised from the training seed.
-fn fresh_model(data: &RetrievalData, config: &RetrievalTrainConfig, interests: usize) -> RetrievalModel {
+pub(crate) fn fresh_model(data: &RetrievalData, config: &RetrievalTrainConfig, interests: usize) -> RetrievalModel {
     let device = Device::default().autodiff();
     device.seed(config.seed);
     seed_dropout(config.seed);
@@ -266,27 +267,20 @@ impl Zoo<'_> {
     }
 
     fn save_model_run(&self, row: &str, model: &RetrievalModel, config: &RetrievalTrainConfig) -> Result<(), ZooError> {
-        let encoder = self.prepared.encoder().ok_or(ZooError::Vocabulary("encoder"))?;
-        let vocab = |feature: Option<&str>| feature.and_then(|f| encoder.vocab(f));
-        let items_vocab = vocab(self.prepared.meta.item_feature.as_deref()).ok_or(ZooError::Vocabulary("item vocabulary"))?;
-        let users_vocab = vocab(self.prepared.meta.user_feature.as_deref()).ok_or(ZooError::Vocabulary("user vocabulary"))?;
-        let sequences = &self.data.sequences;
-        let items: Vec<String> = (0..sequences.num_items as u32).map(|i| items_vocab.token(i).unwrap_or("").to_string()).collect();
-        let histories: BTreeMap<String, Vec<u32>> =
-            sequences.users.iter().zip(&sequences.histories).map(|(&u, h)| (users_vocab.token(u).unwrap_or("").to_string(), h.clone())).collect();
-        let vectors = model.all_item_vectors(&self.data.items, &Device::default());
-        let [_, dim] = vectors.dims();
+        let vocabulary = RunVocabulary::of(self.prepared, &self.data.sequences).ok_or(ZooError::Vocabulary("item and user vocabularies"))?;
         let interests = model.user.queries.dims()[0];
         let info = RetrievalRunInfo {
             model: row.into(),
             dataset: self.results.dataset.clone(),
             seed: config.seed,
             seq_len: config.seq_len,
-            model_config: RetrievalModelConfig::new_default(&self.data.items, interests, config.dim),
-            items,
+            model_config: RetrievalModelConfig::new_default(&self.data.items, interests, config.dim).into(),
+            items: vocabulary.items,
+            users: vocabulary.users,
         };
-        let item_vectors = ItemVectors { dim, vectors: vectors.into_data().try_to_vec::<f32>().unwrap_or_default() };
-        save_run(&self.out.join(row), &info, model, &item_vectors, &histories)?;
+        let model = SequentialModel::Towers(model.clone());
+        let item_vectors = model.item_vectors(Some(&self.data.items));
+        save_run(&self.out.join(row), &info, &model, item_vectors.as_ref(), &vocabulary.histories)?;
         Ok(())
     }
 }

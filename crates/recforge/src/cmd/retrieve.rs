@@ -1,6 +1,7 @@
 //! `recforge retrieve RUN_DIR --user ID -k 10`: the top-K items for a user's history (or for
-//! an explicit list of item ids), from a retrieval run directory written by
-//! `recforge retrieval-zoo` ([`recforge_train::retrieval::RetrievalRun::recommend`]).
+//! an explicit list of item ids), from a run directory written by `recforge train` with a
+//! sequential config (sur, mur, sasrec, bpr, ease) or by `recforge retrieval-zoo`
+//! ([`recforge_train::retrieval::RetrievalRun::recommend`]).
 
 use std::path::PathBuf;
 
@@ -11,7 +12,7 @@ use recforge_train::retrieval::run::Query;
 
 #[derive(ClapArgs)]
 pub struct Args {
-    /// A retrieval run directory (e.g. runs/retrieval-zoo-ml1m/mur-idw-cal).
+    /// A retrieval run directory (e.g. runs/ml1m_mur or runs/retrieval-zoo-ml1m/mur-idw-cal).
     run_dir: PathBuf,
     /// Original user id whose whole recorded history is the query.
     #[arg(long, required_unless_present = "history")]
@@ -29,7 +30,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let run = RetrievalRun::load(&args.run_dir)
-        .with_context(|| format!("loading the retrieval run {} (written by recforge retrieval-zoo)", args.run_dir.display()))?;
+        .with_context(|| format!("loading the retrieval run {} (written by recforge train with a configs/retrieval/ config, or recforge retrieval-zoo)", args.run_dir.display()))?;
     let query = match (args.user, args.history) {
         (Some(user), _) => Query::User(user),
         (None, Some(items)) => Query::Items(items),

@@ -1,16 +1,18 @@
-//! `recforge train CONFIG.toml [--seed N] [--set key=value]... [--out DIR] [--json]`: prepare,
-//! train, test, write the run folder (`recforge_train::Run`).
+//! `recforge train CONFIG.toml [--seed N] [--set key=value]... [--out DIR] [--json]`: train
+//! any model family from its `[model] kind` (`recforge_train::train_config`): a ranking run
+//! (`recforge_train::Run`) or a sequential one (sur, mur, sasrec, bpr, ease).
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args as ClapArgs;
 use recforge_data::TaskOptions;
-use recforge_train::{Run, RunConfig, RunDir};
+use recforge_train::{RunDir, TrainedRun, train_config};
 
 #[derive(ClapArgs)]
 pub struct Args {
-    /// Training config: [data] schema, [model] and [train] tables (see configs/).
+    /// Training config: [data] schema, [model] (kind) and [train] tables (see configs/ and
+    /// configs/retrieval/).
     config: PathBuf,
     /// Override any config value before it is read, e.g. `--set train.lr=0.01 --set model.hidden=[64]`.
     #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
@@ -24,24 +26,31 @@ pub struct Args {
     /// Override [train] epochs.
     #[arg(long)]
     epochs: Option<usize>,
-    /// Skip malformed rows while preparing (counted and reported).
+    /// Skip malformed rows while preparing (counted and reported; ranking configs).
     #[arg(long)]
     skip_bad_rows: bool,
-    /// Print the metrics JSON only.
+    /// Print the metrics JSON only (a sequential run: its test report, as `recforge eval --json`).
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let mut config = RunConfig::from_file_with_overrides(&args.config, &args.set)?;
-    config.train.seed = args.seed.unwrap_or(config.train.seed);
-    config.train.epochs = args.epochs.unwrap_or(config.train.epochs);
-    let out = args.out.unwrap_or_else(|| PathBuf::from("runs").join(config.name()));
+    let mut overrides = args.set;
+    overrides.extend(args.seed.map(|s| format!("train.seed={s}")));
+    overrides.extend(args.epochs.map(|e| format!("train.epochs={e}")));
     let options = TaskOptions { skip_bad_rows: args.skip_bad_rows, ..Default::default() };
-    let run = Run::train_to(&config, &out, &options, crate::progress::console())?;
-    println!("{}", serde_json::to_string_pretty(&run.metrics)?);
-    if !args.json {
-        println!("run written to {} (report: {})", out.display(), out.join(RunDir::REPORT).display());
+    match train_config(&args.config, &overrides, args.out.as_deref(), &options, crate::progress::console())? {
+        TrainedRun::Ranking { run, out } => {
+            println!("{}", serde_json::to_string_pretty(&run.metrics)?);
+            if !args.json {
+                println!("run written to {} (report: {})", out.display(), out.join(RunDir::REPORT).display());
+            }
+        }
+        TrainedRun::Sequential(outcome) if args.json => println!("{}", serde_json::to_string_pretty(&outcome.test)?),
+        TrainedRun::Sequential(outcome) => {
+            print!("{}", outcome.test.table());
+            println!("run written to {} (best epoch {})", outcome.out.display(), outcome.metrics.best_epoch);
+        }
     }
     Ok(())
 }
