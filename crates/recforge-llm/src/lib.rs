@@ -23,7 +23,10 @@ mod generation;
 pub mod gguf_tokenizer;
 mod hf;
 pub mod llama;
+#[cfg(feature = "llama-cpp")]
+mod llama_cpp;
 pub mod lora;
+pub mod lora_export;
 mod model_id;
 mod packed_bert;
 mod scoring;
@@ -32,7 +35,7 @@ mod sentence;
 pub mod tiny;
 
 pub use cache::{ScoreCache, cache_key};
-pub use causal_lm::{CausalLm, LoadOptions};
+pub use causal_lm::{Backend, CausalLm, LoadOptions};
 pub use embedder::TextEmbedder;
 pub use error::LlmError;
 pub use generation::GenerationParams;
