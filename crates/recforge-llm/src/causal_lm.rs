@@ -21,8 +21,9 @@ use crate::hf::{HfDir, HfLlamaConfig};
 use crate::llama::{KvCache, Llama, WeightFormat, log_softmax};
 use crate::model_id::model_id;
 use crate::LlmError;
+use crate::backend::Backend;
 #[cfg(feature = "llama-cpp")]
-use crate::llama_cpp::{LlamaCppEngine, Outputs};
+use crate::llama_cpp::{LlamaCppEngine, Outputs, log_probability, probability_mass, shared_prefix};
 
 /// Padded tokens per forward pass when scoring many prompts.
 const BATCH_TOKENS: usize = 4096;
@@ -37,56 +38,6 @@ pub struct LoadOptions {
     pub weights: WeightFormat,
     /// The engine that runs a `.gguf` file (Hugging Face directories always run on candle).
     pub backend: Backend,
-}
-
-/// The engine that runs a GGUF causal LM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Backend {
-    /// candle, f32 GEMM over dequantized weights: the faster engine for batched prompt scoring.
-    #[default]
-    Candle,
-    /// llama.cpp (feature `llama-cpp`) on the file's quantized blocks: the faster engine for
-    /// generation.
-    LlamaCpp,
-}
-
-impl Backend {
-    /// The faster engine for generation-bound work (reasoning, Rec-SAVER, beam search), as
-    /// measured in docs/results/llm.md: llama.cpp when built in, else candle.
-    pub const fn for_generation() -> Self {
-        if cfg!(feature = "llama-cpp") { Backend::LlamaCpp } else { Backend::Candle }
-    }
-
-    /// The faster engine for prompt scoring (Ask-LLM, perplexity): candle's f32 GEMM.
-    pub const fn for_scoring() -> Self {
-        Backend::Candle
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Candle => "candle",
-            Backend::LlamaCpp => "llama-cpp",
-        }
-    }
-}
-
-impl std::fmt::Display for Backend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Backend {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "candle" => Ok(Backend::Candle),
-            "llama-cpp" | "llama.cpp" | "llamacpp" => Ok(Backend::LlamaCpp),
-            other => Err(format!("unknown backend `{other}`: use llama-cpp or candle")),
-        }
-    }
 }
 
 pub(crate) struct T5Engine {
@@ -556,35 +507,6 @@ impl CausalLm {
         }
         Ok(text)
     }
-}
-
-/// Length of the longest prefix all sequences share, at most the shortest length minus one (so
-/// every sequence keeps a token of its own).
-#[cfg_attr(not(feature = "llama-cpp"), allow(dead_code))]
-pub(crate) fn shared_prefix(sequences: &[Vec<u32>]) -> usize {
-    let Some(first) = sequences.first() else { return 0 };
-    let shortest = sequences.iter().map(Vec::len).min().unwrap_or(0);
-    let mut n = 0;
-    while n + 1 < shortest && sequences.iter().all(|s| s[n] == first[n]) {
-        n += 1;
-    }
-    n
-}
-
-/// Σ softmax(logits)[id] over `ids`.
-#[cfg_attr(not(feature = "llama-cpp"), allow(dead_code))]
-pub(crate) fn probability_mass(logits: &[f32], ids: &[u32]) -> f32 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let total: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
-    (ids.iter().map(|&a| logits.get(a as usize).map_or(0.0, |&l| ((l - max) as f64).exp())).sum::<f64>() / total) as f32
-}
-
-/// log softmax(logits)[id].
-#[cfg_attr(not(feature = "llama-cpp"), allow(dead_code))]
-pub(crate) fn log_probability(logits: &[f32], id: u32) -> f64 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let total: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
-    logits.get(id as usize).map_or(f64::NEG_INFINITY, |&l| (l - max) as f64 - total.ln())
 }
 
 fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, LlmError> {

@@ -15,6 +15,7 @@
 //! loaded model can serve several threads.
 
 pub mod bench;
+mod backend;
 mod cache;
 mod causal_lm;
 mod embedder;
@@ -35,7 +36,8 @@ mod sentence;
 pub mod tiny;
 
 pub use cache::{ScoreCache, cache_key};
-pub use causal_lm::{Backend, CausalLm, LoadOptions};
+pub use backend::Backend;
+pub use causal_lm::{CausalLm, LoadOptions};
 pub use embedder::TextEmbedder;
 pub use error::LlmError;
 pub use generation::GenerationParams;

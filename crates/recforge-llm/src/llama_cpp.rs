@@ -277,3 +277,52 @@ impl<'a> CppDecoder<'a> {
         Ok((0..parents.len()).map(|i| self.ctx.get_logits_ith(i as i32).to_vec()).collect())
     }
 }
+
+/// Length of the longest prefix all sequences share, at most the shortest length minus one (so
+/// every sequence keeps a token of its own).
+pub(crate) fn shared_prefix(sequences: &[Vec<u32>]) -> usize {
+    let Some(first) = sequences.first() else { return 0 };
+    let shortest = sequences.iter().map(Vec::len).min().unwrap_or(0);
+    let mut n = 0;
+    while n + 1 < shortest && sequences.iter().all(|s| s[n] == first[n]) {
+        n += 1;
+    }
+    n
+}
+
+/// Σ softmax(logits)[id] over `ids`.
+pub(crate) fn probability_mass(logits: &[f32], ids: &[u32]) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let total: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
+    (ids.iter().map(|&a| logits.get(a as usize).map_or(0.0, |&l| ((l - max) as f64).exp())).sum::<f64>() / total) as f32
+}
+
+/// log softmax(logits)[id].
+pub(crate) fn log_probability(logits: &[f32], id: u32) -> f64 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let total: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
+    logits.get(id as usize).map_or(f64::NEG_INFINITY, |&l| (l - max) as f64 - total.ln())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_prefix_leaves_every_sequence_a_token_of_its_own() {
+        assert_eq!(shared_prefix(&[vec![1, 2, 3, 4], vec![1, 2, 5], vec![1, 2, 3]]), 2);
+        assert_eq!(shared_prefix(&[vec![1, 2, 3], vec![1, 2, 3]]), 2);
+        assert_eq!(shared_prefix(&[vec![7, 8]]), 1);
+        assert_eq!(shared_prefix(&[vec![1], vec![2]]), 0);
+        assert_eq!(shared_prefix(&[]), 0);
+    }
+
+    #[test]
+    fn probabilities_are_a_softmax_over_the_whole_row() {
+        let logits = [0.0, 3f32.ln(), f32::NEG_INFINITY];
+        assert!((probability_mass(&logits, &[1]) - 0.75).abs() < 1e-6);
+        assert!((probability_mass(&logits, &[0, 1]) - 1.0).abs() < 1e-6);
+        assert!((log_probability(&logits, 0) - 0.25f64.ln()).abs() < 1e-6);
+        assert_eq!(log_probability(&logits, 9), f64::NEG_INFINITY);
+    }
+}

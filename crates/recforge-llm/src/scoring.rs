@@ -7,9 +7,7 @@ use candle_core::{D, Device, IndexOp, Tensor};
 use crate::LlmError;
 use crate::causal_lm::{CausalLm, Engine};
 #[cfg(feature = "llama-cpp")]
-use crate::causal_lm::log_probability;
-#[cfg(feature = "llama-cpp")]
-use crate::llama_cpp::{CppDecoder, Outputs};
+use crate::llama_cpp::{CppDecoder, Outputs, log_probability};
 use crate::llama::{KvCache, Llama, log_softmax};
 use crate::lora::LoraAdapters;
 
