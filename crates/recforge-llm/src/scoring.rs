@@ -51,6 +51,7 @@ impl CausalLm {
 
     /// This model with a llama.cpp GGUF LoRA adapter file (as written by
     /// [`LoraAdapters::save_gguf`]) applied at run time: llama.cpp engine only.
+    #[cfg_attr(not(feature = "llama-cpp"), allow(unused_variables))]
     pub fn with_gguf_adapter(mut self, path: &std::path::Path, id_suffix: &str) -> Result<CausalLm, LlmError> {
         match &mut self.engine {
             #[cfg(feature = "llama-cpp")]
