@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test suite, exactly as CI runs it:
-#   1. makes sure a Redis server answers on loopback (installs redis-server with apt-get if it is
-#      missing, starts a private one and stops it at exit), and a 3-master Redis Cluster
-#      (REDIS_CLUSTER_URL, ports REDIS_CLUSTER_PORTS, default 30001-30003);
+#   1. installs what is missing of redis-server, cmake, clang and libclang-dev with apt-get (cargo
+#      builds llama.cpp); makes sure a Redis server answers on loopback (starts a private one and
+#      stops it at exit), and a 3-master Redis Cluster (REDIS_CLUSTER_URL, ports
+#      REDIS_CLUSTER_PORTS, default 30001-30003);
 #   2. installs numpy and safetensors for the numpy parity test if python3 lacks them, and
 #      fetches the real datasets and models the `fetched_*` tests read (DATA.md; skipped when
 #      already there and verified by checksum);
@@ -21,13 +22,22 @@ started=$(date +%s)
 status=0
 
 REDIS_PORT="${REDIS_PORT:-6379}"
-if ! command -v redis-server >/dev/null 2>&1; then
+# Debian packages the build and tests need: Redis, and cmake + clang for the vendored llama.cpp
+# (crate llama-cpp-sys-2, feature `llama-cpp`).
+missing=""
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+command -v cmake >/dev/null 2>&1 || missing="$missing cmake"
+command -v clang >/dev/null 2>&1 || missing="$missing clang"
+if command -v dpkg-query >/dev/null 2>&1; then
+  dpkg-query -W -f='${Status}' libclang-dev 2>/dev/null | grep -q "ok installed" || missing="$missing libclang-dev"
+fi
+if [ -n "$missing" ]; then
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq redis-server >/dev/null \
-      || { echo "installing redis-server failed; install Redis 7 and rerun" >&2; exit 1; }
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq $missing >/dev/null \
+      || { echo "installing$missing failed; install them and rerun" >&2; exit 1; }
   else
-    echo "redis-server is missing and apt-get is not available: install Redis 7 and rerun" >&2
+    echo "missing:$missing, and apt-get is not available: install them and rerun" >&2
     exit 1
   fi
 fi

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CausalLm, GenerationParams, LlmError, LoadOptions, SentenceEncoder, WeightFormat};
+use crate::{Backend, CausalLm, GenerationParams, LlmError, LoadOptions, SentenceEncoder, WeightFormat};
 
 /// The workload.
 #[derive(Debug, Clone)]
@@ -27,8 +27,10 @@ pub struct LlmBenchConfig {
     pub gen_tokens: usize,
     /// Sentences embedded for the encoder speed.
     pub sentences: usize,
-    /// Weight formats timed for scoring and generation.
+    /// Weight formats timed for scoring and generation (candle engine).
     pub formats: Vec<WeightFormat>,
+    /// Also time recforge's llama.cpp engine (feature `llama-cpp`) on the same work.
+    pub llama_cpp: bool,
 }
 
 /// One weight format's causal-LM timings.
@@ -80,6 +82,9 @@ pub struct LlmBenchReport {
     pub causal_lm_f32: Option<CausalLmBench>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub causal_lm_quantized: Option<CausalLmBench>,
+    /// recforge's llama.cpp engine (`--backend llama-cpp`) on the file's own quantization.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub causal_lm_llama_cpp: Option<CausalLmBench>,
     pub sentence_encoder: EncoderBench,
     pub peak_rss_mib: f64,
     /// What bench/llm/peers.py measured on the same workload.
@@ -158,7 +163,7 @@ impl LlmBenchReport {
         let llama = self.peers.as_ref().and_then(|p| p.llama_cpp.ran());
         let st = self.peers.as_ref().and_then(|p| p.sentence_transformers.ran());
         let mut rows = Vec::new();
-        for (name, b) in [("f32", &self.causal_lm_f32), ("quantized", &self.causal_lm_quantized)] {
+        for (name, b) in [("f32", &self.causal_lm_f32), ("quantized", &self.causal_lm_quantized), ("llama.cpp engine", &self.causal_lm_llama_cpp)] {
             let Some(b) = b else { continue };
             rows.push(Comparison { workload: format!("score {} prompts ({name})", b.prompts), unit: "docs/s", recforge: b.docs_per_s, peer: "llama.cpp", peer_value: llama.map(|l| l.docs_per_s) });
             rows.push(Comparison { workload: format!("score prompt tokens ({name})", ), unit: "tokens/s", recforge: b.prompt_tokens_per_s, peer: "llama.cpp", peer_value: llama.map(|l| l.prompt_tokens_per_s) });
@@ -201,9 +206,9 @@ fn quality_prompt(doc: &str) -> String {
     )
 }
 
-fn bench_causal_lm(config: &LlmBenchConfig, corpus: &[String], format: WeightFormat, workload: &mut Workload) -> Result<CausalLmBench, LlmError> {
+fn bench_causal_lm(config: &LlmBenchConfig, corpus: &[String], options: LoadOptions, workload: &mut Workload) -> Result<CausalLmBench, LlmError> {
     let start = Instant::now();
-    let lm = CausalLm::load_with(&config.model, LoadOptions { weights: format })?;
+    let lm = CausalLm::load_with(&config.model, options)?;
     let load_s = start.elapsed().as_secs_f64();
     let prompts: Vec<String> = corpus.iter().take(config.docs).map(|d| lm.chat_prompt(&quality_prompt(&lm.truncate_to_tokens(d, config.max_doc_tokens)))).collect();
     let tokens: usize = prompts.iter().map(|p| lm.count_tokens(p)).sum();
@@ -251,12 +256,17 @@ pub fn run_llm_bench(config: &LlmBenchConfig) -> Result<(LlmBenchReport, Workloa
     };
     let (mut causal_lm_f32, mut causal_lm_quantized) = (None, None);
     for &format in &config.formats {
-        let bench = bench_causal_lm(config, &corpus, format, &mut workload)?;
+        let bench = bench_causal_lm(config, &corpus, LoadOptions { weights: format, ..Default::default() }, &mut workload)?;
         match format {
             WeightFormat::F32 => causal_lm_f32 = Some(bench),
             WeightFormat::Quantized => causal_lm_quantized = Some(bench),
         }
     }
+    let causal_lm_llama_cpp = if config.llama_cpp {
+        Some(bench_causal_lm(config, &corpus, LoadOptions { backend: Backend::LlamaCpp, ..Default::default() }, &mut workload)?)
+    } else {
+        None
+    };
     workload.sentences = corpus
         .iter()
         .flat_map(|d| d.split(". ").map(|s| s.trim().to_string()).collect::<Vec<_>>())
@@ -279,6 +289,7 @@ pub fn run_llm_bench(config: &LlmBenchConfig) -> Result<(LlmBenchReport, Workloa
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         causal_lm_f32,
         causal_lm_quantized,
+        causal_lm_llama_cpp,
         sentence_encoder,
         peak_rss_mib: recforge_data::memory::peak_rss_bytes().unwrap_or(0) as f64 / (1024.0 * 1024.0),
         peers: None,
@@ -322,6 +333,7 @@ mod tests {
             threads: 2,
             causal_lm_f32: None,
             causal_lm_quantized: None,
+            causal_lm_llama_cpp: None,
             sentence_encoder: EncoderBench { model_id: "m".into(), sentences: 256, embed_s: 0.5, embeddings_per_s: 512.0, embed_cpu_s: Some(1.0) },
             peak_rss_mib: 1.0,
             peers: Some(peers),

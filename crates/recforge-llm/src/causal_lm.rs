@@ -21,6 +21,9 @@ use crate::hf::{HfDir, HfLlamaConfig};
 use crate::llama::{KvCache, Llama, WeightFormat, log_softmax};
 use crate::model_id::model_id;
 use crate::LlmError;
+use crate::backend::Backend;
+#[cfg(feature = "llama-cpp")]
+use crate::llama_cpp::{LlamaCppEngine, Outputs, log_probability, probability_mass, shared_prefix};
 
 /// Padded tokens per forward pass when scoring many prompts.
 const BATCH_TOKENS: usize = 4096;
@@ -30,8 +33,11 @@ const MAX_BATCH: usize = 64;
 /// How to load a model.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LoadOptions {
-    /// GGUF weights: dequantized to f32 (default, faster batched scoring) or kept quantized.
+    /// GGUF weights on candle: dequantized to f32 (default, faster batched scoring) or kept
+    /// quantized. llama.cpp always runs the file's own quantization.
     pub weights: WeightFormat,
+    /// The engine that runs a `.gguf` file (Hugging Face directories always run on candle).
+    pub backend: Backend,
 }
 
 pub(crate) struct T5Engine {
@@ -42,6 +48,8 @@ pub(crate) struct T5Engine {
 pub(crate) enum Engine {
     Llama(Llama),
     T5(T5Engine),
+    #[cfg(feature = "llama-cpp")]
+    LlamaCpp(LlamaCppEngine),
 }
 
 /// A causal (or encoder-decoder) language model with its tokenizer.
@@ -76,7 +84,23 @@ impl CausalLm {
         let content = candle_core::quantized::gguf_file::Content::read(&mut file)
             .map_err(|e| LlmError::bad_model(path, format!("not a GGUF file: {e}")))?;
         let tok = tokenizer_from_gguf(&content, path)?;
-        let model = Llama::from_gguf(&content, &mut file, path, options.weights)?;
+        let (context_length, engine) = match options.backend {
+            Backend::Candle => {
+                let model = Llama::from_gguf(&content, &mut file, path, options.weights)?;
+                (model.config().context_length, Engine::Llama(model))
+            }
+            #[cfg(feature = "llama-cpp")]
+            Backend::LlamaCpp => {
+                let engine = LlamaCppEngine::load(path)?;
+                (engine.context_length(), Engine::LlamaCpp(engine))
+            }
+            #[cfg(not(feature = "llama-cpp"))]
+            Backend::LlamaCpp => {
+                return Err(LlmError::Input(
+                    "this build has no llama.cpp engine: rebuild with the `llama-cpp` feature or pass --backend candle".into(),
+                ))
+            }
+        };
         let add_bos = content
             .metadata
             .get("tokenizer.ggml.add_bos_token")
@@ -88,13 +112,17 @@ impl CausalLm {
             eos.push(id);
         }
         Ok(Self {
-            context_length: model.config().context_length,
-            engine: Engine::Llama(model),
+            context_length,
+            engine,
             chatml: tok.tokenizer.token_to_id("<|im_start|>").is_some(),
             bos: if add_bos { tok.bos_id } else { None },
             eos,
             tokenizer: tok.tokenizer,
-            model_id: model_id(&name, &[path])?,
+            // Scores differ a little between engines: caches keep them apart.
+            model_id: match options.backend {
+                Backend::Candle => model_id(&name, &[path])?,
+                Backend::LlamaCpp => format!("{}+llama-cpp", model_id(&name, &[path])?),
+            },
         })
     }
 
@@ -148,6 +176,15 @@ impl CausalLm {
                 &hf.config_path,
                 format!("model_type `{other}` is not a supported language model (llama, mistral, t5)"),
             )),
+        }
+    }
+
+    /// The engine running this model.
+    pub fn backend(&self) -> Backend {
+        match &self.engine {
+            #[cfg(feature = "llama-cpp")]
+            Engine::LlamaCpp(_) => Backend::LlamaCpp,
+            _ => Backend::Candle,
         }
     }
 
@@ -294,6 +331,17 @@ impl CausalLm {
                     out[i] = answer_ids.iter().map(|&a| probs[a as usize]).sum();
                 }
             }
+            #[cfg(feature = "llama-cpp")]
+            Engine::LlamaCpp(engine) => {
+                // The shared head of the prompts (instructions) runs once; each prompt's own
+                // tail runs on a copy of its KV cache.
+                let shared = shared_prefix(&sequences);
+                let branches: Vec<&[u32]> = sequences.iter().map(|s| &s[shared..]).collect();
+                engine.run_branches(&sequences[0][..shared], &branches, Outputs::Last, |i, _, logits| {
+                    out[i] = probability_mass(logits, &answer_ids);
+                    Ok(())
+                })?;
+            }
         }
         Ok(out)
     }
@@ -338,6 +386,20 @@ impl CausalLm {
                     out[i] = (total, ids.len());
                 }
             }
+            #[cfg(feature = "llama-cpp")]
+            Engine::LlamaCpp(engine) => {
+                let scorable: Vec<usize> = (0..sequences.len()).filter(|&i| sequences[i].len() >= 2).collect();
+                let branches: Vec<&[u32]> = scorable.iter().map(|&i| sequences[i].as_slice()).collect();
+                engine.run_branches(&[], &branches, Outputs::All, |b, pos, logits| {
+                    let seq = branches[b];
+                    if let Some(&target) = seq.get(pos + 1) {
+                        let i = scorable[b];
+                        out[i].0 += log_probability(logits, target);
+                        out[i].1 += 1;
+                    }
+                    Ok(())
+                })?;
+            }
         }
         Ok(out)
     }
@@ -359,6 +421,11 @@ impl CausalLm {
                 let enc = model.encode(&input)?;
                 let start = Tensor::new(&[engine.decoder_start], &Device::Cpu)?.unsqueeze(0)?;
                 Ok(model.decode(&start, &enc)?.squeeze(0)?.to_vec1::<f32>()?)
+            }
+            #[cfg(feature = "llama-cpp")]
+            Engine::LlamaCpp(engine) => {
+                let mut ctx = engine.context(ids.len() + 1, 1)?;
+                Ok(engine.feed(&mut ctx, ids, 0, 0, true)?.unwrap_or_default())
             }
         }
     }
@@ -412,6 +479,26 @@ impl CausalLm {
                         break;
                     }
                     prev = next;
+                }
+            }
+            #[cfg(feature = "llama-cpp")]
+            Engine::LlamaCpp(engine) => {
+                let budget = params.max_tokens.min(self.context_length.saturating_sub(prompt_ids.len()));
+                let mut ctx = engine.context(prompt_ids.len() + budget + 1, 1)?;
+                let mut logits = engine.feed(&mut ctx, &prompt_ids, 0, 0, true)?.unwrap_or_default();
+                for step in 0..budget {
+                    let next = sampler.sample(&logits);
+                    if self.eos.contains(&next) {
+                        break;
+                    }
+                    generated.push(next);
+                    text = self.tokenizer.decode(&generated, true).map_err(|e| LlmError::Tokenizer(e.to_string()))?;
+                    if cut_at_stop(&text, &params.stop).is_some() {
+                        break;
+                    }
+                    if step + 1 < budget {
+                        logits = engine.feed(&mut ctx, &[next], prompt_ids.len() + step, 0, true)?.unwrap_or_default();
+                    }
                 }
             }
         }

@@ -18,6 +18,9 @@ pub enum LlmError {
     /// A tensor operation failed inside candle.
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),
+    /// llama.cpp failed (context creation, decoding, adapters).
+    #[error("llama.cpp: {0}")]
+    LlamaCpp(String),
     /// The tokenizer could not be built or failed on a text.
     #[error("tokenizer: {0}")]
     Tokenizer(String),

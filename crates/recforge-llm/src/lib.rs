@@ -15,6 +15,7 @@
 //! loaded model can serve several threads.
 
 pub mod bench;
+mod backend;
 mod cache;
 mod causal_lm;
 mod embedder;
@@ -23,7 +24,10 @@ mod generation;
 pub mod gguf_tokenizer;
 mod hf;
 pub mod llama;
+#[cfg(feature = "llama-cpp")]
+mod llama_cpp;
 pub mod lora;
+pub mod lora_export;
 mod model_id;
 mod packed_bert;
 mod scoring;
@@ -32,6 +36,7 @@ mod sentence;
 pub mod tiny;
 
 pub use cache::{ScoreCache, cache_key};
+pub use backend::Backend;
 pub use causal_lm::{CausalLm, LoadOptions};
 pub use embedder::TextEmbedder;
 pub use error::LlmError;

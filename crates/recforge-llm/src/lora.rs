@@ -5,7 +5,8 @@
 //! reproduces the base model exactly. Adapters sit on the attention (q, k, v, o) and MLP
 //! (gate, up, down) projections of every layer or of the top `layers` layers; they are saved
 //! as safetensors (`layers.{i}.{proj}.lora_a` / `lora_b`) and folded into a plain [`Llama`]
-//! by [`LoraAdapters::merge_into`] for inference at the base model's speed.
+//! by [`LoraAdapters::merge_into`] for inference at the base model's speed; `lora_export` writes
+//! them for PEFT and as llama.cpp GGUF adapters.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -88,6 +89,8 @@ pub struct LoraAdapter {
 #[derive(Debug, Clone)]
 pub struct LoraAdapters {
     config: LoraConfig,
+    /// The base model's shapes and row layout (GGUF-permuted or Hugging Face q/k rows).
+    base: LlamaConfig,
     adapters: BTreeMap<(usize, Projection), LoraAdapter>,
 }
 
@@ -113,7 +116,7 @@ impl LoraAdapters {
                 adapters.insert((layer, projection), LoraAdapter { a, b });
             }
         }
-        Ok(Self { config: config.clone(), adapters })
+        Ok(Self { config: config.clone(), base: model.clone(), adapters })
     }
 
     fn adapted_layers(model: &LlamaConfig, config: &LoraConfig) -> std::ops::Range<usize> {
@@ -123,6 +126,16 @@ impl LoraAdapters {
 
     pub fn config(&self) -> &LoraConfig {
         &self.config
+    }
+
+    /// The base model the adapters were made for.
+    pub fn base(&self) -> &LlamaConfig {
+        &self.base
+    }
+
+    /// Every adapter by (layer, projection), in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&(usize, Projection), &LoraAdapter)> {
+        self.adapters.iter()
     }
 
     /// α / r.
@@ -176,7 +189,7 @@ impl LoraAdapters {
                 adapters.insert((layer, projection), LoraAdapter { a, b });
             }
         }
-        Ok(Self { config: config.clone(), adapters })
+        Ok(Self { config: config.clone(), base: model.clone(), adapters })
     }
 
     /// `W + (α/r)·B A` of one adapter, or `W` unchanged when the projection has none.

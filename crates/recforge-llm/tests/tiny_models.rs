@@ -279,8 +279,8 @@ fn generation_with_kv_cache_matches_full_recompute_and_honours_stops() {
 fn quantized_weights_stay_close_to_f32() {
     let dir = tempfile::tempdir().unwrap();
     let (gguf, _) = write_llama(dir.path(), GgmlDType::Q8_0);
-    let f32_lm = CausalLm::load_with(&gguf, LoadOptions { weights: WeightFormat::F32 }).unwrap();
-    let q_lm = CausalLm::load_with(&gguf, LoadOptions { weights: WeightFormat::Quantized }).unwrap();
+    let f32_lm = CausalLm::load_with(&gguf, LoadOptions { weights: WeightFormat::F32, ..Default::default() }).unwrap();
+    let q_lm = CausalLm::load_with(&gguf, LoadOptions { weights: WeightFormat::Quantized, ..Default::default() }).unwrap();
     let a = f32_lm.log_likelihood(&texts()).unwrap();
     let b = q_lm.log_likelihood(&texts()).unwrap();
     for ((x, _), (y, _)) in a.iter().zip(&b) {

@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use recforge_llm::llama::Llama;
-use recforge_llm::{CausalLm, LoraAdapters, LoraConfig};
+use recforge_llm::{Backend, CausalLm, LoraAdapters, LoraConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{LlmRecError, Result};
@@ -27,6 +27,10 @@ pub const ADAPTER_CONFIG_FILE: &str = "adapter_config.json";
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 /// Step and configuration of the last checkpoint.
 pub const STATE_FILE: &str = "trainer_state.json";
+/// The adapters as a llama.cpp GGUF LoRA adapter (what `--backend llama-cpp` loads).
+pub const GGUF_ADAPTER_FILE: &str = "adapter.gguf";
+/// The adapters in PEFT's layout (`adapter_model.safetensors`, `adapter_config.json`).
+pub const PEFT_DIR: &str = "peft";
 
 /// Everything that shapes a fine-tuning run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -294,6 +298,8 @@ impl Finetuner {
     pub fn save_checkpoint(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| LlmRecError::io(dir, e))?;
         self.adapters.save(&dir.join(ADAPTER_FILE))?;
+        self.adapters.save_gguf(&dir.join(GGUF_ADAPTER_FILE))?;
+        self.adapters.save_peft(&dir.join(PEFT_DIR), &self.base_model_id)?;
         let names: Vec<String> = self.vars.iter().map(|(n, _)| n.clone()).collect();
         self.optimizer.save(&names, &dir.join(OPTIMIZER_FILE))?;
         write_json(&dir.join(ADAPTER_CONFIG_FILE), &AdapterConfig { lora: self.config.lora.clone(), base_model_id: self.base_model_id.clone() })?;
@@ -311,9 +317,17 @@ fn llama_of(lm: &CausalLm) -> Result<&Llama> {
 /// Loads `lm` with the adapters saved in run folder `dir` folded in.
 pub fn load_with_adapters(lm: CausalLm, dir: &Path) -> Result<CausalLm> {
     let config: AdapterConfig = read_json(&dir.join(ADAPTER_CONFIG_FILE))?;
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if lm.backend() == Backend::LlamaCpp {
+        // llama.cpp applies the GGUF adapter at run time.
+        let gguf = dir.join(GGUF_ADAPTER_FILE);
+        if !gguf.exists() {
+            return Err(LlmRecError::Invalid(format!("{}: missing (a run saved before GGUF adapters); use --backend candle", gguf.display())));
+        }
+        return Ok(lm.with_gguf_adapter(&gguf, &name)?);
+    }
     let llama = llama_of(&lm)?;
     let adapters = LoraAdapters::load(&dir.join(ADAPTER_FILE), llama.config(), &config.lora)?;
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     Ok(lm.with_adapters(&adapters, &name)?)
 }
 

@@ -97,3 +97,66 @@ fn constrained_beam_on_a_tiny_llama_matches_continuation_scores() {
     assert!(!narrow.is_empty());
     assert!(narrow.iter().all(|(i, _)| (*i as usize) < titles.len() && !exclude.contains(i)));
 }
+
+/// The tiny llama on the llama.cpp engine.
+#[cfg(feature = "llama-cpp")]
+fn tiny_cpp(dir: &std::path::Path) -> CausalLm {
+    let path = dir.join("tiny-llama.gguf");
+    CausalLm::load_with(&path, recforge_llm::LoadOptions { backend: recforge_llm::Backend::LlamaCpp, ..Default::default() }).unwrap()
+}
+
+#[test]
+#[cfg(feature = "llama-cpp")]
+fn a_fine_tuned_run_loads_on_llama_cpp_through_its_gguf_adapter() {
+    let (dir, lm) = tiny();
+    let (tokenized, _) = tokenize_examples(&lm, &examples(), 128).unwrap();
+    let mut tuner = Finetuner::new(&lm, config(4), tokenized).unwrap();
+    for _ in 0..4 {
+        tuner.train_step(&lm).unwrap();
+    }
+    let run = dir.path().join("run");
+    tuner.save_checkpoint(&run).unwrap();
+    for file in ["adapter.gguf", "peft/adapter_model.safetensors", "peft/adapter_config.json"] {
+        assert!(run.join(file).exists(), "{file} not written");
+    }
+    let prompt = lm.prompt_ids(&lm.chat_prompt("watched 0; next?")).unwrap();
+    let answer = answer_ids(&lm, "the cat").unwrap();
+    let cpp = tiny_cpp(dir.path());
+    let before = cpp.continuation_log_probs(&prompt, &[answer.clone()]).unwrap()[0];
+    let tuned_cpp = load_with_adapters(cpp, &run).unwrap();
+    let after = tuned_cpp.continuation_log_probs(&prompt, &[answer.clone()]).unwrap()[0];
+    let tuned_candle = load_with_adapters(tiny().1, &run).unwrap();
+    let candle_after = tuned_candle.continuation_log_probs(&prompt, &[answer]).unwrap()[0];
+    assert!(after > before + 0.5, "the adapter did not raise the target on llama.cpp: {before} → {after}");
+    assert!((after - candle_after).abs() < 0.05 * (1.0 + candle_after.abs()), "llama.cpp {after} vs candle {candle_after}");
+}
+
+#[test]
+#[cfg(feature = "llama-cpp")]
+fn constrained_beam_on_llama_cpp_returns_only_catalogue_titles_in_score_order() {
+    let (dir, lm) = tiny();
+    let cpp = tiny_cpp(dir.path());
+    let titles = ["the cat (1990)", "the car (1991)", "a dog (1992)", "the (1993)", "the cat (1990) II", "zebra (2000)"];
+    let mut trie = TitleTrie::default();
+    let answers: Vec<Vec<u32>> = titles.iter().map(|t| answer_ids(&lm, t).unwrap()).collect();
+    for (i, a) in answers.iter().enumerate() {
+        assert!(trie.insert(a, i as u32));
+    }
+    let prompt = lm.prompt_ids(&lm.chat_prompt("Recommend a film.")).unwrap();
+    let scores = cpp.continuation_log_probs(&prompt, &answers).unwrap();
+    let mut decoder = cpp.decoder(&prompt).unwrap();
+    let found = constrained_beam_search(&mut decoder, &trie, 64, 4, &HashSet::new()).unwrap();
+    let mut expected: Vec<(u32, f64)> = scores.iter().enumerate().map(|(i, &s)| (i as u32, s)).collect();
+    expected.sort_by(|a, b| b.1.total_cmp(&a.1));
+    expected.truncate(4);
+    assert_eq!(found.iter().map(|f| f.0).collect::<Vec<_>>(), expected.iter().map(|e| e.0).collect::<Vec<_>>());
+    for ((_, got), (_, want)) in found.iter().zip(&expected) {
+        // llama.cpp's f16 KV cache and batch shapes: agreement to ~1e-4 relative.
+        assert!((got - want).abs() < 1e-3 * (1.0 + want.abs()), "{got} vs {want}");
+    }
+    let mut decoder = cpp.decoder(&prompt).unwrap();
+    let exclude = HashSet::from([expected[0].0]);
+    let narrow = constrained_beam_search(&mut decoder, &trie, 2, 3, &exclude).unwrap();
+    assert!(!narrow.is_empty());
+    assert!(narrow.iter().all(|(i, _)| (*i as usize) < titles.len() && !exclude.contains(i)));
+}

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use recforge_data::paths::data_dir;
-use recforge_llm::{CausalLm, ScoreCache, SentenceEncoder, TextEmbedder};
+use recforge_llm::{Backend, CausalLm, LoadOptions, ScoreCache, SentenceEncoder, TextEmbedder};
 
 use crate::ask_llm::AskLlm;
 use crate::density::{DensitySampler, LshConfig};
@@ -59,6 +59,8 @@ pub struct ModelOptions {
     pub encoder: Option<PathBuf>,
     /// Tokens of each document the LLM sees.
     pub max_doc_tokens: usize,
+    /// The engine running the LLM (default: candle, the faster one for prompt scoring).
+    pub backend: Backend,
     /// The Density sketch (its seed is replaced by the run's).
     pub lsh: LshConfig,
     /// k-means clusters for semdedup (0: √n).
@@ -69,7 +71,7 @@ impl Default for ModelOptions {
     /// The CLI's defaults: the fetched models, 256 document tokens, a 64 × 4 sketch of width
     /// 1, √n clusters.
     fn default() -> Self {
-        ModelOptions { llm: None, encoder: None, max_doc_tokens: 256, lsh: LshConfig::default(), clusters: 0 }
+        ModelOptions { llm: None, encoder: None, max_doc_tokens: 256, backend: Backend::for_scoring(), lsh: LshConfig::default(), clusters: 0 }
     }
 }
 
@@ -94,7 +96,7 @@ impl ModelOptions {
 
     fn llm(&self) -> Result<CausalLm> {
         let path = self.llm_path();
-        CausalLm::load(&path).map_err(|e| SelectError::Model(format!("loading the LLM {}: {e} (run scripts/fetch-data.sh or pass --llm)", path.display())))
+        CausalLm::load_with(&path, LoadOptions { backend: self.backend, ..LoadOptions::default() }).map_err(|e| SelectError::Model(format!("loading the LLM {}: {e} (run scripts/fetch-data.sh or pass --llm)", path.display())))
     }
 }
 

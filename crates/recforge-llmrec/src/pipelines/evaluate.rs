@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use recforge_data::{Phase, Progress, Unit};
-use recforge_llm::CausalLm;
+use recforge_llm::{Backend, CausalLm, LoadOptions};
 use serde::{Deserialize, Serialize};
 
 use super::inputs::{load_eval_users, load_rec_data, load_templates};
@@ -28,6 +28,8 @@ pub struct EvaluationRequest {
     pub model: PathBuf,
     /// A fine-tuning run folder whose adapters are folded into the model.
     pub adapters: Option<PathBuf>,
+    /// The engine running a .gguf model (directories always run on candle).
+    pub backend: Backend,
     /// `ml-1m`, `ml-100k` or a schema TOML: the catalogue, popularity counts and sample.
     pub dataset: String,
     /// The evaluation sample; None: drawn with `eval_seed`.
@@ -70,7 +72,7 @@ pub fn run_evaluation(request: &EvaluationRequest, progress: &dyn Progress) -> R
     if let Some(n) = request.limit {
         users.truncate(n);
     }
-    let mut lm = CausalLm::load(&request.model)?;
+    let mut lm = CausalLm::load_with(&request.model, LoadOptions { backend: request.backend, ..LoadOptions::default() })?;
     if let Some(dir) = &request.adapters {
         lm = load_with_adapters(lm, dir)?;
     }

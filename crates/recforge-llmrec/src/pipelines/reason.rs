@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use recforge_data::{Phase, Progress, Unit};
-use recforge_llm::CausalLm;
+use recforge_llm::{Backend, CausalLm, LoadOptions};
 use serde::{Deserialize, Serialize};
 
 use super::inputs::{load_eval_users, load_rec_data};
@@ -32,6 +32,8 @@ pub struct ReasonRequest {
     pub dataset: String,
     /// A .gguf file or Hugging Face directory; None: [`default_model`].
     pub model: Option<PathBuf>,
+    /// The engine running .gguf models (directories always run on candle).
+    pub backend: Backend,
     /// The evaluation sample; None: the default sample of `eval_users` users.
     pub eval_set: Option<PathBuf>,
     pub eval_users: usize,
@@ -86,7 +88,8 @@ pub fn run_reason(request: &ReasonRequest, progress: &dyn Progress) -> Result<Re
     create_dir(&request.out)?;
     let cache = GenerationCache::open(&request.out.join("cache.jsonl"))?;
     let model_path = request.model.clone().unwrap_or_else(default_model);
-    let model = CausalLm::load(&model_path)?;
+    let options = LoadOptions { backend: request.backend, ..LoadOptions::default() };
+    let model = CausalLm::load_with(&model_path, options)?;
     tracing::info!("{} evaluation users with {} history items each; model {}", cases.len(), request.history, model.model_id());
     let mut modes = BTreeMap::new();
     for &mode in &request.modes {
@@ -110,7 +113,7 @@ pub fn run_reason(request: &ReasonRequest, progress: &dyn Progress) -> Result<Re
     }
     let mut reasoning_rows = 0;
     if let Some(teacher_path) = &request.reasoning_model {
-        let teacher = CausalLm::load(teacher_path)?;
+        let teacher = CausalLm::load_with(teacher_path, options)?;
         let phase = Phase::begin(progress, "reasoning rows", Some(cases.len() as u64), Unit::Items);
         let mut rows = Vec::with_capacity(cases.len());
         for case in &cases {

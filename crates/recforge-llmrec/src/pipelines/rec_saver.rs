@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use recforge_data::{Phase, Progress, Unit};
-use recforge_llm::{CausalLm, SentenceEncoder};
+use recforge_llm::{Backend, CausalLm, LoadOptions, SentenceEncoder};
 use recforge_train::report::{escape, page};
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,8 @@ pub struct RecSaverRequest {
     pub out: PathBuf,
     /// The model that writes and verifies references; None: SmolLM2-135M-Instruct.
     pub model: Option<PathBuf>,
+    /// The engine running a .gguf model (directories always run on candle).
+    pub backend: Backend,
     /// The sentence encoder; None: all-MiniLM-L6-v2 under $RECFORGE_DATA/models.
     pub encoder: Option<PathBuf>,
     /// Score the first N examples with reasoning only.
@@ -73,7 +75,8 @@ pub fn run_rec_saver(request: &RecSaverRequest, progress: &dyn Progress) -> Resu
     }
     create_dir(&request.out)?;
     let cache = GenerationCache::open(&request.out.join("cache.jsonl"))?;
-    let model = CausalLm::load(&request.model.clone().unwrap_or_else(default_model))?;
+    let options = LoadOptions { backend: request.backend, ..LoadOptions::default() };
+    let model = CausalLm::load_with(&request.model.clone().unwrap_or_else(default_model), options)?;
     let encoder = SentenceEncoder::load(&request.encoder.clone().unwrap_or_else(default_encoder))?;
     let config = &request.config;
     tracing::info!(

@@ -34,6 +34,9 @@ pub struct Args {
     /// Which weight formats to time for scoring.
     #[arg(long, value_enum, default_value = "both")]
     weights: Weights,
+    /// Also time recforge's llama.cpp engine (`--backend llama-cpp`) on the same prompts.
+    #[arg(long, action = clap::ArgAction::Set, default_value_t = cfg!(feature = "llama-cpp"))]
+    llama_cpp_engine: bool,
     /// Also run llama-cpp-python and sentence-transformers from bench/llm/.venv (see bench/llm/).
     #[arg(long)]
     peers: bool,
@@ -67,6 +70,7 @@ pub fn run(args: Args) -> Result<()> {
         gen_tokens: args.gen_tokens,
         sentences: args.sentences,
         formats,
+        llama_cpp: args.llama_cpp_engine,
     };
     let (mut report, workload) = run_llm_bench(&config).context("scripts/fetch-data.sh fetches the models and text corpora")?;
     if let Some(parent) = args.out.parent() {

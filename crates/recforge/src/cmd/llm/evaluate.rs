@@ -16,6 +16,10 @@ pub struct Args {
     /// A `recforge llm finetune` run folder: its adapters are folded into the model.
     #[arg(long)]
     adapters: Option<PathBuf>,
+    /// Engine for a .gguf model: candle (default: ranking and rating are prompt scoring, where
+    /// its f32 GEMM is faster) or llama-cpp (faster decoding; uses the run's adapter.gguf).
+    #[arg(long, default_value_t = recforge_llm::Backend::for_scoring())]
+    backend: recforge_llm::Backend,
     /// Dataset of the catalogue, the popularity counts and (without --eval-set) the sample:
     /// `ml-1m`, `ml-100k` (or `ml1m`, `ml100k`), or a schema TOML.
     #[arg(long, default_value = "ml-1m")]
@@ -60,6 +64,7 @@ pub fn run(args: Args) -> Result<()> {
     let request = EvaluationRequest {
         model: args.model,
         adapters: args.adapters,
+        backend: args.backend,
         dataset: args.dataset,
         eval_set: args.eval_set,
         eval_seed: args.eval_seed,

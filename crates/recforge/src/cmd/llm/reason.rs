@@ -14,6 +14,9 @@ pub struct Args {
     /// SmolLM2-135M-Instruct under $RECFORGE_DATA/models.
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Engine for .gguf models: llama-cpp (default when built in: faster generation) or candle.
+    #[arg(long, default_value_t = recforge_llm::Backend::for_generation())]
+    backend: recforge_llm::Backend,
     /// Dataset of the evaluation users: `ml-1m`, `ml-100k` (or `ml1m`, `ml100k`), or a schema TOML.
     #[arg(long, default_value = "ml-1m")]
     dataset: String,
@@ -55,6 +58,7 @@ pub fn run(args: Args) -> Result<()> {
     let request = ReasonRequest {
         dataset: args.dataset,
         model: args.model,
+        backend: args.backend,
         eval_set: args.eval_set,
         eval_users: args.eval_users,
         limit: args.limit,

@@ -21,6 +21,9 @@ pub struct Args {
     /// SmolLM2-135M-Instruct under $RECFORGE_DATA/models.
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Engine for a .gguf model: llama-cpp (default when built in: faster generation) or candle.
+    #[arg(long, default_value_t = recforge_llm::Backend::for_generation())]
+    backend: recforge_llm::Backend,
     /// The sentence encoder of the embedding similarity (Hugging Face BERT directory); default
     /// all-MiniLM-L6-v2 under $RECFORGE_DATA/models.
     #[arg(long)]
@@ -55,6 +58,7 @@ pub fn run(args: Args) -> Result<()> {
         predictions: args.predictions,
         out: args.out,
         model: args.model,
+        backend: args.backend,
         encoder: args.encoder,
         limit: args.limit,
         config: RecSaverConfig {

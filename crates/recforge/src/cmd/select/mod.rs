@@ -92,6 +92,9 @@ pub struct ModelArgs {
     /// Tokens of each document the LLM sees (askllm: inside the prompt; perplexity: scored).
     #[arg(long, default_value_t = 256)]
     pub max_doc_tokens: usize,
+    /// Engine of the LLM on a .gguf file: candle (default, faster prompt scoring) or llama-cpp.
+    #[arg(long, default_value_t = recforge_llm::Backend::for_scoring())]
+    pub backend: recforge_llm::Backend,
     /// LSH sketch rows (density).
     #[arg(long, default_value_t = 64)]
     pub lsh_rows: usize,
@@ -109,7 +112,7 @@ pub struct ModelArgs {
 impl ModelArgs {
     fn options(&self) -> ModelOptions {
         let lsh = LshConfig { rows: self.lsh_rows, hashes_per_row: self.lsh_hashes, width: self.lsh_width, ..LshConfig::default() };
-        ModelOptions { llm: self.llm.clone(), encoder: self.encoder.clone(), max_doc_tokens: self.max_doc_tokens, lsh, clusters: self.clusters }
+        ModelOptions { llm: self.llm.clone(), encoder: self.encoder.clone(), max_doc_tokens: self.max_doc_tokens, backend: self.backend, lsh, clusters: self.clusters }
     }
 }
 
