@@ -157,7 +157,7 @@ impl Default for InputLimits {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetrievalServeConfig {
-    /// A retrieval run directory (`recforge retrieval-zoo` writes one per model).
+    /// A retrieval run directory (`recforge train` on a sequential config, or `recforge retrieval-zoo`).
     pub run: PathBuf,
     /// `exact` (every item scored) or `hnsw` (approximate, for large catalogues).
     #[serde(default)]

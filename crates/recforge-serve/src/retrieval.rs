@@ -21,9 +21,12 @@ impl RetrievalService {
     pub fn load(config: &RetrievalServeConfig) -> Result<RetrievalService, ServeError> {
         let dir = &config.run;
         let model_error = |message: String| ServeError::Model { path: dir.display().to_string(), message };
-        let mut run = RetrievalRun::load(dir).map_err(|e| model_error(format!("not a retrieval run (written by recforge retrieval-zoo): {e}")))?;
+        let mut run = RetrievalRun::load(dir).map_err(|e| model_error(format!("not a retrieval run (written by `recforge train` on a sequential config, or `recforge retrieval-zoo`): {e}")))?;
         if config.index == SearchIndex::Hnsw {
             let path = dir.join(VECTORS);
+            if !path.exists() {
+                return Err(model_error(format!("{} has no item vectors ({} scores items from the history directly, as EASE does); serve it with the exact index", dir.display(), run.info.model)));
+            }
             let bytes = std::fs::read(&path).map_err(|e| model_error(format!("{}: {e}", path.display())))?;
             let vectors: ItemVectors = serde_json::from_slice(&bytes).map_err(|e| model_error(format!("{}: {e}", path.display())))?;
             let params = HnswParams { ef_search: config.ef, ..HnswParams::default() };

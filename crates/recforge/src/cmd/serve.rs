@@ -21,7 +21,7 @@ pub struct Args {
     #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
     set: Vec<String>,
     /// Serve POST /v1/retrieve from this retrieval run directory (written by
-    /// `recforge retrieval-zoo`); overrides the config's [retrieval] run.
+    /// `recforge train` on a sequential config, or `recforge retrieval-zoo`); overrides the config's [retrieval] run.
     #[arg(long)]
     retrieval: Option<PathBuf>,
     /// Serve POST /v1/score from this ranking model folder (written by `recforge train`), or
