@@ -7,7 +7,7 @@
 //! second-to-last item after every epoch (full-catalogue ranking, earlier items excluded) and
 //! early stopping that keeps the best epoch — a [`Learner`] of the one step loop.
 
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use recforge_data::{Progress, Sequences};
@@ -16,7 +16,7 @@ use recforge_models::sequential::{SasRec, SasRecConfig, SequenceBatch};
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::TiedRank;
-use crate::step_loop::{Learner, LoopConfig, LoopError, run_loop};
+use crate::step_loop::{Learner, LoopConfig, LoopError, descend, run_loop};
 
 /// Users scored per forward pass at evaluation.
 const EVAL_BATCH: usize = 256;
@@ -195,14 +195,8 @@ impl Learner for SasRecLearner<'_> {
         let inputs: Vec<&[u32]> = rows.iter().map(|&i| self.pairs[i].0).collect();
         let targets: Vec<&[u32]> = rows.iter().map(|&i| self.pairs[i].1).collect();
         let loss = next_item_loss(&model, &inputs, &targets, &self.device);
-        let grads = loss.backward();
-        let value = loss.into_scalar::<f32>() as f64;
-        if !value.is_finite() {
-            self.model = Some(model);
-            return Ok(value);
-        }
-        let grads = GradientsParams::from_grads(grads, &model);
-        self.model = Some(self.optimizer.step(self.lr, model, grads));
+        let (model, value) = descend(model, loss, &mut self.optimizer, self.lr);
+        self.model = Some(model);
         Ok(value)
     }
 

@@ -10,6 +10,9 @@
 
 use std::time::Instant;
 
+use burn::module::Module;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::Tensor;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -190,6 +193,19 @@ pub fn run_loop<L: Learner>(
         }
     }
     Ok(outcome)
+}
+
+/// One gradient step of `model` on `loss` (backward, then `optimizer` at `lr`), for learners
+/// whose whole model is one burn module: the loss value, and the model unchanged when the loss
+/// is not finite ([`run_loop`] then stops with [`LoopError::Diverged`]).
+pub fn descend<M: Module>(model: M, loss: Tensor<1>, optimizer: &mut ModuleOptimizer, lr: f64) -> (M, f64) {
+    let grads = loss.backward();
+    let value = loss.into_scalar::<f32>() as f64;
+    if !value.is_finite() {
+        return (model, value);
+    }
+    let grads = GradientsParams::from_grads(grads, &model);
+    (optimizer.step(lr, model, grads), value)
 }
 
 #[cfg(test)]

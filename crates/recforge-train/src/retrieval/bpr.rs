@@ -4,7 +4,7 @@
 //! the mean −ln σ(x_ui − x_uj) with Adam, and every epoch ends with full-corpus validation
 //! NDCG@10; early stopping keeps the best epoch (the untrained model included).
 
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -18,7 +18,7 @@ use super::config::RetrievalTrainConfig;
 use super::data::RetrievalData;
 use super::evaluate::EvalSplit;
 use super::seq_run::SeqEpoch;
-use crate::step_loop::{Learner, LoopConfig, run_loop};
+use crate::step_loop::{Learner, LoopConfig, descend, run_loop};
 
 /// Draws of a negative before giving up on avoiding the user's items (a user who interacted
 /// with nearly every item).
@@ -71,14 +71,8 @@ impl Learner for BprLearner<'_> {
         let positives: Vec<u32> = rows.iter().map(|&r| self.pairs[r].1).collect();
         let negatives: Vec<u32> = users.iter().map(|&u| self.negative(u)).collect();
         let loss = model.triple_loss(&users, &positives, &negatives, &self.device);
-        let grads = loss.backward();
-        let value = loss.into_scalar::<f32>() as f64;
-        if !value.is_finite() {
-            self.model = Some(model);
-            return Ok(value);
-        }
-        let grads = GradientsParams::from_grads(grads, &model);
-        self.model = Some(self.optimizer.step(self.lr, model, grads));
+        let (model, value) = descend(model, loss, &mut self.optimizer, self.lr);
+        self.model = Some(model);
         Ok(value)
     }
 
