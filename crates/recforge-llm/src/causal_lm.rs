@@ -449,15 +449,7 @@ impl CausalLm {
                     let ids = Tensor::new(input.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
                     let hidden = model.forward_hidden(&ids, Some(&mut cache))?;
                     let logits = model.last_logits(&hidden, 0, input.len() - 1)?.to_vec1::<f32>()?;
-                    let next = sampler.sample(&logits);
-                    if self.eos.contains(&next) {
-                        break;
-                    }
-                    generated.push(next);
-                    text = self.tokenizer.decode(&generated, true).map_err(|e| LlmError::Tokenizer(e.to_string()))?;
-                    if cut_at_stop(&text, &params.stop).is_some() {
-                        break;
-                    }
+                    let Some(next) = self.take_token(&mut sampler, &logits, &mut generated, &mut text, &params.stop)? else { break };
                     input = vec![next];
                 }
             }
@@ -469,15 +461,7 @@ impl CausalLm {
                 for _ in 0..params.max_tokens {
                     let input = Tensor::new(&[prev], &Device::Cpu)?.unsqueeze(0)?;
                     let logits = model.decode(&input, &enc)?.squeeze(0)?.to_vec1::<f32>()?;
-                    let next = sampler.sample(&logits);
-                    if self.eos.contains(&next) {
-                        break;
-                    }
-                    generated.push(next);
-                    text = self.tokenizer.decode(&generated, true).map_err(|e| LlmError::Tokenizer(e.to_string()))?;
-                    if cut_at_stop(&text, &params.stop).is_some() {
-                        break;
-                    }
+                    let Some(next) = self.take_token(&mut sampler, &logits, &mut generated, &mut text, &params.stop)? else { break };
                     prev = next;
                 }
             }
@@ -487,15 +471,7 @@ impl CausalLm {
                 let mut ctx = engine.context(prompt_ids.len() + budget + 1, 1)?;
                 let mut logits = engine.feed(&mut ctx, &prompt_ids, 0, 0, true)?.unwrap_or_default();
                 for step in 0..budget {
-                    let next = sampler.sample(&logits);
-                    if self.eos.contains(&next) {
-                        break;
-                    }
-                    generated.push(next);
-                    text = self.tokenizer.decode(&generated, true).map_err(|e| LlmError::Tokenizer(e.to_string()))?;
-                    if cut_at_stop(&text, &params.stop).is_some() {
-                        break;
-                    }
+                    let Some(next) = self.take_token(&mut sampler, &logits, &mut generated, &mut text, &params.stop)? else { break };
                     if step + 1 < budget {
                         logits = engine.feed(&mut ctx, &[next], prompt_ids.len() + step, 0, true)?.unwrap_or_default();
                     }
@@ -506,6 +482,21 @@ impl CausalLm {
             text.truncate(cut);
         }
         Ok(text)
+    }
+}
+
+impl CausalLm {
+    /// One generation step: samples from `logits`; `None` ends generation (an end-of-sequence
+    /// token, not kept, or a kept token after which `text` reaches a stop sequence), otherwise
+    /// the token to feed next. `text` is `generated` decoded.
+    fn take_token(&self, sampler: &mut Sampler, logits: &[f32], generated: &mut Vec<u32>, text: &mut String, stop: &[String]) -> Result<Option<u32>, LlmError> {
+        let next = sampler.sample(logits);
+        if self.eos.contains(&next) {
+            return Ok(None);
+        }
+        generated.push(next);
+        *text = self.tokenizer.decode(generated, true).map_err(|e| LlmError::Tokenizer(e.to_string()))?;
+        Ok(cut_at_stop(text, stop).is_none().then_some(next))
     }
 }
 
