@@ -383,12 +383,7 @@ impl Schema {
             join.path = resolve(&join.path)?;
         }
         if schema.name.is_empty() {
-            schema.name = schema
-                .source
-                .path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "dataset".to_string());
+            schema.name = crate::paths::stem_name(&schema.source.path);
         }
         schema.validate(origin)?;
         Ok(schema)

@@ -43,7 +43,7 @@ impl SequenceDataset {
                 if !path.is_file() {
                     return Err(DatasetError::Unknown(path.into()));
                 }
-                let stem = path.file_stem().map_or_else(|| "dataset".to_string(), |s| s.to_string_lossy().into_owned());
+                let stem = recforge_data::paths::stem_name(path);
                 Ok(SequenceDataset { name: stem.clone(), folder_stem: stem, schema: Schema::from_toml_file(path)? })
             }
         }

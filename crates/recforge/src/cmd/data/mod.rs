@@ -110,7 +110,7 @@ pub fn run(command: DataCommand) -> Result<()> {
                     eprintln!("wrote {} ({} train, {} valid, {} test rows)", out.display(), task.split.train.len(), task.split.valid.len(), task.split.test.len());
                 }
                 SplitFormat::Recbole => {
-                    let name = args.schema.file_stem().map_or_else(|| "dataset".to_string(), |s| s.to_string_lossy().into_owned());
+                    let name = recforge_data::paths::stem_name(&args.schema);
                     let out = args.out.unwrap_or_else(|| PathBuf::from("runs/recbole"));
                     let export = recforge_data::recbole_export::export_task(&task, &out, &name, args.min_interactions)?;
                     eprintln!(
