@@ -24,23 +24,7 @@ status=0
 REDIS_PORT="${REDIS_PORT:-6379}"
 # Debian packages the build and tests need: Redis, and cmake + clang for the vendored llama.cpp
 # (crate llama-cpp-sys-2, feature `llama-cpp`).
-missing=""
-command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
-command -v cmake >/dev/null 2>&1 || missing="$missing cmake"
-command -v clang >/dev/null 2>&1 || missing="$missing clang"
-if command -v dpkg-query >/dev/null 2>&1; then
-  dpkg-query -W -f='${Status}' libclang-dev 2>/dev/null | grep -q "ok installed" || missing="$missing libclang-dev"
-fi
-if [ -n "$missing" ]; then
-  if command -v apt-get >/dev/null 2>&1; then
-    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq $missing >/dev/null \
-      || { echo "installing$missing failed; install them and rerun" >&2; exit 1; }
-  else
-    echo "missing:$missing, and apt-get is not available: install them and rerun" >&2
-    exit 1
-  fi
-fi
+bash "$(dirname "$0")/ensure-packages.sh" redis-server cmake clang libclang-dev || exit 1
 started_redis=0
 if ! redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --save "" --appendonly no >/dev/null
