@@ -159,7 +159,8 @@ impl Default for InputLimits {
 pub struct RetrievalServeConfig {
     /// A retrieval run directory (`recforge train` on a sequential config, or `recforge retrieval-zoo`).
     pub run: PathBuf,
-    /// `exact` (every item scored) or `hnsw` (approximate, for large catalogues).
+    /// `exact` (every item scored), or `hnsw` / `usearch` (approximate graph search, for large
+    /// catalogues).
     #[serde(default)]
     pub index: SearchIndex,
     /// HNSW search candidate list size (recall grows with it, speed falls).
@@ -188,6 +189,8 @@ pub enum SearchIndex {
     #[default]
     Exact,
     Hnsw,
+    /// USearch's HNSW (C++, SIMD inner products).
+    Usearch,
 }
 
 impl SearchIndex {
@@ -195,6 +198,7 @@ impl SearchIndex {
         match self {
             SearchIndex::Exact => "exact",
             SearchIndex::Hnsw => "hnsw",
+            SearchIndex::Usearch => "usearch",
         }
     }
 }

@@ -23,3 +23,5 @@ pub use retriever::{BprQuery, MultiHotQuery, QueryEncoder, Retriever, SasRecQuer
 pub use search::{ExactIndex, Hit, MipsIndex};
 #[cfg(feature = "hnsw")]
 pub use search::{HnswIndex, HnswParams};
+#[cfg(feature = "usearch")]
+pub use search::UsearchIndex;

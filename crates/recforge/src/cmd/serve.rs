@@ -28,8 +28,8 @@ pub struct Args {
     /// from the sub-folder its CURRENT file names (hot-reloaded when CURRENT changes).
     #[arg(long)]
     ranker: Option<PathBuf>,
-    /// Top-K search for /v1/retrieve: exact (every item scored) or hnsw (approximate).
-    #[arg(long, value_parser = ["exact", "hnsw"])]
+    /// Top-K search for /v1/retrieve: exact (every item scored), or hnsw / usearch (approximate graph search).
+    #[arg(long, value_parser = ["exact", "hnsw", "usearch"])]
     index: Option<String>,
     /// Override the config's listen address (e.g. a second replica's port).
     #[arg(long)]
@@ -40,7 +40,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let index = args.index.as_deref().map(|i| if i == "hnsw" { SearchIndex::Hnsw } else { SearchIndex::Exact });
+    let index = args.index.as_deref().map(|i| match i {
+        "hnsw" => SearchIndex::Hnsw,
+        "usearch" => SearchIndex::Usearch,
+        _ => SearchIndex::Exact,
+    });
     let cli = ServeOverrides { retrieval: args.retrieval, ranker: args.ranker, index, listen: args.listen, store: args.store };
     let config = ServeConfig::assemble(args.bandit.as_deref(), &args.set, cli)?;
     recforge_serve::run_until_ctrl_c(config)?;

@@ -1,5 +1,6 @@
 //! Speed and quality of top-K search: queries/s and latency percentiles of exact search and
-//! HNSW at several `ef`, and HNSW's recall@K against exact, on any corpus of item vectors.
+//! the graph indexes (hnsw_rs, and USearch with the `usearch` feature) at several `ef`, and
+//! their recall@K against exact, on any corpus of item vectors.
 //! Queries have several heads, as multi-interest users do.
 
 use std::time::Instant;
@@ -36,7 +37,7 @@ pub struct SearchBenchRow {
     pub corpus: String,
     pub items: usize,
     pub dim: usize,
-    /// "exact" or "hnsw ef=N".
+    /// "exact", "hnsw ef=N" (hnsw_rs) or "usearch ef=N".
     pub index: String,
     /// Index build time (0 for exact search, which needs none).
     pub build_seconds: f64,
@@ -60,12 +61,38 @@ pub fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
     out
 }
 
+/// The queries [`bench_corpus`] sends (warm-up ones first): `heads × dim` uniform values in
+/// [-1, 1) each, from `config.seed`.
+pub fn bench_queries(config: &SearchBenchConfig, dim: usize) -> Vec<Vec<f32>> {
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    (0..config.queries + WARM_UP_QUERIES).map(|_| (0..config.heads * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect()).collect()
+}
+
+/// Writes a row-major `[rows, cols]` f32 matrix as a NumPy `.npy` file (format 1.0), so the
+/// Python peers in `bench/ann/` search exactly the corpus and queries recforge searched.
+pub fn write_npy_f32(path: &std::path::Path, rows: usize, cols: usize, values: &[f32]) -> std::io::Result<()> {
+    use std::io::Write;
+    assert_eq!(values.len(), rows * cols, "values must be [rows, cols]");
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    // Magic (6) + version (2) + header length (2) + header, padded with spaces to a multiple
+    // of 64 bytes and ended by a newline.
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
+    header.push('\n');
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    out.write_all(b"\x93NUMPY\x01\x00")?;
+    out.write_all(&(header.len() as u16).to_le_bytes())?;
+    out.write_all(header.as_bytes())?;
+    for v in values {
+        out.write_all(&v.to_le_bytes())?;
+    }
+    out.flush()
+}
+
 /// Measures exact search and HNSW at each `ef` on `vectors` (row-major `[items, dim]`).
 pub fn bench_corpus(corpus: &str, vectors: Vec<f32>, dim: usize, config: &SearchBenchConfig) -> Vec<SearchBenchRow> {
     let n = vectors.len() / dim.max(1);
-    let mut rng = StdRng::seed_from_u64(config.seed);
-    let queries: Vec<Vec<f32>> =
-        (0..config.queries + WARM_UP_QUERIES).map(|_| (0..config.heads * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect()).collect();
+    let queries = bench_queries(config, dim);
     let exact = ExactIndex::new(vectors.clone(), dim);
     let truth: Vec<Vec<u32>> = queries.iter().map(|q| exact.search(q, config.k).iter().map(|h| h.item).collect()).collect();
     let row = |index: String, build_seconds: f64, m: Measured| SearchBenchRow {
@@ -82,11 +109,28 @@ pub fn bench_corpus(corpus: &str, vectors: Vec<f32>, dim: usize, config: &Search
     let mut rows = vec![row("exact".into(), 0.0, measure(&exact, &queries, &truth, config.k))];
     let started = Instant::now();
     let params = HnswParams { connections: config.connections, ef_construction: config.ef_construction, ef_search: 64 };
+    #[cfg(feature = "usearch")]
+    let usearch_vectors = vectors.clone();
     let mut hnsw = HnswIndex::build(vectors, dim, params);
     let build = started.elapsed().as_secs_f64();
     for &ef in &config.ef {
         hnsw.set_ef_search(ef);
         rows.push(row(format!("hnsw ef={ef}"), build, measure(&hnsw, &queries, &truth, config.k)));
+    }
+    drop(hnsw);
+    #[cfg(feature = "usearch")]
+    {
+        let started = Instant::now();
+        match super::UsearchIndex::build(usearch_vectors, dim, params) {
+            Ok(mut index) => {
+                let build = started.elapsed().as_secs_f64();
+                for &ef in &config.ef {
+                    index.set_ef_search(ef);
+                    rows.push(row(format!("usearch ef={ef}"), build, measure(&index, &queries, &truth, config.k)));
+                }
+            }
+            Err(e) => eprintln!("usearch rows skipped: {e}"),
+        }
     }
     rows
 }
@@ -130,9 +174,27 @@ mod tests {
     fn exact_search_recalls_itself_and_hnsw_is_close_on_a_small_corpus() {
         let config = SearchBenchConfig { queries: 30, heads: 2, k: 5, connections: 16, ef_construction: 100, ef: vec![64], seed: 3 };
         let rows = bench_corpus("random", random_vectors(500, 8, 1), 8, &config);
-        assert_eq!(rows.iter().map(|r| r.index.as_str()).collect::<Vec<_>>(), vec!["exact", "hnsw ef=64"]);
+        let names: Vec<&str> = rows.iter().map(|r| r.index.as_str()).collect();
+        let expected: &[&str] = if cfg!(feature = "usearch") { &["exact", "hnsw ef=64", "usearch ef=64"] } else { &["exact", "hnsw ef=64"] };
+        assert_eq!(names, expected);
         assert_eq!(rows[0].recall, 1.0);
-        assert!(rows[1].recall > 0.8, "{rows:?}");
+        assert!(rows[1..].iter().all(|r| r.recall > 0.8), "{rows:?}");
         assert!(rows.iter().all(|r| r.items == 500 && r.p50_ms <= r.p99_ms));
+    }
+
+    #[test]
+    fn npy_files_have_numpys_header_and_little_endian_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.npy");
+        write_npy_f32(&path, 2, 3, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.5]).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+        let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        assert_eq!((10 + header_len) % 64, 0, "the data starts 64-byte aligned");
+        let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+        assert!(header.starts_with("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }") && header.ends_with('\n'), "{header:?}");
+        let data = &bytes[10 + header_len..];
+        assert_eq!(data.len(), 24);
+        assert_eq!(f32::from_le_bytes(data[20..24].try_into().unwrap()), 6.5);
     }
 }

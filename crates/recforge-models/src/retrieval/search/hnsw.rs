@@ -12,7 +12,7 @@
 use hnsw_rs::prelude::{Distance, Hnsw};
 
 use super::exact::dot;
-use super::{Hit, MipsIndex, sort_hits};
+use super::{Hit, MipsIndex, rescore_candidates};
 
 /// Graph construction and search parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -96,19 +96,7 @@ impl MipsIndex for HnswIndex {
             let q: Vec<f32> = head.iter().map(|x| x * scale).collect();
             candidates.extend(self.graph.search(&q, k, ef).iter().map(|n| n.d_id as u32));
         }
-        candidates.sort_unstable();
-        candidates.dedup();
-        let mut hits: Vec<Hit> = candidates
-            .into_iter()
-            .map(|item| {
-                let v = &self.vectors[item as usize * dim..(item as usize + 1) * dim];
-                let score = query.chunks_exact(dim).map(|q| dot(q, v)).fold(f32::NEG_INFINITY, f32::max);
-                Hit { item, score }
-            })
-            .collect();
-        sort_hits(&mut hits);
-        hits.truncate(k);
-        hits
+        rescore_candidates(query, &self.vectors, dim, candidates, k)
     }
 
     fn dim(&self) -> usize {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
-use recforge_models::retrieval::search::bench::{SearchBenchConfig, SearchBenchRow, bench_corpus, random_vectors};
+use recforge_models::retrieval::search::bench::{SearchBenchConfig, SearchBenchRow, bench_corpus, bench_queries, random_vectors, write_npy_f32};
 use recforge_train::retrieval::run::{ItemVectors, VECTORS};
 
 #[derive(ClapArgs)]
@@ -42,6 +42,10 @@ pub struct Args {
     /// Print the rows as JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Also write the synthetic corpus and its queries as DIR/corpus.npy and DIR/queries.npy,
+    /// for the Python peers (`bench/ann/peers.py DIR`: hnswlib and FAISS on the same vectors).
+    #[arg(long, value_name = "DIR")]
+    export: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -65,7 +69,15 @@ pub fn run(args: Args) -> Result<()> {
         None => bench_corpus("random, ML-1M size", random_vectors(3706, 8, args.seed), 8, &config),
     };
     if args.items > 0 {
-        rows.extend(bench_corpus("synthetic", random_vectors(args.items, args.dim, args.seed.wrapping_add(1)), args.dim, &config));
+        let corpus = random_vectors(args.items, args.dim, args.seed.wrapping_add(1));
+        if let Some(dir) = &args.export {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            write_npy_f32(&dir.join("corpus.npy"), args.items, args.dim, &corpus).with_context(|| format!("writing {}", dir.display()))?;
+            let queries: Vec<f32> = bench_queries(&config, args.dim).concat();
+            write_npy_f32(&dir.join("queries.npy"), queries.len() / (args.heads * args.dim), args.heads * args.dim, &queries)
+                .with_context(|| format!("writing {}", dir.display()))?;
+        }
+        rows.extend(bench_corpus("synthetic", corpus, args.dim, &config));
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -75,7 +87,7 @@ pub fn run(args: Args) -> Result<()> {
     rows.iter().for_each(print_row);
     println!(
         "\n{} queries of {} heads each, one at a time (exact search splits each query over rayon's {} threads; \
-         HNSW answers on one), k = {}, HNSW M = {}, ef_construction = {}.",
+         the graph indexes answer on one), k = {}, M = {}, ef_construction = {}.",
         args.queries,
         args.heads,
         rayon::current_num_threads(),

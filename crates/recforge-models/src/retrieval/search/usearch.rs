@@ -1,0 +1,116 @@
+//! Approximate top-K inner product search with USearch (`usearch` crate: a single-header C++
+//! HNSW with SIMD distance kernels picked at run time), built on the inner-product metric
+//! (`1 − ⟨a, b⟩`; USearch needs no non-negative distances, so no query scaling). Vectors are
+//! added from rayon's threads. A multi-vector query searches each head, pools the candidates and
+//! rescores them exactly with the max over heads, as [`super::HnswIndex`] does.
+
+use rayon::prelude::*;
+use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+
+use super::hnsw::HnswParams;
+use super::{Hit, MipsIndex, rescore_candidates};
+
+/// A USearch inner-product graph over the item vectors, plus the vectors for exact rescoring.
+pub struct UsearchIndex {
+    dim: usize,
+    vectors: Vec<f32>,
+    index: Index,
+    params: HnswParams,
+}
+
+/// A USearch call failed (out of memory, most likely).
+#[derive(Debug, thiserror::Error)]
+#[error("usearch: {0}")]
+pub struct UsearchError(String);
+
+fn error(e: impl std::fmt::Display) -> UsearchError {
+    UsearchError(e.to_string())
+}
+
+impl UsearchIndex {
+    /// Builds the graph with `params.connections` neighbours per node and the build and search
+    /// candidate list sizes of `params`; insertion runs on rayon's threads.
+    pub fn build(vectors: Vec<f32>, dim: usize, params: HnswParams) -> Result<Self, UsearchError> {
+        assert!(dim > 0 && vectors.len() % dim == 0, "vectors must be [len, dim]");
+        let options = IndexOptions {
+            dimensions: dim,
+            metric: MetricKind::IP,
+            quantization: ScalarKind::F32,
+            connectivity: params.connections,
+            expansion_add: params.ef_construction,
+            expansion_search: params.ef_search,
+            multi: false,
+        };
+        let index = Index::new(&options).map_err(error)?;
+        let len = vectors.len() / dim;
+        index.reserve_capacity_and_threads(len, rayon::current_num_threads().max(1)).map_err(error)?;
+        vectors.par_chunks_exact(dim).enumerate().try_for_each(|(item, v)| index.add(item as u64, v)).map_err(error)?;
+        Ok(UsearchIndex { dim, vectors, index, params })
+    }
+
+    pub fn params(&self) -> HnswParams {
+        self.params
+    }
+
+    /// Changes the search-time candidate list size.
+    pub fn set_ef_search(&mut self, ef: usize) {
+        self.params.ef_search = ef;
+        self.index.change_expansion_search(ef);
+    }
+
+    /// Bytes the graph and its vector copy take inside USearch.
+    pub fn memory_bytes(&self) -> usize {
+        self.index.memory_usage()
+    }
+}
+
+impl MipsIndex for UsearchIndex {
+    fn search(&self, query: &[f32], k: usize) -> Vec<Hit> {
+        let dim = self.dim;
+        if k == 0 || query.is_empty() || query.len() % dim != 0 {
+            return Vec::new();
+        }
+        let mut candidates: Vec<u32> = Vec::new();
+        for head in query.chunks_exact(dim) {
+            // A failed search (only on allocation failure) contributes no candidates.
+            if let Ok(found) = self.index.search(head, k) {
+                candidates.extend(found.keys.iter().map(|&key| key as u32));
+            }
+        }
+        rescore_candidates(query, &self.vectors, dim, candidates, k)
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn len(&self) -> usize {
+        self.vectors.len() / self.dim
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retrieval::search::ExactIndex;
+    use crate::retrieval::search::bench::random_vectors; // (the `usearch` feature implies `hnsw`)
+
+    #[test]
+    fn usearch_finds_nearly_what_exact_search_finds() {
+        let (n, dim, k) = (2000, 16, 10);
+        let vectors = random_vectors(n, dim, 5);
+        let exact = ExactIndex::new(vectors.clone(), dim);
+        let index = UsearchIndex::build(vectors, dim, HnswParams { connections: 16, ef_construction: 100, ef_search: 64 }).expect("builds");
+        assert_eq!((index.len(), index.dim()), (n, dim));
+        let queries = random_vectors(50, 2 * dim, 9);
+        let mut found = 0;
+        for q in queries.chunks_exact(2 * dim) {
+            let truth: Vec<u32> = exact.search(q, k).iter().map(|h| h.item).collect();
+            let hits = index.search(q, k);
+            assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "best first");
+            found += hits.iter().filter(|h| truth.contains(&h.item)).count();
+        }
+        let recall = found as f64 / (50 * k) as f64;
+        assert!(recall > 0.9, "recall@{k} {recall}");
+    }
+}
