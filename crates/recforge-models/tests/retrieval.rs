@@ -219,6 +219,45 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    /// Batched exact search (one pass, several query vectors per tile) answers each query
+    /// exactly as `search` does, scores bit for bit, whatever the batch's mix of head counts;
+    /// a query that is not whole vectors gets no hits.
+    #[test]
+    fn batched_exact_search_equals_one_query_at_a_time(
+        n in 1usize..3000,
+        dim in 1usize..20,
+        head_counts in proptest::collection::vec(0usize..4, 1..20),
+        k in 0usize..30,
+        seed in any::<u64>(),
+    ) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let vectors: Vec<f32> = (0..n * dim).map(|_| rng.random_range(-2i32..=2) as f32 * 0.5).collect();
+        let queries: Vec<Vec<f32>> = head_counts
+            .iter()
+            .map(|&h| {
+                // Zero heads stands for a malformed query: one value short of a vector.
+                let len = if h == 0 { dim.saturating_sub(1).max(1) + dim } else { h * dim };
+                (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+            })
+            .collect();
+        let index = ExactIndex::new(vectors.clone(), dim);
+        let refs: Vec<&[f32]> = queries.iter().map(Vec::as_slice).collect();
+        let batched = index.search_batch(&refs, k);
+        prop_assert_eq!(batched.len(), queries.len());
+        for (q, got) in queries.iter().zip(&batched) {
+            prop_assert_eq!(got, &index.search(q, k));
+            if q.len() % dim == 0 {
+                let want = brute_force(&vectors, dim, q, k);
+                prop_assert_eq!(got.iter().map(|h| h.item).collect::<Vec<_>>(), want.iter().map(|w| w.0).collect::<Vec<_>>());
+            } else {
+                prop_assert!(got.is_empty());
+            }
+        }
+    }
+}
+
 /// HNSW must find at least this share of the exact top 10 on random data.
 const HNSW_RECALL_FLOOR: f64 = 0.9;
 

@@ -159,6 +159,7 @@ impl Default for InputLimits {
 pub struct RetrievalServeConfig {
     /// A retrieval run directory (`recforge train` on a sequential config, or `recforge retrieval-zoo`).
     pub run: PathBuf,
+    /// `auto` (default: exact search up to [`AUTO_EXACT_MAX_ITEMS`] items, USearch above),
     /// `exact` (every item scored), or `hnsw` / `usearch` (approximate graph search, for large
     /// catalogues).
     #[serde(default)]
@@ -182,11 +183,20 @@ impl RetrievalServeConfig {
     }
 }
 
+/// The largest catalogue `index = "auto"` searches exactly; above it, USearch at `ef`. Where
+/// exact search (memory-bound, one pass over every item) becomes slower than the USearch graph
+/// at ef 64 with recall@10 ≥ 0.95, measured by `recforge bench retrieval`
+/// (docs/results/retrieval.md, "ANN index by measurement").
+pub const AUTO_EXACT_MAX_ITEMS: usize = 20_000;
+
 /// The top-K search behind `POST /v1/retrieve`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SearchIndex {
+    /// The faster of exact search and USearch for the catalogue's size (see
+    /// [`AUTO_EXACT_MAX_ITEMS`]); runs without item vectors (EASE) search exactly.
     #[default]
+    Auto,
     Exact,
     Hnsw,
     /// USearch's HNSW (C++, SIMD inner products).
@@ -194,8 +204,19 @@ pub enum SearchIndex {
 }
 
 impl SearchIndex {
+    /// The index `auto` stands for on a catalogue of `items` item vectors (`None`: the run
+    /// has none and scores items from the history directly); the others stand for themselves.
+    pub fn resolve(self, items: Option<usize>) -> SearchIndex {
+        match (self, items) {
+            (SearchIndex::Auto, Some(n)) if n > AUTO_EXACT_MAX_ITEMS => SearchIndex::Usearch,
+            (SearchIndex::Auto, _) => SearchIndex::Exact,
+            (index, _) => index,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
+            SearchIndex::Auto => "auto",
             SearchIndex::Exact => "exact",
             SearchIndex::Hnsw => "hnsw",
             SearchIndex::Usearch => "usearch",

@@ -17,25 +17,32 @@ pub struct RetrievalService {
 }
 
 impl RetrievalService {
-    /// Loads the run the config names and, for `hnsw`, builds the graph over its item vectors.
+    /// Loads the run the config names and, for a graph index (`hnsw`, `usearch`, or `auto` on a
+    /// large catalogue), builds the graph over its item vectors.
     pub fn load(config: &RetrievalServeConfig) -> Result<RetrievalService, ServeError> {
         let dir = &config.run;
         let model_error = |message: String| ServeError::Model { path: dir.display().to_string(), message };
         let mut run = RetrievalRun::load(dir).map_err(|e| model_error(format!("not a retrieval run (written by `recforge train` on a sequential config, or `recforge retrieval-zoo`): {e}")))?;
-        if config.index != SearchIndex::Exact {
-            let path = dir.join(VECTORS);
-            if !path.exists() {
+        let path = dir.join(VECTORS);
+        let vectors = if config.index == SearchIndex::Exact || !path.exists() {
+            None
+        } else {
+            let bytes = std::fs::read(&path).map_err(|e| model_error(format!("{}: {e}", path.display())))?;
+            Some(serde_json::from_slice::<ItemVectors>(&bytes).map_err(|e| model_error(format!("{}: {e}", path.display())))?)
+        };
+        let index = config.index.resolve(vectors.as_ref().map(|v| v.vectors.len() / v.dim.max(1)));
+        let params = HnswParams { ef_search: config.ef, ..HnswParams::default() };
+        let graph: Option<Box<dyn MipsIndex>> = match (index, vectors) {
+            (SearchIndex::Exact | SearchIndex::Auto, _) => None,
+            (_, None) => {
                 return Err(model_error(format!("{} has no item vectors ({} scores items from the history directly, as EASE does); serve it with the exact index", dir.display(), run.info.model)));
             }
-            let bytes = std::fs::read(&path).map_err(|e| model_error(format!("{}: {e}", path.display())))?;
-            let vectors: ItemVectors = serde_json::from_slice(&bytes).map_err(|e| model_error(format!("{}: {e}", path.display())))?;
-            let params = HnswParams { ef_search: config.ef, ..HnswParams::default() };
-            let index: Box<dyn MipsIndex> = match config.index {
-                SearchIndex::Usearch => Box::new(UsearchIndex::build(vectors.vectors, vectors.dim, params).map_err(|e| model_error(e.to_string()))?),
-                _ => Box::new(HnswIndex::build(vectors.vectors, vectors.dim, params)),
-            };
-            run.retriever = run.retriever.with_index(index);
+            (SearchIndex::Usearch, Some(v)) => Some(Box::new(UsearchIndex::build(v.vectors, v.dim, params).map_err(|e| model_error(e.to_string()))?)),
+            (SearchIndex::Hnsw, Some(v)) => Some(Box::new(HnswIndex::build(v.vectors, v.dim, params))),
+        };
+        if let Some(graph) = graph {
+            run.retriever = run.retriever.with_index(graph);
         }
-        Ok(RetrievalService { run, index: config.index, config: config.clone() })
+        Ok(RetrievalService { run, index, config: config.clone() })
     }
 }

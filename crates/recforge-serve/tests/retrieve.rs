@@ -153,7 +153,17 @@ fn a_missing_run_is_a_clear_start_error() {
     let err = AppState::from_config(config).err().expect("must fail").to_string();
     assert!(err.contains("absent") && err.contains("retrieval run"), "{err}");
     let table = RetrievalServeConfig::new(dir.path().into());
-    assert_eq!(table.index, SearchIndex::Exact);
+    assert_eq!(table.index, SearchIndex::Auto);
+}
+
+#[test]
+fn auto_searches_small_catalogues_exactly_and_large_ones_with_usearch() {
+    use recforge_serve::config::AUTO_EXACT_MAX_ITEMS;
+    assert_eq!(SearchIndex::Auto.resolve(Some(3706)), SearchIndex::Exact);
+    assert_eq!(SearchIndex::Auto.resolve(Some(AUTO_EXACT_MAX_ITEMS)), SearchIndex::Exact);
+    assert_eq!(SearchIndex::Auto.resolve(Some(AUTO_EXACT_MAX_ITEMS + 1)), SearchIndex::Usearch);
+    assert_eq!(SearchIndex::Auto.resolve(None), SearchIndex::Exact, "EASE has no item vectors");
+    assert_eq!(SearchIndex::Hnsw.resolve(Some(10)), SearchIndex::Hnsw, "an explicit index stands");
 }
 
 /// A BPR-MF run over the same 40 items: user "u1" (training index 0, vector (1, 0.5)) watched

@@ -1,14 +1,15 @@
 //! Serving latency of a trained model: the time to score one request of `batch` examples,
 //! embedding lookup included (gather rows, forward, sigmoid, read back), as a serving process
-//! would, on the non-autodiff device. Benchmarks report it; tests never assert on it.
+//! would, on the non-autodiff device, through the same [`Predictor`] as batch scoring. Benchmarks report it; tests never assert on it.
 
 use std::time::Instant;
 
 use burn::prelude::*;
-use burn::tensor::activation::sigmoid;
 use recforge_data::Dataset;
-use recforge_models::{EmbeddedBatch, EmbeddingStore, Ranker, RankingModel};
+use recforge_models::{EmbeddingStore, Ranker};
 use serde::{Deserialize, Serialize};
+
+use crate::evaluate::Predictor;
 
 /// Untimed calls first, so allocator and thread-pool start-up are not measured.
 const WARMUP_CALLS: usize = 5;
@@ -36,6 +37,7 @@ pub fn serving_latency(
     if rows.is_empty() {
         return Latency { batch, calls: 0, p50_ms: f64::NAN, p99_ms: f64::NAN };
     }
+    let predictor = Predictor::new(model);
     let mut times = Vec::with_capacity(calls);
     let mut request: Vec<usize> = Vec::with_capacity(batch);
     let mut cursor = 0usize;
@@ -47,9 +49,7 @@ pub fn serving_latency(
         }
         let started = Instant::now();
         let examples = data.batch(&request);
-        let embedded = EmbeddedBatch::new(store, &examples, device, false);
-        let scores: Vec<f32> = sigmoid(model.forward(&embedded.input)).into_data().try_to_vec().unwrap_or_default();
-        std::hint::black_box(scores);
+        std::hint::black_box(predictor.score_batch(store, &examples, device));
         if call >= WARMUP_CALLS {
             times.push(started.elapsed().as_secs_f64() * 1e3);
         }

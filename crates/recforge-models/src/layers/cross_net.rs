@@ -46,6 +46,12 @@ impl CrossNetConfig {
 }
 
 impl CrossNet {
+    /// The layers' weights, compiled for inference.
+    pub(crate) fn compiled(&self) -> Vec<crate::ranking::compiled::Cross> {
+        use crate::ranking::compiled::{Cross, Dense};
+        self.layers.iter().map(|l| Cross { down: l.down.as_ref().map(Dense::of), up: Dense::of(&l.up) }).collect()
+    }
+
     /// `x_0 [B, D]` → `[B, D]`.
     pub fn forward(&self, x0: Tensor<2>) -> Tensor<2> {
         let mut x = x0.clone();

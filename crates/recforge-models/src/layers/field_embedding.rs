@@ -77,18 +77,7 @@ impl EmbeddedBatch {
             store.specs().iter().all(|s| s.dim == dim),
             "every embedding table must have the same width to stack fields"
         );
-        let fields: Vec<FieldRows> = batch
-            .sparse
-            .iter()
-            .enumerate()
-            .map(|(table, field)| {
-                let (ids, offsets) = match field {
-                    SparseField::Single(ids) => (ids, None),
-                    SparseField::Bag { offsets, values } => (values, Some(offsets.clone())),
-                };
-                FieldRows { table, rows: ids.iter().map(|&id| store.row_index(table, id)).collect(), offsets }
-            })
-            .collect();
+        let fields = field_rows(store, batch);
         let width = fields.len() * dim;
         let mut values = vec![0f32; batch.len * width];
         let gather = |(example, out): (usize, &mut [f32])| gather_example(store, &fields, dim, example, out);
@@ -151,6 +140,71 @@ fn gather_example(store: &EmbeddingStore, fields: &[FieldRows], dim: usize, exam
                 let scale = 1.0 / (end - start) as f32;
                 slot.iter_mut().for_each(|s| *s *= scale);
             }
+        }
+    }
+}
+
+/// Every sparse field of `batch` as table rows of `store` (one table per field, in order).
+fn field_rows(store: &EmbeddingStore, batch: &Batch) -> Vec<FieldRows> {
+    batch
+        .sparse
+        .iter()
+        .enumerate()
+        .map(|(table, field)| {
+            let (ids, offsets) = match field {
+                SparseField::Single(ids) => (ids, None),
+                SparseField::Bag { offsets, values } => (values, Some(offsets.clone())),
+            };
+            FieldRows { table, rows: ids.iter().map(|&id| store.row_index(table, id)).collect(), offsets }
+        })
+        .collect()
+}
+
+/// A batch's model input as plain rows for compiled inference: each example's field vectors
+/// (bags mean-pooled) then its numeric features, the layout `flat_features` builds from a
+/// [`ModelInput`], written straight from the tables into a caller's buffer.
+pub struct FlatInput<'a> {
+    store: &'a EmbeddingStore,
+    batch: &'a Batch,
+    fields: Vec<FieldRows>,
+    dim: usize,
+}
+
+impl<'a> FlatInput<'a> {
+    /// Maps the batch's ids to table rows (once per batch).
+    pub fn new(store: &'a EmbeddingStore, batch: &'a Batch) -> Self {
+        assert_eq!(batch.sparse.len(), store.specs().len(), "batch has {} sparse fields but the store has {} tables", batch.sparse.len(), store.specs().len());
+        let dim = store.specs().first().map_or(1, |s| s.dim);
+        assert!(store.specs().iter().all(|s| s.dim == dim), "every embedding table must have the same width to stack fields");
+        FlatInput { store, batch, fields: field_rows(store, batch), dim }
+    }
+
+    pub fn len(&self) -> usize {
+        self.batch.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batch.len == 0
+    }
+
+    /// Embedded width: fields × dim.
+    pub fn field_width(&self) -> usize {
+        self.fields.len() * self.dim
+    }
+
+    /// Floats per row: fields × dim + numeric features.
+    pub fn width(&self) -> usize {
+        self.field_width() + self.batch.num_dense
+    }
+
+    /// Writes examples `examples` as rows of [`FlatInput::width`] floats into `out`.
+    pub fn fill(&self, examples: std::ops::Range<usize>, out: &mut [f32]) {
+        let (width, field_width, num_dense) = (self.width(), self.field_width(), self.batch.num_dense);
+        for (example, row) in examples.zip(out.chunks_exact_mut(width.max(1))) {
+            let (embedded, dense) = row.split_at_mut(field_width);
+            embedded.fill(0.0);
+            gather_example(self.store, &self.fields, self.dim, example, embedded);
+            dense.copy_from_slice(&self.batch.dense[example * num_dense..(example + 1) * num_dense]);
         }
     }
 }

@@ -71,6 +71,12 @@ impl Mlp {
     }
 
     /// The output projection alone: `[batch, last hidden width]` → `[batch, d_output]`.
+    /// The weights as a compiled tower (inference only; dropout is off there).
+    pub(crate) fn compiled(&self) -> crate::ranking::compiled::Tower {
+        use crate::ranking::compiled::{Dense, Tower};
+        Tower { hidden: self.hidden.iter().map(Dense::of).collect(), output: Dense::of(&self.output) }
+    }
+
     pub fn head(&self, hidden: Tensor<2>) -> Tensor<2> {
         self.output.forward(hidden)
     }

@@ -119,6 +119,13 @@ impl DcnV2 {
     }
 }
 
+impl DcnV2 {
+    pub(crate) fn compiled(&self) -> crate::ranking::compiled::Net {
+        use crate::ranking::compiled::{Dense, Net};
+        Net::DcnV2 { cross: self.cross.compiled(), deep: self.deep.compiled(), cross_head: self.cross_head.as_ref().map(Dense::of) }
+    }
+}
+
 impl RankingModel for DcnV2 {
     fn forward(&self, input: &ModelInput) -> Tensor<1> {
         self.forward_with_hidden(input).0

@@ -35,6 +35,12 @@ impl LrConfig {
     }
 }
 
+impl LogisticRegression {
+    pub(crate) fn compiled(&self) -> crate::ranking::compiled::Net {
+        crate::ranking::compiled::Net::Lr { linear: crate::ranking::compiled::Dense::of(&self.linear), has_dense: self.has_dense }
+    }
+}
+
 impl RankingModel for LogisticRegression {
     fn forward(&self, input: &ModelInput) -> Tensor<1> {
         let size = input.batch_size();

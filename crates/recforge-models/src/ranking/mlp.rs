@@ -71,6 +71,12 @@ impl MlpRanker {
     }
 }
 
+impl MlpRanker {
+    pub(crate) fn compiled(&self) -> crate::ranking::compiled::Net {
+        crate::ranking::compiled::Net::Mlp(self.mlp.compiled())
+    }
+}
+
 impl RankingModel for MlpRanker {
     fn forward(&self, input: &ModelInput) -> Tensor<1> {
         self.forward_with_hidden(input).0

@@ -5,6 +5,7 @@
 //! file, one config variant and one enum variant — the trainer never names a model.
 
 pub mod autoint;
+pub mod compiled;
 pub mod dcn_v2;
 pub mod hetero_attention;
 pub mod hiformer;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::layers::ModelInput;
 pub use autoint::{AutoInt, AutoIntConfig};
+pub use compiled::CompiledRanker;
 pub use dcn_v2::{DcnStructure, DcnV2, DcnV2Config};
 pub use hetero_attention::HeteroAttentionConfig;
 pub use hiformer::{Hiformer, HiformerConfig};

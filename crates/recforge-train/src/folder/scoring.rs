@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use burn::prelude::*;
 use recforge_data::{DataError, Dataset, Encoder, Event, FeatureKind, FeatureValue, Schema, encode_events};
+use recforge_models::ranking::CompiledRanker;
 use serde::{Deserialize, Serialize};
 
 use super::metadata::{FORMAT, FORMAT_VERSION, ModelMetadata};
 use super::tensors::{load_dense, read_safetensors};
 use super::{DENSE_PREFIX, EMBEDDING_PREFIX, Files};
-use crate::evaluate::predict;
+use crate::evaluate::Predictor;
 use crate::run::{RunConfig, RunDir};
 use crate::trainer::TrainedModel;
 
@@ -75,6 +76,8 @@ pub struct ScoringModel {
     pub schema: Schema,
     pub encoder: Arc<Encoder>,
     trained: TrainedModel,
+    /// The model compiled for inference once at load (LR, MLP, DCN-v2; `None` for the others).
+    compiled: Option<CompiledRanker>,
 }
 
 impl ScoringModel {
@@ -130,6 +133,7 @@ impl ScoringModel {
             config,
             schema,
             encoder,
+            compiled: CompiledRanker::compile(&model),
             trained: TrainedModel { config: fresh.config, model, store },
         })
     }
@@ -147,7 +151,7 @@ impl ScoringModel {
     /// Click probabilities of every row of `data` (encoded with [`ScoringModel::encoder`]).
     pub fn score_dataset(&self, data: &Dataset, batch_size: usize) -> Vec<f32> {
         let rows: Vec<usize> = (0..data.len()).collect();
-        predict(&self.trained.model, &self.trained.store, data, &rows, batch_size.max(1), &Device::default())
+        Predictor::precompiled(&self.trained.model, self.compiled.as_ref()).predict(&self.trained.store, data, &rows, batch_size.max(1), &Device::default())
     }
 
     /// Click probabilities of raw rows, in order. Unknown features, values of the wrong type

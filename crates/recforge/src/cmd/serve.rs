@@ -28,8 +28,9 @@ pub struct Args {
     /// from the sub-folder its CURRENT file names (hot-reloaded when CURRENT changes).
     #[arg(long)]
     ranker: Option<PathBuf>,
-    /// Top-K search for /v1/retrieve: exact (every item scored), or hnsw / usearch (approximate graph search).
-    #[arg(long, value_parser = ["exact", "hnsw", "usearch"])]
+    /// Top-K search for /v1/retrieve: auto (exact up to 20,000 items, usearch above), exact (every
+    /// item scored), or hnsw / usearch (approximate graph search).
+    #[arg(long, value_parser = ["auto", "exact", "hnsw", "usearch"])]
     index: Option<String>,
     /// Override the config's listen address (e.g. a second replica's port).
     #[arg(long)]
@@ -43,7 +44,8 @@ pub fn run(args: Args) -> Result<()> {
     let index = args.index.as_deref().map(|i| match i {
         "hnsw" => SearchIndex::Hnsw,
         "usearch" => SearchIndex::Usearch,
-        _ => SearchIndex::Exact,
+        "exact" => SearchIndex::Exact,
+        _ => SearchIndex::Auto,
     });
     let cli = ServeOverrides { retrieval: args.retrieval, ranker: args.ranker, index, listen: args.listen, store: args.store };
     let config = ServeConfig::assemble(args.bandit.as_deref(), &args.set, cli)?;

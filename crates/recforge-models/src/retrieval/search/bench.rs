@@ -15,6 +15,31 @@ use super::{ExactIndex, HnswIndex, HnswParams, MipsIndex};
 /// Untimed queries before the timed ones.
 const WARM_UP_QUERIES: usize = 20;
 
+/// The indexes a benchmark can measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BenchIndex {
+    /// [`ExactIndex`]: every item scored (the recall baseline, always measured).
+    Exact,
+    /// [`HnswIndex`] (hnsw_rs).
+    Hnsw,
+    /// [`super::UsearchIndex`] (USearch, with the `usearch` feature).
+    Usearch,
+}
+
+impl std::str::FromStr for BenchIndex {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "exact" => Ok(BenchIndex::Exact),
+            "hnsw" => Ok(BenchIndex::Hnsw),
+            "usearch" if cfg!(feature = "usearch") => Ok(BenchIndex::Usearch),
+            "usearch" => Err("usearch: this build has no `usearch` feature".into()),
+            other => Err(format!("unknown index {other:?} (exact, hnsw, usearch)")),
+        }
+    }
+}
+
 /// What to measure.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SearchBenchConfig {
@@ -28,6 +53,10 @@ pub struct SearchBenchConfig {
     pub ef_construction: usize,
     /// HNSW search candidate list sizes to measure.
     pub ef: Vec<usize>,
+    /// Queries per call in the batched measurement.
+    pub batch: usize,
+    /// Graph indexes to measure beside exact search.
+    pub indexes: Vec<BenchIndex>,
     pub seed: u64,
 }
 
@@ -37,15 +66,42 @@ pub struct SearchBenchRow {
     pub corpus: String,
     pub items: usize,
     pub dim: usize,
-    /// "exact", "hnsw ef=N" (hnsw_rs) or "usearch ef=N".
+    /// "exact", "hnsw ef=N" (hnsw_rs), "usearch ef=N"; the Python peers' rows name theirs.
     pub index: String,
     /// Index build time (0 for exact search, which needs none).
     pub build_seconds: f64,
+    /// One query per call.
     pub queries_per_sec: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// Queries per second when [`SearchBenchConfig::batch`] queries are answered per call
+    /// (exact search: one blocked pass over the items for the whole batch; graph indexes: the
+    /// batch's queries spread over the threads).
+    pub batch_queries_per_sec: f64,
+    /// Memory the index holds, MiB: exact search's tiled copy of the vectors; for a graph
+    /// index, the process's RSS growth while building it plus the item vectors it keeps for
+    /// rescoring.
+    pub memory_mib: f64,
     /// Share of exact search's top-K that the index returned.
     pub recall: f64,
+}
+
+/// The process's resident set size in bytes (Linux `/proc/self/status`; 0 elsewhere).
+pub fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())))
+        .map_or(0, |kib| kib * 1024)
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Builds an index and reports it with the seconds and resident MiB the build took.
+fn timed_build<T>(build: impl FnOnce() -> T) -> (T, f64, f64) {
+    let (rss, started) = (resident_bytes(), Instant::now());
+    let index = build();
+    let seconds = started.elapsed().as_secs_f64();
+    (index, seconds, resident_bytes().saturating_sub(rss) as f64 / MIB)
 }
 
 /// Gaussian vectors with log-normally varying norms (trained item vectors differ in norm),
@@ -89,13 +145,16 @@ pub fn write_npy_f32(path: &std::path::Path, rows: usize, cols: usize, values: &
     out.flush()
 }
 
-/// Measures exact search and HNSW at each `ef` on `vectors` (row-major `[items, dim]`).
+/// Measures exact search and each graph index of `config.indexes` at each `ef` on `vectors`
+/// (row-major `[items, dim]`).
 pub fn bench_corpus(corpus: &str, vectors: Vec<f32>, dim: usize, config: &SearchBenchConfig) -> Vec<SearchBenchRow> {
     let n = vectors.len() / dim.max(1);
     let queries = bench_queries(config, dim);
-    let exact = ExactIndex::new(vectors.clone(), dim);
-    let truth: Vec<Vec<u32>> = queries.iter().map(|q| exact.search(q, config.k).iter().map(|h| h.item).collect()).collect();
-    let row = |index: String, build_seconds: f64, m: Measured| SearchBenchRow {
+    let wants = |index| config.indexes.contains(&index);
+    let mut graph_vectors = (wants(BenchIndex::Hnsw) || wants(BenchIndex::Usearch)).then(|| vectors.clone());
+    let exact = ExactIndex::new(vectors, dim);
+    let truth: Vec<Vec<u32>> = exact.search_batch(&queries.iter().map(Vec::as_slice).collect::<Vec<_>>(), config.k).into_iter().map(|hits| hits.iter().map(|h| h.item).collect()).collect();
+    let row = |index: String, build_seconds: f64, memory_mib: f64, m: Measured| SearchBenchRow {
         corpus: corpus.to_string(),
         items: n,
         dim,
@@ -104,32 +163,39 @@ pub fn bench_corpus(corpus: &str, vectors: Vec<f32>, dim: usize, config: &Search
         queries_per_sec: m.qps,
         p50_ms: m.p50_ms,
         p99_ms: m.p99_ms,
+        batch_queries_per_sec: m.batch_qps,
+        memory_mib,
         recall: m.recall,
     };
-    let mut rows = vec![row("exact".into(), 0.0, measure(&exact, &queries, &truth, config.k))];
-    let started = Instant::now();
+    let exact_mib = exact.memory_bytes() as f64 / MIB;
+    let mut rows = vec![row("exact".into(), 0.0, exact_mib, measure(&exact, &queries, &truth, config))];
+    drop(exact);
+    // A graph index keeps the item vectors it is given for exact rescoring: counted with it.
+    let vectors_mib = (n * dim * std::mem::size_of::<f32>()) as f64 / MIB;
     let params = HnswParams { connections: config.connections, ef_construction: config.ef_construction, ef_search: 64 };
-    #[cfg(feature = "usearch")]
-    let usearch_vectors = vectors.clone();
-    let mut hnsw = HnswIndex::build(vectors, dim, params);
-    let build = started.elapsed().as_secs_f64();
-    for &ef in &config.ef {
-        hnsw.set_ef_search(ef);
-        rows.push(row(format!("hnsw ef={ef}"), build, measure(&hnsw, &queries, &truth, config.k)));
+    if wants(BenchIndex::Hnsw) {
+        let usearch_next = wants(BenchIndex::Usearch) && cfg!(feature = "usearch");
+        let vectors = if usearch_next { graph_vectors.clone() } else { graph_vectors.take() };
+        if let Some(vectors) = vectors {
+            let (mut hnsw, build, mib) = timed_build(|| HnswIndex::build(vectors, dim, params));
+            for &ef in &config.ef {
+                hnsw.set_ef_search(ef);
+                rows.push(row(format!("hnsw ef={ef}"), build, mib + vectors_mib, measure(&hnsw, &queries, &truth, config)));
+            }
+        }
     }
-    drop(hnsw);
     #[cfg(feature = "usearch")]
+    if wants(BenchIndex::Usearch)
+        && let Some(vectors) = graph_vectors
     {
-        let started = Instant::now();
-        match super::UsearchIndex::build(usearch_vectors, dim, params) {
-            Ok(mut index) => {
-                let build = started.elapsed().as_secs_f64();
+        match timed_build(|| super::UsearchIndex::build(vectors, dim, params)) {
+            (Ok(mut index), build, mib) => {
                 for &ef in &config.ef {
                     index.set_ef_search(ef);
-                    rows.push(row(format!("usearch ef={ef}"), build, measure(&index, &queries, &truth, config.k)));
+                    rows.push(row(format!("usearch ef={ef}"), build, mib + vectors_mib, measure(&index, &queries, &truth, config)));
                 }
             }
-            Err(e) => eprintln!("usearch rows skipped: {e}"),
+            (Err(e), ..) => eprintln!("usearch rows skipped: {e}"),
         }
     }
     rows
@@ -139,29 +205,39 @@ struct Measured {
     qps: f64,
     p50_ms: f64,
     p99_ms: f64,
+    batch_qps: f64,
     recall: f64,
 }
 
-fn measure(index: &dyn MipsIndex, queries: &[Vec<f32>], truth: &[Vec<u32>], k: usize) -> Measured {
+fn measure(index: &dyn MipsIndex, queries: &[Vec<f32>], truth: &[Vec<u32>], config: &SearchBenchConfig) -> Measured {
+    let k = config.k;
     for q in &queries[..WARM_UP_QUERIES] {
         std::hint::black_box(index.search(q, k));
     }
-    let mut latencies = Vec::with_capacity(queries.len() - WARM_UP_QUERIES);
+    let timed = &queries[WARM_UP_QUERIES..];
+    let mut latencies = Vec::with_capacity(timed.len());
     let mut found = 0usize;
     let started = Instant::now();
-    for (q, t) in queries[WARM_UP_QUERIES..].iter().zip(&truth[WARM_UP_QUERIES..]) {
+    for (q, t) in timed.iter().zip(&truth[WARM_UP_QUERIES..]) {
         let at = Instant::now();
         let hits = index.search(q, k);
         latencies.push(at.elapsed().as_secs_f64() * 1e3);
         found += hits.iter().filter(|h| t.contains(&h.item)).count();
     }
     let total = started.elapsed().as_secs_f64();
+    let refs: Vec<&[f32]> = timed.iter().map(Vec::as_slice).collect();
+    let started = Instant::now();
+    for batch in refs.chunks(config.batch.max(1)) {
+        std::hint::black_box(index.search_batch(batch, k));
+    }
+    let batch_total = started.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
     let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or(0.0);
     Measured {
         qps: latencies.len() as f64 / total.max(1e-12),
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
+        batch_qps: timed.len() as f64 / batch_total.max(1e-12),
         recall: found as f64 / (latencies.len() * k).max(1) as f64,
     }
 }
@@ -172,14 +248,15 @@ mod tests {
 
     #[test]
     fn exact_search_recalls_itself_and_hnsw_is_close_on_a_small_corpus() {
-        let config = SearchBenchConfig { queries: 30, heads: 2, k: 5, connections: 16, ef_construction: 100, ef: vec![64], seed: 3 };
+        let indexes = vec![BenchIndex::Hnsw, BenchIndex::Usearch].into_iter().filter(|&i| i != BenchIndex::Usearch || cfg!(feature = "usearch")).collect();
+        let config = SearchBenchConfig { queries: 30, heads: 2, k: 5, connections: 16, ef_construction: 100, ef: vec![64], batch: 8, indexes, seed: 3 };
         let rows = bench_corpus("random", random_vectors(500, 8, 1), 8, &config);
         let names: Vec<&str> = rows.iter().map(|r| r.index.as_str()).collect();
         let expected: &[&str] = if cfg!(feature = "usearch") { &["exact", "hnsw ef=64", "usearch ef=64"] } else { &["exact", "hnsw ef=64"] };
         assert_eq!(names, expected);
         assert_eq!(rows[0].recall, 1.0);
         assert!(rows[1..].iter().all(|r| r.recall > 0.8), "{rows:?}");
-        assert!(rows.iter().all(|r| r.items == 500 && r.p50_ms <= r.p99_ms));
+        assert!(rows.iter().all(|r| r.items == 500 && r.p50_ms <= r.p99_ms && r.batch_queries_per_sec > 0.0));
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //! AVX-512, AVX2+FMA and plain x86-64/other targets and picked at run time. Tiles are
 //! scanned in parallel chunks (rayon); each chunk keeps a bounded heap of its best K and only
 //! touches it when a score beats the current K-th best; the chunks' heaps are merged.
+//! A batch of queries is one pass over the tiles: each tile, loaded once, is scored against
+//! [`ROWS`] query vectors at a time (independent accumulators, so the multiply-adds pipeline),
+//! which makes batched search compute-bound like a GEMM instead of memory-bound per query.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -17,6 +20,8 @@ use super::{Hit, MipsIndex, sort_hits};
 
 /// Items per tile (one AVX-512 register of f32).
 pub const LANES: usize = 16;
+/// Query vectors scored against a tile at once in batched search.
+const ROWS: usize = 8;
 /// Tiles per parallel task.
 const TILES_PER_TASK: usize = 256;
 
@@ -44,6 +49,11 @@ impl ExactIndex {
             }
         }
         ExactIndex { dim, len, tiles }
+    }
+
+    /// Bytes of the tiled item vectors.
+    pub fn memory_bytes(&self) -> usize {
+        self.tiles.len() * std::mem::size_of::<f32>()
     }
 }
 
@@ -110,6 +120,50 @@ fn pick_kernel() -> TileKernel {
     tile_scores_generic
 }
 
+/// Inner products of one tile's 16 items with [`ROWS`] query vectors (`rows`: `[ROWS, dim]`).
+#[inline(always)]
+fn tile_rows_generic(tile: &[f32], rows: &[f32], dim: usize) -> [[f32; LANES]; ROWS] {
+    let mut acc = [[0f32; LANES]; ROWS];
+    for (d, column) in tile.chunks_exact(LANES).enumerate() {
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let q = rows[r * dim + d];
+            for lane in 0..LANES {
+                acc[lane] = q.mul_add(column[lane], acc[lane]);
+            }
+        }
+    }
+    acc
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn tile_rows_avx512(tile: &[f32], rows: &[f32], dim: usize) -> [[f32; LANES]; ROWS] {
+    tile_rows_generic(tile, rows, dim)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn tile_rows_avx2(tile: &[f32], rows: &[f32], dim: usize) -> [[f32; LANES]; ROWS] {
+    tile_rows_generic(tile, rows, dim)
+}
+
+type RowsKernel = fn(&[f32], &[f32], usize) -> [[f32; LANES]; ROWS];
+
+fn pick_rows_kernel() -> RowsKernel {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            return |t, r, d| unsafe { tile_rows_avx512(t, r, d) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            return |t, r, d| unsafe { tile_rows_avx2(t, r, d) };
+        }
+    }
+    tile_rows_generic
+}
+
 /// Heap entry ordered so the heap's top is the worst kept hit.
 #[derive(PartialEq)]
 struct Worst(Hit);
@@ -165,7 +219,88 @@ impl ExactIndex {
     }
 }
 
+/// A batch of queries as one matrix of query vectors (every head of every query, padded with
+/// zero rows to a multiple of [`ROWS`]) and, per query, its range of rows.
+struct QueryRows {
+    rows: Vec<f32>,
+    ranges: Vec<std::ops::Range<usize>>,
+}
+
+impl QueryRows {
+    fn new(queries: &[&[f32]], dim: usize) -> Self {
+        let mut rows = Vec::new();
+        let mut ranges = Vec::with_capacity(queries.len());
+        for q in queries {
+            let first = rows.len() / dim;
+            // Queries that are not whole vectors get no rows (and no hits), as in `search`.
+            if q.len() % dim == 0 {
+                rows.extend_from_slice(q);
+            }
+            ranges.push(first..rows.len() / dim);
+        }
+        rows.resize((rows.len() / dim).next_multiple_of(ROWS) * dim, 0.0);
+        QueryRows { rows, ranges }
+    }
+}
+
+impl ExactIndex {
+    /// Per query, the best `k` of the items in `tiles` (starting at tile `first_tile`).
+    fn chunk_top_k_batch(&self, tiles: &[f32], first_tile: usize, queries: &QueryRows, k: usize, kernel: RowsKernel) -> Vec<BinaryHeap<Worst>> {
+        let dim = self.dim;
+        let mut heaps: Vec<BinaryHeap<Worst>> = queries.ranges.iter().map(|_| BinaryHeap::with_capacity(k + 1)).collect();
+        let mut floors = vec![f32::NEG_INFINITY; queries.ranges.len()];
+        let mut scores = vec![[0f32; LANES]; queries.rows.len() / dim];
+        for (t, tile) in tiles.chunks_exact(LANES * dim).enumerate() {
+            for (block, out) in queries.rows.chunks_exact(ROWS * dim).zip(scores.chunks_exact_mut(ROWS)) {
+                out.copy_from_slice(&kernel(tile, block, dim));
+            }
+            let first_item = (first_tile + t) * LANES;
+            for ((range, heap), floor) in queries.ranges.iter().zip(&mut heaps).zip(&mut floors) {
+                if range.is_empty() {
+                    continue;
+                }
+                for lane in 0..LANES.min(self.len.saturating_sub(first_item)) {
+                    let score = scores[range.clone()].iter().map(|s| s[lane]).fold(f32::NEG_INFINITY, f32::max);
+                    if score < *floor {
+                        continue;
+                    }
+                    push_bounded(heap, Hit { item: (first_item + lane) as u32, score }, k);
+                    if heap.len() == k {
+                        *floor = heap.peek().map_or(f32::NEG_INFINITY, |w| w.0.score);
+                    }
+                }
+            }
+        }
+        heaps
+    }
+}
+
 impl MipsIndex for ExactIndex {
+    /// One pass over the items for the whole batch (see the module doc).
+    fn search_batch(&self, queries: &[&[f32]], k: usize) -> Vec<Vec<Hit>> {
+        if k == 0 || self.len == 0 {
+            return vec![Vec::new(); queries.len()];
+        }
+        let rows = QueryRows::new(queries, self.dim);
+        let kernel = pick_rows_kernel();
+        let task = TILES_PER_TASK * LANES * self.dim;
+        let chunks: Vec<Vec<BinaryHeap<Worst>>> =
+            self.tiles.par_chunks(task).enumerate().map(|(c, tiles)| self.chunk_top_k_batch(tiles, c * TILES_PER_TASK, &rows, k, kernel)).collect();
+        (0..queries.len())
+            .map(|q| {
+                let mut merged = BinaryHeap::with_capacity(k + 1);
+                for heaps in &chunks {
+                    for Worst(hit) in heaps[q].iter() {
+                        push_bounded(&mut merged, *hit, k);
+                    }
+                }
+                let mut hits: Vec<Hit> = merged.into_iter().map(|w| w.0).collect();
+                sort_hits(&mut hits);
+                hits
+            })
+            .collect()
+    }
+
     fn search(&self, query: &[f32], k: usize) -> Vec<Hit> {
         if k == 0 || query.is_empty() || query.len() % self.dim != 0 || self.len == 0 {
             return Vec::new();

@@ -30,6 +30,12 @@ pub trait MipsIndex: Send + Sync {
     /// The `k` best items for `query` (row-major `[heads, dim]`), best first; ties by
     /// ascending item id.
     fn search(&self, query: &[f32], k: usize) -> Vec<Hit>;
+    /// [`MipsIndex::search`] for each of `queries`, in order; by default the queries are
+    /// spread over rayon's threads.
+    fn search_batch(&self, queries: &[&[f32]], k: usize) -> Vec<Vec<Hit>> {
+        use rayon::prelude::*;
+        queries.par_iter().map(|q| self.search(q, k)).collect()
+    }
     /// Vector dimension.
     fn dim(&self) -> usize;
     /// Number of indexed items.

@@ -1,12 +1,13 @@
 //! `recforge bench retrieval`: top-K search speed and quality
 //! ([`recforge_models::retrieval::search::bench`]) on a trained run's item vectors (or a random
-//! corpus of ML-1M's size) and on a synthetic corpus of 1M items.
+//! corpus of ML-1M's size) and on a synthetic corpus of 1M items; `--peers` adds hnswlib and
+//! FAISS (bench/ann/peers.py) on the same synthetic corpus and queries.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args as ClapArgs;
-use recforge_models::retrieval::search::bench::{SearchBenchConfig, SearchBenchRow, bench_corpus, bench_queries, random_vectors, write_npy_f32};
+use recforge_models::retrieval::search::bench::{BenchIndex, SearchBenchConfig, SearchBenchRow, bench_corpus, bench_queries, random_vectors, write_npy_f32};
 use recforge_train::retrieval::run::{ItemVectors, VECTORS};
 
 #[derive(ClapArgs)]
@@ -37,6 +38,17 @@ pub struct Args {
     /// HNSW search candidate list sizes to measure (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "32,64,128")]
     ef: Vec<usize>,
+    /// Graph indexes measured beside exact search (comma-separated: hnsw, usearch).
+    #[arg(long = "index", value_delimiter = ',', default_value = "hnsw,usearch")]
+    indexes: Vec<BenchIndex>,
+    /// Queries per call in the batched measurement (the `batch q/s` column).
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Also run hnswlib and FAISS (bench/ann/peers.py from bench/ann/.venv; create it with
+    /// bench/ann/setup.sh) on the synthetic corpus and queries, written to `--export` or to
+    /// runs/bench-retrieval/ann.
+    #[arg(long)]
+    peers: bool,
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Print the rows as JSON instead of a table.
@@ -56,6 +68,8 @@ pub fn run(args: Args) -> Result<()> {
         connections: args.connections,
         ef_construction: args.ef_construction,
         ef: args.ef.clone(),
+        batch: args.batch,
+        indexes: args.indexes.clone(),
         seed: args.seed,
     };
     let mut rows = match &args.run {
@@ -68,9 +82,13 @@ pub fn run(args: Args) -> Result<()> {
         }
         None => bench_corpus("random, ML-1M size", random_vectors(3706, 8, args.seed), 8, &config),
     };
+    if args.peers && args.items == 0 {
+        bail!("--peers measures the synthetic corpus: give --items a size above 0");
+    }
     if args.items > 0 {
         let corpus = random_vectors(args.items, args.dim, args.seed.wrapping_add(1));
-        if let Some(dir) = &args.export {
+        let export = args.export.clone().or_else(|| args.peers.then(|| PathBuf::from("runs/bench-retrieval/ann")));
+        if let Some(dir) = &export {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             write_npy_f32(&dir.join("corpus.npy"), args.items, args.dim, &corpus).with_context(|| format!("writing {}", dir.display()))?;
             let queries: Vec<f32> = bench_queries(&config, args.dim).concat();
@@ -78,19 +96,27 @@ pub fn run(args: Args) -> Result<()> {
                 .with_context(|| format!("writing {}", dir.display()))?;
         }
         rows.extend(bench_corpus("synthetic", corpus, args.dim, &config));
+        if let (true, Some(dir)) = (args.peers, &export) {
+            rows.extend(run_peers(dir, &args)?);
+        }
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    println!("| corpus | items × dim | index | build s | queries/s | p50 ms | p99 ms | recall@{} |\n|---|---|---|---|---|---|---|---|", args.k);
+    println!(
+        "| corpus | items × dim | index | build s | memory MiB | queries/s | p50 ms | p99 ms | batch q/s | recall@{} |\n|---|---|---|---|---|---|---|---|---|---|",
+        args.k
+    );
     rows.iter().for_each(print_row);
     println!(
         "\n{} queries of {} heads each, one at a time (exact search splits each query over rayon's {} threads; \
-         the graph indexes answer on one), k = {}, M = {}, ef_construction = {}.",
+         the graph indexes answer on one), then {} per call (`batch q/s`: exact search scores the batch in one pass \
+         over the items; graph indexes spread its queries over the threads), k = {}, M = {}, ef_construction = {}.",
         args.queries,
         args.heads,
         rayon::current_num_threads(),
+        args.batch,
         args.k,
         args.connections,
         args.ef_construction
@@ -101,7 +127,31 @@ pub fn run(args: Args) -> Result<()> {
 fn print_row(r: &SearchBenchRow) {
     let build = if r.build_seconds > 0.0 { format!("{:.1}", r.build_seconds) } else { "–".into() };
     println!(
-        "| {} | {} × {} | {} | {build} | {:.0} | {:.3} | {:.3} | {:.3} |",
-        r.corpus, r.items, r.dim, r.index, r.queries_per_sec, r.p50_ms, r.p99_ms, r.recall
+        "| {} | {} × {} | {} | {build} | {:.0} | {:.0} | {:.3} | {:.3} | {:.0} | {:.3} |",
+        r.corpus, r.items, r.dim, r.index, r.memory_mib, r.queries_per_sec, r.p50_ms, r.p99_ms, r.batch_queries_per_sec, r.recall
     );
+}
+
+/// Runs bench/ann/peers.py on the corpus and queries exported to `dir`, with the same search
+/// parameters, and returns its rows.
+fn run_peers(dir: &Path, args: &Args) -> Result<Vec<SearchBenchRow>> {
+    let python = Path::new("bench/ann/.venv/bin/python");
+    let script = Path::new("bench/ann/peers.py");
+    if !python.exists() || !script.exists() {
+        bail!("{} is missing: run bench/ann/setup.sh from the repository root (hnswlib and FAISS in bench/ann/.venv)", python.display());
+    }
+    let join = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .arg(dir)
+        .args(["--json", "--k", &args.k.to_string(), "--m", &args.connections.to_string()])
+        .args(["--ef-construction", &args.ef_construction.to_string(), "--ef", &join(&args.ef)])
+        .args(["--batch", &args.batch.to_string(), "--threads", &rayon::current_num_threads().to_string()])
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    if !output.status.success() {
+        bail!("{} failed ({})", script.display(), output.status);
+    }
+    serde_json::from_slice(&output.stdout).with_context(|| format!("{} printed no JSON rows: {}", script.display(), String::from_utf8_lossy(&output.stdout)))
 }

@@ -1,0 +1,95 @@
+//! Compiled inference (`CompiledRanker`) scores exactly what the burn forward pass scores:
+//! LR (with and without numeric features), MLP (with and without hidden layers) and DCN-v2
+//! (parallel and stacked, full-rank and low-rank crosses), on the shared test batch (a bag
+//! field with an empty bag and a repeated id) and on a batch large enough to be split into
+//! blocks across threads. The attention models are not compiled.
+
+use burn::prelude::*;
+use burn::tensor::activation::sigmoid;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use recforge_data::{Batch, FeatureLayout, SparseField};
+use recforge_models::ranking::{CompiledRanker, DcnStructure, DcnV2Config, HiformerConfig, LrConfig, MlpRankerConfig};
+use recforge_models::{EmbeddedBatch, EmbeddingStore, ModelConfig, Ranker, RankingModel};
+
+mod common;
+use common::{batch, layout, local_weights, store};
+
+fn burn_scores(model: &Ranker, store: &EmbeddingStore, batch: &Batch) -> Vec<f32> {
+    let input = EmbeddedBatch::new(store, batch, &Device::default(), false).input;
+    sigmoid(model.forward(&input)).into_data().try_to_vec().unwrap()
+}
+
+/// `examples` random rows of `layout()`: ids in range, bags of 0-4 ids, numbers in [-2, 2).
+fn random_batch(examples: usize, seed: u64) -> Batch {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let users: Vec<u32> = (0..examples).map(|_| rng.random_range(0..4)).collect();
+    let (mut offsets, mut values) = (vec![0u32], Vec::new());
+    for _ in 0..examples {
+        for _ in 0..rng.random_range(0..5) {
+            values.push(rng.random_range(0..6));
+        }
+        offsets.push(values.len() as u32);
+    }
+    Batch {
+        len: examples,
+        sparse: vec![SparseField::Single(users), SparseField::Bag { offsets, values }],
+        dense: (0..examples * 2).map(|_| rng.random_range(-2.0f32..2.0)).collect(),
+        num_dense: 2,
+        labels: vec![0.0; examples],
+        example_ids: (0..examples as u64).collect(),
+    }
+}
+
+fn check(config: &ModelConfig, layout: &FeatureLayout, seed: u64) {
+    let model = local_weights(config.init(layout, &Device::default()), seed);
+    let compiled = CompiledRanker::compile(&model).unwrap_or_else(|| panic!("{} compiles", config.name()));
+    let store = store(config.embedding_dim(), seed);
+    let mut batches = vec![batch(), random_batch(1000, seed)];
+    if layout.dense.is_empty() {
+        batches.iter_mut().for_each(|b| {
+            b.dense.clear();
+            b.num_dense = 0;
+        });
+    }
+    for b in &batches {
+        let (got, want) = (compiled.predict(&store, b), burn_scores(&model, &store, b));
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!((g - w).abs() <= 1e-5, "{} example {i} of {}: compiled {g} vs burn {w}", config.name(), b.len);
+        }
+        // Not a constant: the weights reach the scores.
+        assert!(got.iter().any(|&p| (p - got[0]).abs() > 1e-4), "{}: scores vary", config.name());
+    }
+}
+
+#[test]
+fn lr_scores_equal_burn_with_and_without_numeric_features() {
+    check(&ModelConfig::Lr(LrConfig {}), &layout(), 1);
+    let mut sparse_only = layout();
+    sparse_only.dense.clear();
+    check(&ModelConfig::Lr(LrConfig {}), &sparse_only, 2);
+}
+
+#[test]
+fn mlp_scores_equal_burn() {
+    check(&ModelConfig::Mlp(MlpRankerConfig { embedding_dim: 3, hidden: vec![8, 4], dropout: 0.0 }), &layout(), 3);
+    check(&ModelConfig::Mlp(MlpRankerConfig { embedding_dim: 4, hidden: vec![], dropout: 0.0 }), &layout(), 4);
+}
+
+#[test]
+fn dcn_v2_scores_equal_burn_parallel_and_stacked_full_and_low_rank() {
+    for structure in [DcnStructure::Parallel, DcnStructure::Stacked] {
+        for low_rank in [None, Some(2)] {
+            let config = DcnV2Config { embedding_dim: 3, cross_layers: 2, low_rank, structure, hidden: vec![6, 5], dropout: 0.0 };
+            check(&ModelConfig::DcnV2(config), &layout(), 5);
+        }
+    }
+}
+
+#[test]
+fn attention_models_are_not_compiled() {
+    let config = ModelConfig::Hiformer(HiformerConfig::default());
+    let model = config.init(&layout(), &Device::default());
+    assert!(CompiledRanker::compile(&model).is_none());
+}
