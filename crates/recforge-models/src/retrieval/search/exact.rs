@@ -255,12 +255,21 @@ impl ExactIndex {
                 out.copy_from_slice(&kernel(tile, block, dim));
             }
             let first_item = (first_tile + t) * LANES;
+            let lanes = LANES.min(self.len.saturating_sub(first_item));
             for ((range, heap), floor) in queries.ranges.iter().zip(&mut heaps).zip(&mut floors) {
-                if range.is_empty() {
+                let Some((first, rest)) = scores[range.clone()].split_first() else { continue };
+                // The max over the query's heads, lane-wise (vectorised), then one comparison
+                // against the kept K-th best before any lane is looked at on its own.
+                let mut best = *first;
+                for head in rest {
+                    for (b, s) in best.iter_mut().zip(head) {
+                        *b = b.max(*s);
+                    }
+                }
+                if best.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s)) < *floor {
                     continue;
                 }
-                for lane in 0..LANES.min(self.len.saturating_sub(first_item)) {
-                    let score = scores[range.clone()].iter().map(|s| s[lane]).fold(f32::NEG_INFINITY, f32::max);
+                for (lane, &score) in best.iter().enumerate().take(lanes) {
                     if score < *floor {
                         continue;
                     }

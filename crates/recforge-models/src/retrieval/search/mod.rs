@@ -16,7 +16,7 @@ pub use exact::ExactIndex;
 #[cfg(feature = "hnsw")]
 pub use hnsw::{HnswIndex, HnswParams};
 #[cfg(feature = "usearch")]
-pub use usearch::UsearchIndex;
+pub use usearch::{Calibration, UsearchIndex, calibrated};
 
 /// One retrieved item.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -89,6 +89,59 @@ impl MipsIndex for UsearchIndex {
     }
 }
 
+/// What [`calibrated`] settled on for a catalogue.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Calibration {
+    /// The smallest candidate list size that reached the target recall (`None`: none did).
+    pub ef: Option<usize>,
+    /// Recall@[`CALIBRATION_K`] of the probes at that ef (at the largest ef tried when none did).
+    pub recall: f64,
+}
+
+/// Recall is measured at this K.
+pub const CALIBRATION_K: usize = 10;
+/// Item vectors used as probe queries.
+const CALIBRATION_PROBES: usize = 200;
+/// Candidate list sizes tried, smallest first.
+const CALIBRATION_EFS: [usize; 5] = [32, 64, 128, 256, 512];
+
+/// Builds the USearch graph over `vectors` and picks the smallest ef in 32…512 whose
+/// recall@10 against exact search reaches `target` on probe queries — 200 of the catalogue's
+/// own item vectors, evenly spaced, each excluded from its own answer. Item vectors stand in
+/// for the user vectors the service will send (those are unknown at load time). Returns the
+/// index (at the chosen ef, or the largest tried) and what was measured; the caller falls back
+/// to exact search when `ef` is `None`.
+pub fn calibrated(vectors: Vec<f32>, dim: usize, params: HnswParams, target: f64) -> Result<(UsearchIndex, Calibration), UsearchError> {
+    let n = vectors.len() / dim.max(1);
+    let step = (n / CALIBRATION_PROBES).max(1);
+    let probes: Vec<usize> = (0..n).step_by(step).take(CALIBRATION_PROBES).collect();
+    let queries: Vec<&[f32]> = probes.iter().map(|&i| &vectors[i * dim..(i + 1) * dim]).collect();
+    let without_self = |hits: Vec<Hit>, probe: usize| -> Vec<u32> {
+        hits.into_iter().map(|h| h.item).filter(|&item| item as usize != probe).take(CALIBRATION_K).collect()
+    };
+    let exact = super::ExactIndex::new(vectors.clone(), dim);
+    let truth: Vec<Vec<u32>> = exact.search_batch(&queries, CALIBRATION_K + 1).into_iter().zip(&probes).map(|(h, &p)| without_self(h, p)).collect();
+    drop(exact);
+    let mut index = UsearchIndex::build(vectors.clone(), dim, params)?;
+    let mut calibration = Calibration { ef: None, recall: 0.0 };
+    for ef in CALIBRATION_EFS {
+        index.set_ef_search(ef);
+        let found: usize = queries
+            .iter()
+            .zip(&probes)
+            .zip(&truth)
+            .map(|((q, &p), t)| without_self(index.search(q, CALIBRATION_K + 1), p).iter().filter(|item| t.contains(item)).count())
+            .sum();
+        let recall = found as f64 / truth.iter().map(Vec::len).sum::<usize>().max(1) as f64;
+        calibration.recall = recall;
+        if recall >= target {
+            calibration.ef = Some(ef);
+            break;
+        }
+    }
+    Ok((index, calibration))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +165,17 @@ mod tests {
         }
         let recall = found as f64 / (50 * k) as f64;
         assert!(recall > 0.9, "recall@{k} {recall}");
+    }
+
+    #[test]
+    fn calibration_picks_the_smallest_ef_that_reaches_the_target() {
+        let (n, dim) = (3000, 8);
+        let params = HnswParams { connections: 16, ef_construction: 100, ef_search: 64 };
+        let (index, easy) = calibrated(random_vectors(n, dim, 7), dim, params, 0.5).expect("builds");
+        assert_eq!((easy.ef, index.params().ef_search), (Some(32), 32), "8-d data: ef 32 finds half of the top 10");
+        assert!(easy.recall >= 0.5);
+        let (_, impossible) = calibrated(random_vectors(n, dim, 7), dim, params, 1.01).expect("builds");
+        assert_eq!(impossible.ef, None, "no ef reaches a recall above 1");
+        assert!(impossible.recall > 0.9, "the largest ef was measured: {}", impossible.recall);
     }
 }
