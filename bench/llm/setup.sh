@@ -22,7 +22,11 @@ if [ -n "$torch_venv" ] && [ -x "$torch_venv/bin/python" ] && "$torch_venv/bin/p
 fi
 "$venv/bin/pip" install --quiet sentence-transformers
 if [ "${SKIP_LLAMA_CPP:-0}" != 1 ]; then
-  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=ON}" "$venv/bin/pip" install --quiet llama-cpp-python
+  # Native code for this CPU, but no AMX: with GGML_NATIVE=ON ggml also compiles its AMX kernels
+  # where the CPU reports AMX, and on the project's Xeon VM those made the first decode segfault.
+  no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=ON -DCMAKE_C_FLAGS='$no_amx' -DCMAKE_CXX_FLAGS='$no_amx'}" \
+    "$venv/bin/pip" install --quiet llama-cpp-python
 fi
 "$venv/bin/python" - <<'PY'
 import importlib
