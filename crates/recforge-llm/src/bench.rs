@@ -314,6 +314,17 @@ pub fn run_peers(python: &Path, script: &Path, workload: &Workload, workload_pat
         .output()
         .map_err(|source| LlmError::Io { path: script.to_path_buf(), source })?;
     eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    if !output.status.success() {
+        // A peer that crashes (a segfault in a native build) prints nothing useful of its own.
+        return Err(LlmError::Input(format!(
+            "{} failed ({}); rerun it alone to see where: {} {} {}",
+            script.display(),
+            output.status,
+            python.display(),
+            script.display(),
+            workload_path.display()
+        )));
+    }
     serde_json::from_slice(&output.stdout).map_err(|e| LlmError::Input(format!("{} printed no JSON ({e}): {}", script.display(), String::from_utf8_lossy(&output.stdout))))
 }
 

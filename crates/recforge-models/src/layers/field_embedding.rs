@@ -65,18 +65,7 @@ impl EmbeddedBatch {
     /// Embed `batch`: one table per sparse field, in order. With `track` the embedded fields
     /// are a gradient-tracked leaf (the device must have autodiff enabled).
     pub fn new(store: &EmbeddingStore, batch: &Batch, device: &Device, track: bool) -> Self {
-        assert_eq!(
-            batch.sparse.len(),
-            store.specs().len(),
-            "batch has {} sparse fields but the store has {} tables",
-            batch.sparse.len(),
-            store.specs().len()
-        );
-        let dim = store.specs().first().map_or(1, |s| s.dim);
-        assert!(
-            store.specs().iter().all(|s| s.dim == dim),
-            "every embedding table must have the same width to stack fields"
-        );
+        let dim = field_dim(store, batch);
         let fields = field_rows(store, batch);
         let width = fields.len() * dim;
         let mut values = vec![0f32; batch.len * width];
@@ -144,6 +133,21 @@ fn gather_example(store: &EmbeddingStore, fields: &[FieldRows], dim: usize, exam
     }
 }
 
+/// The embedding width shared by every table. Panics when `batch` and `store` disagree on the
+/// number of fields or the tables' widths differ (programming errors: the model built both).
+fn field_dim(store: &EmbeddingStore, batch: &Batch) -> usize {
+    assert_eq!(
+        batch.sparse.len(),
+        store.specs().len(),
+        "batch has {} sparse fields but the store has {} tables",
+        batch.sparse.len(),
+        store.specs().len()
+    );
+    let dim = store.specs().first().map_or(1, |s| s.dim);
+    assert!(store.specs().iter().all(|s| s.dim == dim), "every embedding table must have the same width to stack fields");
+    dim
+}
+
 /// Every sparse field of `batch` as table rows of `store` (one table per field, in order).
 fn field_rows(store: &EmbeddingStore, batch: &Batch) -> Vec<FieldRows> {
     batch
@@ -173,10 +177,7 @@ pub struct FlatInput<'a> {
 impl<'a> FlatInput<'a> {
     /// Maps the batch's ids to table rows (once per batch).
     pub fn new(store: &'a EmbeddingStore, batch: &'a Batch) -> Self {
-        assert_eq!(batch.sparse.len(), store.specs().len(), "batch has {} sparse fields but the store has {} tables", batch.sparse.len(), store.specs().len());
-        let dim = store.specs().first().map_or(1, |s| s.dim);
-        assert!(store.specs().iter().all(|s| s.dim == dim), "every embedding table must have the same width to stack fields");
-        FlatInput { store, batch, fields: field_rows(store, batch), dim }
+        FlatInput { store, batch, fields: field_rows(store, batch), dim: field_dim(store, batch) }
     }
 
     pub fn len(&self) -> usize {
