@@ -7,9 +7,9 @@ use std::path::Path;
 use assert_cmd::Command;
 use predicates::prelude::*;
 use predicates::str::contains;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde_json::Value;
+
+mod common;
 
 const SCHEMA: &str = r#"
 name = "tiny-seq"
@@ -49,27 +49,12 @@ side = "item"
 
 /// 60 users × 12 interactions over 40 items in two taste groups; items carry genres.
 fn write_tiny_log(dir: &Path) {
-    let mut rng = StdRng::seed_from_u64(11);
     let mut items = String::from("item_id,genre,year\n");
     for i in 0..40 {
         items += &format!("i{i},{}|g{},{}\n", if i < 20 { "drama" } else { "comedy" }, i % 5, 1990 + i % 7);
     }
-    let mut log = String::from("user_id,item_id,ts\n");
-    for u in 0..60 {
-        let group = u % 2;
-        let mut seen = Vec::new();
-        while seen.len() < 12 {
-            let item = if rng.random_bool(0.8) { group * 20 + rng.random_range(0..20) } else { rng.random_range(0..40) };
-            if !seen.contains(&item) {
-                seen.push(item);
-            }
-        }
-        for (t, item) in seen.iter().enumerate() {
-            log += &format!("u{u},i{item},{}\n", 1000 + t);
-        }
-    }
     std::fs::write(dir.join("items.csv"), items).unwrap();
-    std::fs::write(dir.join("interactions.csv"), log).unwrap();
+    std::fs::write(dir.join("interactions.csv"), common::two_group_histories(11, 60, 12, 40)).unwrap();
     std::fs::write(dir.join("schema.toml"), SCHEMA).unwrap();
 }
 

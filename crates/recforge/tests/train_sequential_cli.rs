@@ -6,9 +6,9 @@
 use std::path::Path;
 
 use assert_cmd::Command;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use recforge_train::retrieval::SeqEvalReport;
+
+mod common;
 
 const SCHEMA: &str = r#"
 name = "planted-seq"
@@ -38,22 +38,7 @@ const HISTORY: usize = 15;
 /// even users from i0..i19. Ranking at random puts a held-out item in the top 10 of the ~26
 /// unseen items about 10/26 ≈ 0.38 of the time; knowing the groups, about 0.8.
 fn write_planted_log(dir: &Path) {
-    let mut rng = StdRng::seed_from_u64(5);
-    let mut log = String::from("user_id,item_id,ts\n");
-    for u in 0..100 {
-        let group = u % 2;
-        let mut seen = Vec::new();
-        while seen.len() < HISTORY {
-            let item = if rng.random_bool(0.8) { group * 20 + rng.random_range(0..20) } else { rng.random_range(0..ITEMS) };
-            if !seen.contains(&item) {
-                seen.push(item);
-            }
-        }
-        for (t, item) in seen.iter().enumerate() {
-            log += &format!("u{u},i{item},{}\n", 1000 + t);
-        }
-    }
-    std::fs::write(dir.join("interactions.csv"), log).unwrap();
+    std::fs::write(dir.join("interactions.csv"), common::two_group_histories(5, 100, HISTORY, ITEMS)).unwrap();
     std::fs::write(dir.join("schema.toml"), SCHEMA).unwrap();
 }
 

@@ -8,6 +8,32 @@ use std::path::PathBuf;
 use assert_cmd::Command;
 use tempfile::TempDir;
 
+/// An interaction log (`user_id,item_id,ts` CSV) in two taste groups: `users` users with
+/// `history` distinct items each over `items` items; odd users draw 80% of their items from
+/// the upper half of the catalogue, even users from the lower half (the rest uniformly), so a
+/// sequential model has something to learn. Users are `u{n}`, items `i{n}`, timestamps from 1000.
+pub fn two_group_histories(seed: u64, users: usize, history: usize, items: usize) -> String {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    let mut rng = StdRng::seed_from_u64(seed);
+    let half = items / 2;
+    let mut log = String::from("user_id,item_id,ts\n");
+    for u in 0..users {
+        let group = u % 2;
+        let mut seen = Vec::new();
+        while seen.len() < history {
+            let item = if rng.random_bool(0.8) { group * half + rng.random_range(0..half) } else { rng.random_range(0..items) };
+            if !seen.contains(&item) {
+                seen.push(item);
+            }
+        }
+        for (t, item) in seen.iter().enumerate() {
+            log += &format!("u{u},i{item},{}\n", 1000 + t);
+        }
+    }
+    log
+}
+
 pub struct Workspace {
     pub dir: TempDir,
 }
