@@ -145,6 +145,39 @@ pub fn write_npy_f32(path: &std::path::Path, rows: usize, cols: usize, values: &
     out.flush()
 }
 
+/// Writes `corpus` (`[items, dim]`) and the queries [`bench_corpus`] sends for it as
+/// `dir/corpus.npy` and `dir/queries.npy` (`[queries, heads × dim]`), for the Python peers.
+pub fn export_corpus(dir: &std::path::Path, corpus: &[f32], dim: usize, config: &SearchBenchConfig) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    write_npy_f32(&dir.join("corpus.npy"), corpus.len() / dim.max(1), dim, corpus)?;
+    let width = config.heads * dim;
+    let queries: Vec<f32> = bench_queries(config, dim).concat();
+    write_npy_f32(&dir.join("queries.npy"), queries.len() / width.max(1), width, &queries)
+}
+
+/// The Python peers of the benchmark (`bench/ann/peers.py`: hnswlib and FAISS's flat index)
+/// run by `python` on a corpus [`export_corpus`] wrote to `dir`, with `config`'s search
+/// parameters and `threads` threads; their rows, measured as [`bench_corpus`] measures.
+pub fn run_peers(python: &std::path::Path, script: &std::path::Path, dir: &std::path::Path, config: &SearchBenchConfig, threads: usize) -> Result<Vec<SearchBenchRow>, String> {
+    if !python.exists() || !script.exists() {
+        return Err(format!("{} is missing: run bench/ann/setup.sh from the repository root (hnswlib and FAISS in bench/ann/.venv)", python.display()));
+    }
+    let ef = config.ef.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .arg(dir)
+        .args(["--json", "--k", &config.k.to_string(), "--m", &config.connections.to_string()])
+        .args(["--ef-construction", &config.ef_construction.to_string(), "--ef", &ef])
+        .args(["--batch", &config.batch.to_string(), "--threads", &threads.to_string()])
+        .output()
+        .map_err(|e| format!("running {}: {e}", script.display()))?;
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    if !output.status.success() {
+        return Err(format!("{} failed ({})", script.display(), output.status));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("{} printed no JSON rows ({e}): {}", script.display(), String::from_utf8_lossy(&output.stdout)))
+}
+
 /// Measures exact search and each graph index of `config.indexes` at each `ef` on `vectors`
 /// (row-major `[items, dim]`).
 pub fn bench_corpus(corpus: &str, vectors: Vec<f32>, dim: usize, config: &SearchBenchConfig) -> Vec<SearchBenchRow> {

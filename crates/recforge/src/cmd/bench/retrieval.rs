@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args as ClapArgs;
-use recforge_models::retrieval::search::bench::{BenchIndex, SearchBenchConfig, SearchBenchRow, bench_corpus, bench_queries, random_vectors, write_npy_f32};
+use recforge_models::retrieval::search::bench::{BenchIndex, SearchBenchConfig, SearchBenchRow, bench_corpus, export_corpus, random_vectors, run_peers};
 use recforge_train::retrieval::run::{ItemVectors, VECTORS};
 
 #[derive(ClapArgs)]
@@ -89,15 +89,12 @@ pub fn run(args: Args) -> Result<()> {
         let corpus = random_vectors(args.items, args.dim, args.seed.wrapping_add(1));
         let export = args.export.clone().or_else(|| args.peers.then(|| PathBuf::from("runs/bench-retrieval/ann")));
         if let Some(dir) = &export {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            write_npy_f32(&dir.join("corpus.npy"), args.items, args.dim, &corpus).with_context(|| format!("writing {}", dir.display()))?;
-            let queries: Vec<f32> = bench_queries(&config, args.dim).concat();
-            write_npy_f32(&dir.join("queries.npy"), queries.len() / (args.heads * args.dim), args.heads * args.dim, &queries)
-                .with_context(|| format!("writing {}", dir.display()))?;
+            export_corpus(dir, &corpus, args.dim, &config).with_context(|| format!("writing {}", dir.display()))?;
         }
         rows.extend(bench_corpus("synthetic", corpus, args.dim, &config));
         if let (true, Some(dir)) = (args.peers, &export) {
-            rows.extend(run_peers(dir, &args)?);
+            let (python, script) = (Path::new("bench/ann/.venv/bin/python"), Path::new("bench/ann/peers.py"));
+            rows.extend(run_peers(python, script, dir, &config, rayon::current_num_threads()).map_err(anyhow::Error::msg)?);
         }
     }
     if args.json {
@@ -130,28 +127,4 @@ fn print_row(r: &SearchBenchRow) {
         "| {} | {} × {} | {} | {build} | {:.0} | {:.0} | {:.3} | {:.3} | {:.0} | {:.3} |",
         r.corpus, r.items, r.dim, r.index, r.memory_mib, r.queries_per_sec, r.p50_ms, r.p99_ms, r.batch_queries_per_sec, r.recall
     );
-}
-
-/// Runs bench/ann/peers.py on the corpus and queries exported to `dir`, with the same search
-/// parameters, and returns its rows.
-fn run_peers(dir: &Path, args: &Args) -> Result<Vec<SearchBenchRow>> {
-    let python = Path::new("bench/ann/.venv/bin/python");
-    let script = Path::new("bench/ann/peers.py");
-    if !python.exists() || !script.exists() {
-        bail!("{} is missing: run bench/ann/setup.sh from the repository root (hnswlib and FAISS in bench/ann/.venv)", python.display());
-    }
-    let join = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
-    let output = std::process::Command::new(python)
-        .arg(script)
-        .arg(dir)
-        .args(["--json", "--k", &args.k.to_string(), "--m", &args.connections.to_string()])
-        .args(["--ef-construction", &args.ef_construction.to_string(), "--ef", &join(&args.ef)])
-        .args(["--batch", &args.batch.to_string(), "--threads", &rayon::current_num_threads().to_string()])
-        .output()
-        .with_context(|| format!("running {}", script.display()))?;
-    eprint!("{}", String::from_utf8_lossy(&output.stderr));
-    if !output.status.success() {
-        bail!("{} failed ({})", script.display(), output.status);
-    }
-    serde_json::from_slice(&output.stdout).with_context(|| format!("{} printed no JSON rows: {}", script.display(), String::from_utf8_lossy(&output.stdout)))
 }
