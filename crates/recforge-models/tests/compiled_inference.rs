@@ -2,14 +2,17 @@
 //! LR (with and without numeric features), MLP (with and without hidden layers) and DCN-v2
 //! (parallel and stacked, full-rank and low-rank crosses), on the shared test batch (a bag
 //! field with an empty bag and a repeated id) and on a batch large enough to be split into
-//! blocks across threads. The attention models are not compiled.
+//! blocks across threads — and Hiformer (full rank, low rank, last layer pruned, one layer
+//! without hidden head layers, with and without numeric tokens). AutoInt is not compiled.
 
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use recforge_data::{Batch, FeatureLayout, SparseField};
-use recforge_models::ranking::{CompiledRanker, DcnStructure, DcnV2Config, HiformerConfig, LrConfig, MlpRankerConfig};
+use recforge_models::ranking::{
+    AutoIntConfig, CompiledRanker, DcnStructure, DcnV2Config, HiformerConfig, LrConfig, MlpRankerConfig,
+};
 use recforge_models::{EmbeddedBatch, EmbeddingStore, ModelConfig, Ranker, RankingModel};
 
 mod common;
@@ -88,8 +91,29 @@ fn dcn_v2_scores_equal_burn_parallel_and_stacked_full_and_low_rank() {
 }
 
 #[test]
-fn attention_models_are_not_compiled() {
-    let config = ModelConfig::Hiformer(HiformerConfig::default());
+fn hiformer_scores_equal_burn_full_low_rank_and_pruned() {
+    let base = HiformerConfig {
+        embedding_dim: 4,
+        layers: 2,
+        heads: 2,
+        d_head: 3,
+        d_ff: 5,
+        task_tokens: 2,
+        hidden: vec![6],
+        ..Default::default()
+    };
+    check(&ModelConfig::Hiformer(base.clone()), &layout(), 6);
+    check(&ModelConfig::Hiformer(HiformerConfig { low_rank: Some(3), ..base.clone() }), &layout(), 7);
+    check(&ModelConfig::Hiformer(HiformerConfig { prune_last_layer: true, ..base.clone() }), &layout(), 8);
+    check(&ModelConfig::Hiformer(HiformerConfig { layers: 1, hidden: vec![], task_tokens: 1, ..base.clone() }), &layout(), 9);
+    let mut sparse_only = layout();
+    sparse_only.dense.clear();
+    check(&ModelConfig::Hiformer(base), &sparse_only, 10);
+}
+
+#[test]
+fn other_attention_models_are_not_compiled() {
+    let config = ModelConfig::AutoInt(AutoIntConfig::default());
     let model = config.init(&layout(), &Device::default());
     assert!(CompiledRanker::compile(&model).is_none());
 }

@@ -35,10 +35,10 @@ impl EvalMetrics {
     }
 }
 
-/// A trained ranker ready to score batches: LR, MLP and DCN-v2 compiled for inference
-/// ([`CompiledRanker`]: one pass per block of examples, no tensor ops), the attention models on
-/// burn. Build it once per model and reuse it; `model` should be the non-autodiff (`valid()`)
-/// copy.
+/// A trained ranker ready to score batches: LR, MLP, DCN-v2 and Hiformer compiled for
+/// inference ([`CompiledRanker`]: one pass per block of examples, no tensor ops), AutoInt and
+/// the Transformers on burn. Build it once per model and reuse it; `model` should be the
+/// non-autodiff (`valid()`) copy.
 pub struct Predictor<'a> {
     model: &'a Ranker,
     compiled: Option<Cow<'a, CompiledRanker>>,

@@ -16,6 +16,8 @@ use crate::layers::attention::attend;
 use crate::layers::composite_projection::CompositeProjection;
 use crate::layers::dropout::Dropout;
 use crate::layers::projection::{TokenLinear, TokenProjection};
+use crate::ranking::compiled::{Dense, values};
+use crate::ranking::compiled_hiformer::{AttentionBlock, Norm, QkvPiece, TokenDense};
 
 /// How the block's projections are parameterised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,4 +165,93 @@ impl FeatureAttention {
             QkvProjection::Token(_) => None,
         }
     }
+
+    /// Tokens per example (the per-token output projection has one weight each; 0 when shared).
+    pub(crate) fn token_count(&self) -> usize {
+        match &self.output {
+            TokenProjection::PerToken(linear) => linear.weight.val().dims()[0],
+            TokenProjection::Shared(_) => 0,
+        }
+    }
+
+    /// This block compiled for inference over `tokens` tokens, computing the outputs of the
+    /// tokens in `queries`; `None` unless Q/K/V are composite (Hiformer).
+    pub(crate) fn compiled(&self, tokens: usize, queries: Range<usize>) -> Option<AttentionBlock> {
+        let (QkvProjection::Composite(q), QkvProjection::Composite(k), QkvProjection::Composite(v)) =
+            (&self.query, &self.key, &self.value)
+        else {
+            return None;
+        };
+        let TokenProjection::PerToken(output) = &self.output else { return None };
+        let (TokenProjection::PerToken(ffn_in), TokenProjection::PerToken(ffn_out)) = (&self.ffn_in, &self.ffn_out) else {
+            return None;
+        };
+        let inner = q.bias.val().dims()[0] / tokens;
+        let [_, d_model] = output.bias.val().dims();
+        let norm = |n: &LayerNorm| Norm {
+            gamma: values(n.gamma.val()),
+            beta: n.beta.as_ref().map_or_else(|| vec![0.0; d_model], |b| values(b.val())),
+        };
+        let q_columns = queries.start * inner..queries.end * inner;
+        Some(AttentionBlock {
+            qkv: composite_pieces([(q, q_columns), (k, 0..tokens * inner), (v, 0..tokens * inner)]),
+            tokens,
+            queries,
+            heads: self.heads,
+            d_head: inner / self.heads,
+            d_model,
+            output: token_dense(output),
+            ffn_in: token_dense(ffn_in),
+            ffn_out: token_dense(ffn_out),
+            norm_attention: norm(&self.norm_attention),
+            norm_ffn: norm(&self.norm_ffn),
+        })
+    }
+}
+
+fn token_dense(linear: &TokenLinear) -> TokenDense {
+    let [_, d_in, d_out] = linear.weight.val().dims();
+    TokenDense::new(values(linear.weight.val()), values(linear.bias.val()), d_in, d_out)
+}
+
+/// The Q‖K‖V row as GEMMs: one over the side-by-side weight columns when no projection is
+/// factorised, else a down and an up GEMM per projection.
+fn composite_pieces(projections: [(&CompositeProjection, Range<usize>); 3]) -> Vec<QkvPiece> {
+    let mut pieces = Vec::new();
+    let mut column = 0;
+    let factorised = projections.iter().any(|(p, _)| p.down.is_some());
+    let mut fused: Vec<(Vec<f32>, Vec<f32>, usize)> = Vec::new();
+    for (projection, columns) in projections {
+        let weight = values(projection.weight.val());
+        let bias = values(projection.bias.val());
+        let [rows, cols] = projection.weight.val().dims();
+        let width = columns.len();
+        let mut picked = Vec::with_capacity(rows * width);
+        for row in weight.chunks_exact(cols) {
+            picked.extend_from_slice(&row[columns.clone()]);
+        }
+        let bias = bias[columns].to_vec();
+        if factorised {
+            let down = projection.down.as_ref().map(|d| {
+                let [inputs, rank] = d.val().dims();
+                Dense::from_parts(values(d.val()), vec![0.0; rank], inputs, rank)
+            });
+            pieces.push(QkvPiece { down, up: Dense::from_parts(picked, bias, rows, width), column });
+        } else {
+            fused.push((picked, bias, width));
+        }
+        column += width;
+    }
+    if !factorised {
+        let rows = fused[0].0.len() / fused[0].2.max(1);
+        let mut weight = Vec::with_capacity(rows * column);
+        for row in 0..rows {
+            for (w, _, width) in &fused {
+                weight.extend_from_slice(&w[row * width..(row + 1) * width]);
+            }
+        }
+        let bias = fused.iter().flat_map(|(_, b, _)| b.iter().copied()).collect();
+        pieces.push(QkvPiece { down: None, up: Dense::from_parts(weight, bias, rows, column), column: 0 });
+    }
+    pieces
 }

@@ -1,11 +1,11 @@
-//! Compiled inference for the dense rankers (LR, MLP, DCN-v2): the trained weights copied out
-//! of burn into plain row-major buffers, and a forward pass that takes a block of examples
-//! through every layer at once — input gathered straight from the tables into the block's
-//! buffer, each layer one GEMM (the `gemm` crate burn itself uses) into a buffer pre-filled
-//! with its bias, ReLU and the cross network's `x₀ ⊙ (…) + x` in place — so a block's
-//! activations stay in the core's cache and no tensor is allocated per operation. Blocks run
-//! on rayon's threads. Same math as the burn forward (training, gradients and the other models
-//! stay on burn); scores agree to float rounding (tests/compiled_inference.rs).
+//! Compiled inference for LR, MLP and DCN-v2 (Hiformer's layers: `compiled_hiformer`): the
+//! trained weights copied out of burn into plain row-major buffers, and a forward pass that
+//! takes a block of examples through every layer at once — input gathered straight from the
+//! tables into the block's buffer, each layer one GEMM (the `gemm` crate burn itself uses) into
+//! a buffer pre-filled with its bias, ReLU and the cross network's `x₀ ⊙ (…) + x` in place — so
+//! a block's activations stay in the core's cache and no tensor is allocated per operation.
+//! Blocks run on rayon's threads. Same math as the burn forward (training, gradients and the
+//! other models stay on burn); scores agree to float rounding (tests/compiled_inference.rs).
 
 use burn::nn::Linear;
 use burn::prelude::*;
@@ -15,11 +15,15 @@ use recforge_data::Batch;
 use crate::embedding_store::EmbeddingStore;
 use crate::layers::field_embedding::FlatInput;
 use crate::ranking::Ranker;
+use crate::ranking::compiled_hiformer::{AttentionScratch, HiformerNet};
 use crate::retrieval::search::exact::dot;
 
 /// Examples taken through the network together (their activations, a few hundred KiB, stay
 /// in L2 while every layer runs).
 const BLOCK_ROWS: usize = 256;
+/// Hiformer's block: its per-example Q‖K‖V row is ~3 L·d floats (8 KiB at the reference
+/// shape), so fewer rows keep a block's buffers in L2.
+const ATTENTION_BLOCK_ROWS: usize = 64;
 
 /// A linear layer `y = x W + b` with `W` row-major `[inputs, outputs]` (burn's layout).
 #[derive(Debug, Clone)]
@@ -30,8 +34,45 @@ pub(crate) struct Dense {
     outputs: usize,
 }
 
-fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+pub(crate) fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
     tensor.into_data().convert::<f32>().try_to_vec::<f32>().expect("converted to f32 just above")
+}
+
+/// `dst[i][j] += Σ_l lhs[i][l] · rhs[l][j]` for `i < m`, `j < n`: `dst` rows `ldd` apart,
+/// `lhs` rows `lda` apart, `rhs` row-major `[k][n]` (the `gemm` crate burn itself uses).
+pub(crate) fn gemm_add(m: usize, n: usize, k: usize, dst: &mut [f32], ldd: usize, lhs: &[f32], lda: usize, rhs: &[f32]) {
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    assert!(dst.len() >= (m - 1) * ldd + n && ldd >= n, "dst holds m rows of n");
+    assert!(lhs.len() >= (m - 1) * lda + k && lda >= k, "lhs holds m rows of k");
+    assert!(rhs.len() >= k * n, "rhs is [k, n]");
+    // SAFETY: the asserts above keep every element the strides reach inside its slice:
+    // dst [m][n] rows ldd apart, lhs [m][k] rows lda apart, rhs [k][n] row-major; read_dst with
+    // alpha 1 adds the product to what dst holds.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            ldd as isize,
+            true,
+            lhs.as_ptr(),
+            1,
+            lda as isize,
+            rhs.as_ptr(),
+            1,
+            n as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
 }
 
 impl Dense {
@@ -42,45 +83,37 @@ impl Dense {
     }
 
     /// `out = x W + b` for the `m` rows of `x` (`out` is resized to `[m, outputs]`).
-    fn forward(&self, x: &[f32], m: usize, out: &mut Vec<f32>) {
+    pub(crate) fn forward(&self, x: &[f32], m: usize, out: &mut Vec<f32>) {
         debug_assert_eq!(x.len(), m * self.inputs);
         out.clear();
         for _ in 0..m {
             out.extend_from_slice(&self.bias);
         }
-        if m == 0 || self.inputs == 0 || self.outputs == 0 {
-            return;
+        gemm_add(m, self.outputs, self.inputs, out, self.outputs, x, self.inputs, &self.weight);
+    }
+
+    /// `dst[i, ..outputs] = x[i] W + b` for the `m` rows of `x` (rows `lda` apart) into rows
+    /// `ldd` apart of `dst` (a column block of a wider buffer).
+    pub(crate) fn forward_strided(&self, x: &[f32], lda: usize, m: usize, dst: &mut [f32], ldd: usize) {
+        for row in 0..m {
+            dst[row * ldd..row * ldd + self.outputs].copy_from_slice(&self.bias);
         }
-        // SAFETY: the strides describe the buffers exactly: dst = out [m][outputs] row-major,
-        // lhs = x [m][inputs] row-major, rhs = weight [inputs][outputs] row-major; read_dst
-        // with alpha 1 adds the product to the bias rows.
-        unsafe {
-            gemm::gemm(
-                m,
-                self.outputs,
-                self.inputs,
-                out.as_mut_ptr(),
-                1,
-                self.outputs as isize,
-                true,
-                x.as_ptr(),
-                1,
-                self.inputs as isize,
-                self.weight.as_ptr(),
-                1,
-                self.outputs as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            );
-        }
+        gemm_add(m, self.outputs, self.inputs, dst, ldd, x, lda, &self.weight);
+    }
+
+    /// `[inputs, outputs]` weights and `[outputs]` bias, row-major.
+    pub(crate) fn from_parts(weight: Vec<f32>, bias: Vec<f32>, inputs: usize, outputs: usize) -> Dense {
+        assert_eq!(weight.len(), inputs * outputs, "weight is [inputs, outputs]");
+        assert_eq!(bias.len(), outputs, "bias is [outputs]");
+        Dense { weight, bias, inputs, outputs }
+    }
+
+    pub(crate) fn outputs(&self) -> usize {
+        self.outputs
     }
 
     /// A one-output layer on each row of `x`, added to `logits`.
-    fn add_scalar(&self, x: &[f32], logits: &mut [f32]) {
+    pub(crate) fn add_scalar(&self, x: &[f32], logits: &mut [f32]) {
         debug_assert_eq!(self.outputs, 1);
         for (row, logit) in x.chunks_exact(self.inputs.max(1)).zip(logits.iter_mut()) {
             *logit += dot(row, &self.weight) + self.bias[0];
@@ -98,7 +131,7 @@ pub(crate) struct Tower {
 impl Tower {
     /// The last hidden activations of the `m` rows of `x`: in `a`, or `x` itself when the
     /// tower has no hidden layer.
-    fn hidden<'s>(&self, x: &'s [f32], m: usize, a: &'s mut Vec<f32>, b: &mut Vec<f32>) -> &'s [f32] {
+    pub(crate) fn hidden<'s>(&self, x: &'s [f32], m: usize, a: &'s mut Vec<f32>, b: &mut Vec<f32>) -> &'s [f32] {
         let Some((first, rest)) = self.hidden.split_first() else { return x };
         first.forward(x, m, a);
         relu(a);
@@ -130,6 +163,7 @@ pub(crate) enum Net {
     Mlp(Tower),
     /// Parallel (`cross_head` set): `head(cross(x₀)) + deep(x₀)`; stacked: `deep(cross(x₀))`.
     DcnV2 { cross: Vec<Cross>, deep: Tower, cross_head: Option<Dense> },
+    Hiformer(Box<HiformerNet>),
 }
 
 /// A ranking model compiled for inference (see the module doc). Build once per trained
@@ -146,16 +180,19 @@ struct Scratch {
     a: Vec<f32>,
     b: Vec<f32>,
     c: Vec<f32>,
+    attention: AttentionScratch,
 }
 
 impl CompiledRanker {
-    /// The compiled form of `model`, or `None` for the kinds scored on burn (attention models).
+    /// The compiled form of `model`, or `None` for the kinds scored on burn (AutoInt and the
+    /// vanilla and heterogeneous Transformers).
     pub fn compile(model: &Ranker) -> Option<CompiledRanker> {
         let net = match model {
             Ranker::Lr(m) => m.compiled(),
             Ranker::Mlp(m) => m.compiled(),
             Ranker::DcnV2(m) => m.compiled(),
-            Ranker::AutoInt(_) | Ranker::Transformer(_) | Ranker::HeteroAttention(_) | Ranker::Hiformer(_) => return None,
+            Ranker::Hiformer(m) => Net::Hiformer(Box::new(m.compiled())),
+            Ranker::AutoInt(_) | Ranker::Transformer(_) | Ranker::HeteroAttention(_) => return None,
         };
         Some(CompiledRanker { net })
     }
@@ -165,15 +202,21 @@ impl CompiledRanker {
         let input = FlatInput::new(store, batch);
         let mut scores = vec![0f32; input.len()];
         let threads = rayon::current_num_threads().max(1);
-        let block = BLOCK_ROWS.min(input.len().div_ceil(threads)).max(1);
-        let run = |(b, out): (usize, &mut [f32])| {
-            let mut scratch = Scratch::default();
-            self.block(&input, b * block..b * block + out.len(), &mut scratch, out);
+        let rows = match self.net {
+            Net::Hiformer(_) => ATTENTION_BLOCK_ROWS,
+            _ => BLOCK_ROWS,
+        };
+        let block = rows.min(input.len().div_ceil(threads)).max(1);
+        // One set of buffers per rayon job, reused by its blocks (a fresh multi-MiB buffer
+        // per block costs page faults).
+        let run = |scratch: &mut Scratch, (b, out): (usize, &mut [f32])| {
+            self.block(&input, b * block..b * block + out.len(), scratch, out);
         };
         if input.len() > block {
-            scores.par_chunks_mut(block).enumerate().for_each(run);
+            scores.par_chunks_mut(block).enumerate().for_each_init(Scratch::default, run);
         } else {
-            scores.chunks_mut(block).enumerate().for_each(run);
+            let mut scratch = Scratch::default();
+            scores.chunks_mut(block).enumerate().for_each(|job| run(&mut scratch, job));
         }
         scores
     }
@@ -225,6 +268,7 @@ impl CompiledRanker {
                     }
                 }
             }
+            Net::Hiformer(net) => net.logits(&s.x0, m, input.field_width(), &mut s.attention, out),
         }
         out.iter_mut().for_each(|logit| *logit = 1.0 / (1.0 + (-*logit).exp()));
     }

@@ -13,6 +13,8 @@ use crate::layers::{
     FeatureAttention, FeatureAttentionConfig, Mlp, MlpConfig, ModelInput, NumericTokens, ProjectionKind, feature_tokens,
 };
 use crate::ranking::RankingModel;
+use crate::ranking::compiled::values;
+use crate::ranking::compiled_hiformer::HiformerNet;
 
 /// Initial spread of the task tokens, the scale of the embedding tables' init.
 const TASK_TOKEN_INIT_STD: f64 = 0.01;
@@ -119,6 +121,31 @@ impl Hiformer {
     pub fn head_from_hidden(&self, hidden: Tensor<2>) -> Tensor<1> {
         let size = hidden.dims()[0];
         self.head.head(hidden).reshape([size])
+    }
+}
+
+impl Hiformer {
+    /// The weights compiled for inference (dropout is off there).
+    pub(crate) fn compiled(&self) -> HiformerNet {
+        let [t, dim] = self.task.val().dims();
+        let tokens = self.layers.first().map_or(t, FeatureAttention::token_count);
+        let last = self.layers.len().saturating_sub(1);
+        let blocks = self
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, layer)| {
+                let queries = if i == last && self.prune_last_layer { 0..t } else { 0..tokens };
+                layer.compiled(tokens, queries).expect("Hiformer layers have composite Q/K/V and per-token projections")
+            })
+            .collect();
+        HiformerNet {
+            task: values(self.task.val()),
+            numeric: self.numeric.as_ref().map(|n| (values(n.weight.val()), values(n.bias.val()))),
+            blocks,
+            head: self.head.compiled(),
+            dim,
+        }
     }
 }
 
