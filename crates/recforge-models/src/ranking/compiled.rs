@@ -22,8 +22,9 @@ use crate::retrieval::search::exact::dot;
 /// in L2 while every layer runs).
 const BLOCK_ROWS: usize = 256;
 /// Hiformer's block: its per-example Q‖K‖V row is ~3 L·d floats (8 KiB at the reference
-/// shape), so fewer rows keep a block's buffers in L2.
-const ATTENTION_BLOCK_ROWS: usize = 64;
+/// shape), so fewer rows keep a block's buffers in L2 (while still amortising the GEMM's
+/// packing of the Q/K/V weights).
+const ATTENTION_BLOCK_ROWS: usize = 128;
 
 /// A linear layer `y = x W + b` with `W` row-major `[inputs, outputs]` (burn's layout).
 #[derive(Debug, Clone)]
@@ -47,24 +48,27 @@ pub(crate) fn gemm_add(m: usize, n: usize, k: usize, dst: &mut [f32], ldd: usize
     assert!(dst.len() >= (m - 1) * ldd + n && ldd >= n, "dst holds m rows of n");
     assert!(lhs.len() >= (m - 1) * lda + k && lda >= k, "lhs holds m rows of k");
     assert!(rhs.len() >= k * n, "rhs is [k, n]");
+    // Computed as the transposed product dstᵀ = rhsᵀ · lhsᵀ: the weights (`rhs`, row-major)
+    // are then a column-major left operand and the destination is column-major, the layout the
+    // gemm crate's kernels read and write without packing the weights on every call.
     // SAFETY: the asserts above keep every element the strides reach inside its slice:
-    // dst [m][n] rows ldd apart, lhs [m][k] rows lda apart, rhs [k][n] row-major; read_dst with
-    // alpha 1 adds the product to what dst holds.
+    // dstᵀ [n][m] = dst rows ldd apart, rhsᵀ [n][k] = rhs [k][n] row-major, lhsᵀ [k][m] = lhs
+    // rows lda apart; read_dst with alpha 1 adds the product to what dst holds.
     unsafe {
         gemm::gemm(
-            m,
             n,
+            m,
             k,
             dst.as_mut_ptr(),
-            1,
             ldd as isize,
+            1,
             true,
-            lhs.as_ptr(),
-            1,
-            lda as isize,
             rhs.as_ptr(),
-            1,
             n as isize,
+            1,
+            lhs.as_ptr(),
+            lda as isize,
+            1,
             1.0,
             1.0,
             false,

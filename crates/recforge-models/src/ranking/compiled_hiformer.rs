@@ -1,15 +1,18 @@
 //! Compiled inference for Hiformer (Gui et al., arXiv 2311.05884): the trained weights copied
 //! out of burn, and a block of examples taken through every layer at once. Per layer, the
 //! composite Q, K and V are **one GEMM** over the flattened tokens (their weight columns side by
-//! side; factorised exports: one down and one up GEMM each), attention runs per example and head
-//! on transposed keys with a vectorised exp, and the feature-specific output and FFN
-//! projections are one strided GEMM per token. Same math as the burn forward, serving forms
-//! included (low rank, last layer for the task tokens only); `tests/compiled_inference.rs`
-//! checks the scores agree.
+//! side; factorised exports: one down and one up GEMM each); attention runs per example and head
+//! on transposed, padded keys and values, accumulating in registers, with a vectorised exp; the
+//! feature-specific output and FFN projections are one strided GEMM per token. Same math as the
+//! burn forward, serving forms included (low rank, last layer for the task tokens only);
+//! `tests/compiled_inference.rs` checks the scores agree.
 
 use std::ops::Range;
 
 use crate::ranking::compiled::{Dense, Tower, gemm_add};
+
+/// Scores are computed in whole vectors of this many tokens (one AVX-512 register).
+const LANES: usize = 16;
 
 /// LayerNorm's ε (burn's default, which every recforge block uses).
 const LAYER_NORM_EPSILON: f32 = 1e-5;
@@ -103,8 +106,7 @@ pub(crate) struct AttentionScratch {
     attended: Vec<f32>,
     h: Vec<f32>,
     ffn: Vec<f32>,
-    keys: Vec<f32>,
-    scores: Vec<f32>,
+    attend: AttendScratch,
     head_in: Vec<f32>,
     a: Vec<f32>,
     b: Vec<f32>,
@@ -183,48 +185,74 @@ impl AttentionBlock {
     fn attend_all_portable(&self, width: usize, s: &mut AttentionScratch) {
         let inner_rows = self.queries.len() * self.inner();
         for (row, attended) in s.qkv.chunks_exact(width).zip(s.attended.chunks_exact_mut(inner_rows)) {
-            self.attend(row, attended, &mut s.keys, &mut s.scores);
+            self.attend(row, attended, &mut s.attend);
         }
     }
 
     /// Softmax attention of one example: `row` is its Q‖K‖V, `attended [|queries|][inner]`.
-    /// Keys are transposed per head so each score row is a sum of scaled key rows, and each
-    /// output is a sum of scaled value rows.
+    /// Keys and values are transposed per head, each row padded to a multiple of [`LANES`]
+    /// tokens, so every score and every output is accumulated in registers over whole SIMD
+    /// vectors of tokens (padded keys and values are 0, padded scores −∞, so they weigh 0).
     #[inline(always)]
-    fn attend(&self, row: &[f32], attended: &mut [f32], keys: &mut Vec<f32>, scores: &mut Vec<f32>) {
+    fn attend(&self, row: &[f32], attended: &mut [f32], scratch: &mut AttendScratch) {
         let (tokens, dk, inner, n) = (self.tokens, self.d_head, self.inner(), self.queries.len());
+        let padded = tokens.div_ceil(LANES) * LANES;
         let (q, kv) = row.split_at(n * inner);
         let (k, v) = kv.split_at(tokens * inner);
         let scale = 1.0 / (dk as f32).sqrt();
-        keys.resize(dk * tokens, 0.0);
-        scores.resize(tokens, 0.0);
+        let AttendScratch { keys, values, scores } = scratch;
+        keys.resize(dk * padded, 0.0);
+        values.resize(dk * padded, 0.0);
+        scores.resize(padded, 0.0);
         for head in 0..self.heads {
             for j in 0..tokens {
                 for a in 0..dk {
-                    keys[a * tokens + j] = k[j * inner + head * dk + a];
+                    keys[a * padded + j] = k[j * inner + head * dk + a];
+                    values[a * padded + j] = v[j * inner + head * dk + a];
                 }
             }
             for i in 0..n {
                 let query = &q[i * inner + head * dk..i * inner + (head + 1) * dk];
-                scores.fill(0.0);
-                for (a, &qa) in query.iter().enumerate() {
-                    let qa = qa * scale;
-                    scores.iter_mut().zip(&keys[a * tokens..(a + 1) * tokens]).for_each(|(s, k)| *s += qa * k);
+                for (c, chunk) in scores.chunks_exact_mut(LANES).enumerate() {
+                    let mut acc = [0f32; LANES];
+                    for (a, &qa) in query.iter().enumerate() {
+                        let key = &keys[a * padded + c * LANES..a * padded + (c + 1) * LANES];
+                        for l in 0..LANES {
+                            acc[l] += qa * key[l];
+                        }
+                    }
+                    for l in 0..LANES {
+                        chunk[l] = acc[l] * scale;
+                    }
                 }
+                scores[tokens..].fill(f32::NEG_INFINITY);
                 let max = lane_max(scores);
-                scores.iter_mut().for_each(|s| *s -= max);
-                exp_in_place(scores);
-                let inverse = 1.0 / lane_sum(scores);
-                let out = &mut attended[i * inner + head * dk..i * inner + (head + 1) * dk];
-                out.fill(0.0);
-                for (j, &p) in scores.iter().enumerate() {
-                    let value = &v[j * inner + head * dk..j * inner + (head + 1) * dk];
-                    out.iter_mut().zip(value).for_each(|(o, v)| *o += p * v);
+                for chunk in scores.chunks_exact_mut(LANES) {
+                    chunk.iter_mut().for_each(|s| *s -= max);
+                    exp_in_place(chunk);
                 }
-                out.iter_mut().for_each(|o| *o *= inverse);
+                let inverse = 1.0 / lane_sum(scores);
+                for c in 0..dk {
+                    let mut acc = [0f32; LANES];
+                    let column = &values[c * padded..(c + 1) * padded];
+                    for (p, v) in scores.chunks_exact(LANES).zip(column.chunks_exact(LANES)) {
+                        for l in 0..LANES {
+                            acc[l] += p[l] * v[l];
+                        }
+                    }
+                    attended[i * inner + head * dk + c] = acc.iter().sum::<f32>() * inverse;
+                }
             }
         }
     }
+}
+
+/// Transposed keys and values and one score row (see [`AttentionBlock::attend`]).
+#[derive(Default)]
+pub(crate) struct AttendScratch {
+    keys: Vec<f32>,
+    values: Vec<f32>,
+    scores: Vec<f32>,
 }
 
 /// Sum over 8 independent lanes (a plain `.sum()` is one serial chain the compiler may not
