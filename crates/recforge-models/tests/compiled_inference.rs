@@ -3,8 +3,7 @@
 //! (parallel and stacked, full-rank and low-rank crosses), on the shared test batch (a bag
 //! field with an empty bag and a repeated id) and on a batch large enough to be split into
 //! blocks across threads — and Hiformer (full rank, low rank, last layer pruned, one layer
-//! without hidden head layers, widths in whole SIMD vectors, with and without numeric tokens).
-//! AutoInt is not compiled.
+//! without hidden head layers, with and without numeric tokens). AutoInt is not compiled.
 
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
@@ -107,9 +106,6 @@ fn hiformer_scores_equal_burn_full_low_rank_and_pruned() {
     check(&ModelConfig::Hiformer(HiformerConfig { low_rank: Some(3), ..base.clone() }), &layout(), 7);
     check(&ModelConfig::Hiformer(HiformerConfig { prune_last_layer: true, ..base.clone() }), &layout(), 8);
     check(&ModelConfig::Hiformer(HiformerConfig { layers: 1, hidden: vec![], task_tokens: 1, ..base.clone() }), &layout(), 9);
-    // Widths in whole SIMD vectors (d 16, inner 16, FFN 32) take the register kernels.
-    let wide = HiformerConfig { embedding_dim: 16, heads: 2, d_head: 8, d_ff: 32, ..base.clone() };
-    check(&ModelConfig::Hiformer(wide), &layout(), 11);
     let mut sparse_only = layout();
     sparse_only.dense.clear();
     check(&ModelConfig::Hiformer(base), &sparse_only, 10);

@@ -3,8 +3,7 @@
 //! composite Q, K and V are **one GEMM** over the flattened tokens (their weight columns side by
 //! side; factorised exports: one down and one up GEMM each); attention runs per example and head
 //! on transposed, padded keys and values, accumulating in registers, with a vectorised exp; the
-//! feature-specific output and FFN projections accumulate in registers too (a strided GEMM per
-//! token for widths that are not whole SIMD vectors). Same math as the
+//! feature-specific output and FFN projections are one strided GEMM per token. Same math as the
 //! burn forward, serving forms included (low rank, last layer for the task tokens only);
 //! `tests/compiled_inference.rs` checks the scores agree.
 
@@ -33,39 +32,18 @@ impl TokenDense {
         TokenDense { weight, bias, d_in, d_out }
     }
 
-    /// `x [m][n][d_in]` holding tokens `first..first + n` → `out [m][n][d_out]`. Output widths
-    /// in whole SIMD vectors are accumulated in registers, row by row (these maps are a few
-    /// dozen weights wide: a GEMM call per token would mostly pack); others go through GEMM.
-    #[inline(always)]
+    /// `x [m][n][d_in]` holding tokens `first..first + n` → `out [m][n][d_out]`.
     fn forward(&self, x: &[f32], m: usize, first: usize, n: usize, out: &mut Vec<f32>) {
         let (d_in, d_out) = (self.d_in, self.d_out);
         out.resize(m * n * d_out, 0.0);
         for j in 0..n {
             let t = first + j;
             let bias = &self.bias[t * d_out..(t + 1) * d_out];
-            let weight = &self.weight[t * d_in * d_out..(t + 1) * d_in * d_out];
-            if d_out % LANES == 0 {
-                for row in 0..m {
-                    let input = &x[(row * n + j) * d_in..(row * n + j + 1) * d_in];
-                    let output = &mut out[(row * n + j) * d_out..(row * n + j + 1) * d_out];
-                    for (c, (o, b)) in output.chunks_exact_mut(LANES).zip(bias.chunks_exact(LANES)).enumerate() {
-                        let mut acc = [0f32; LANES];
-                        acc.copy_from_slice(b);
-                        for (a, &xa) in input.iter().enumerate() {
-                            let w = &weight[a * d_out + c * LANES..a * d_out + (c + 1) * LANES];
-                            for l in 0..LANES {
-                                acc[l] += xa * w[l];
-                            }
-                        }
-                        o.copy_from_slice(&acc);
-                    }
-                }
-            } else {
-                for row in 0..m {
-                    out[(row * n + j) * d_out..(row * n + j + 1) * d_out].copy_from_slice(bias);
-                }
-                gemm_add(m, d_out, d_in, &mut out[j * d_out..], n * d_out, &x[j * d_in..], n * d_in, weight);
+            for row in 0..m {
+                out[(row * n + j) * d_out..(row * n + j + 1) * d_out].copy_from_slice(bias);
             }
+            let weight = &self.weight[t * d_in * d_out..(t + 1) * d_in * d_out];
+            gemm_add(m, d_out, d_in, &mut out[j * d_out..], n * d_out, &x[j * d_in..], n * d_in, weight);
         }
     }
 }
@@ -79,7 +57,6 @@ pub(crate) struct Norm {
 
 impl Norm {
     /// Normalises every `d`-wide row of `values` in place.
-    #[inline(always)]
     fn apply(&self, values: &mut [f32]) {
         let d = self.gamma.len();
         for row in values.chunks_exact_mut(d) {
@@ -144,38 +121,8 @@ impl AttentionBlock {
         (self.queries.len() + 2 * self.tokens) * self.inner()
     }
 
-    /// `x [m][L][d]` → `out [m][|queries|][d]`, compiled for AVX-512 or AVX2 + FMA when the CPU
-    /// has them (the workspace targets baseline x86-64; the loops of the attention, the token
-    /// maps and the norms are written for the compiler to vectorise and inlined here).
+    /// `x [m][L][d]` → `out [m][|queries|][d]`.
     fn forward(&self, x: &[f32], m: usize, s: &mut AttentionScratch, out: &mut Vec<f32>) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has AVX-512F (checked just above).
-                return unsafe { self.forward_avx512(x, m, s, out) };
-            }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU has AVX2 and FMA (checked just above).
-                return unsafe { self.forward_avx2(x, m, s, out) };
-            }
-        }
-        self.forward_portable(x, m, s, out);
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn forward_avx512(&self, x: &[f32], m: usize, s: &mut AttentionScratch, out: &mut Vec<f32>) {
-        self.forward_portable(x, m, s, out);
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn forward_avx2(&self, x: &[f32], m: usize, s: &mut AttentionScratch, out: &mut Vec<f32>) {
-        self.forward_portable(x, m, s, out);
-    }
-
-    #[inline(always)]
-    fn forward_portable(&self, x: &[f32], m: usize, s: &mut AttentionScratch, out: &mut Vec<f32>) {
         let (tokens, d, inner) = (self.tokens, self.d_model, self.inner());
         let (first, n) = (self.queries.start, self.queries.len());
         let width = self.qkv_width();
@@ -190,10 +137,7 @@ impl AttentionBlock {
             }
         }
         s.attended.resize(m * n * inner, 0.0);
-        let inner_rows = n * inner;
-        for (row, attended) in s.qkv.chunks_exact(width).zip(s.attended.chunks_exact_mut(inner_rows)) {
-            self.attend(row, attended, &mut s.attend);
-        }
+        self.attend_all(width, s);
         self.output.forward(&s.attended, m, first, n, &mut s.h);
         for (example, h) in s.h.chunks_exact_mut(n * d).enumerate() {
             let residual = &x[(example * tokens + first) * d..(example * tokens + first + n) * d];
@@ -205,6 +149,44 @@ impl AttentionBlock {
         self.ffn_out.forward(&s.ffn, m, first, n, out);
         out.iter_mut().zip(&s.h).for_each(|(v, h)| *v += h);
         self.norm_ffn.apply(out);
+    }
+
+    /// Attention of every example of the block, compiled for AVX-512 or AVX2 + FMA when the
+    /// CPU has them (the workspace targets baseline x86-64; the loops below are written for
+    /// the compiler to vectorise).
+    fn attend_all(&self, width: usize, s: &mut AttentionScratch) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F (checked just above).
+                return unsafe { self.attend_all_avx512(width, s) };
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has AVX2 and FMA (checked just above).
+                return unsafe { self.attend_all_avx2(width, s) };
+            }
+        }
+        self.attend_all_portable(width, s);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn attend_all_avx512(&self, width: usize, s: &mut AttentionScratch) {
+        self.attend_all_portable(width, s);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn attend_all_avx2(&self, width: usize, s: &mut AttentionScratch) {
+        self.attend_all_portable(width, s);
+    }
+
+    #[inline(always)]
+    fn attend_all_portable(&self, width: usize, s: &mut AttentionScratch) {
+        let inner_rows = self.queries.len() * self.inner();
+        for (row, attended) in s.qkv.chunks_exact(width).zip(s.attended.chunks_exact_mut(inner_rows)) {
+            self.attend(row, attended, &mut s.attend);
+        }
     }
 
     /// Softmax attention of one example: `row` is its Q‖K‖V, `attended [|queries|][inner]`.
