@@ -211,7 +211,7 @@ impl FeatureAttention {
 
 fn token_dense(linear: &TokenLinear) -> TokenDense {
     let [_, d_in, d_out] = linear.weight.val().dims();
-    TokenDense::new(values(linear.weight.val()), values(linear.bias.val()), d_in, d_out)
+    TokenDense::new(&values(linear.weight.val()), &values(linear.bias.val()), d_in, d_out)
 }
 
 /// The Q‖K‖V row as GEMMs: one over the side-by-side weight columns when no projection is

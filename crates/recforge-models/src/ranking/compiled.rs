@@ -41,7 +41,7 @@ pub(crate) fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
 
 /// `dst[i][j] += Σ_l lhs[i][l] · rhs[l][j]` for `i < m`, `j < n`: `dst` rows `ldd` apart,
 /// `lhs` rows `lda` apart, `rhs` row-major `[k][n]` (the `gemm` crate burn itself uses).
-pub(crate) fn gemm_add(m: usize, n: usize, k: usize, dst: &mut [f32], ldd: usize, lhs: &[f32], lda: usize, rhs: &[f32]) {
+fn gemm_add(m: usize, n: usize, k: usize, dst: &mut [f32], ldd: usize, lhs: &[f32], lda: usize, rhs: &[f32]) {
     if m == 0 || n == 0 || k == 0 {
         return;
     }
@@ -89,11 +89,8 @@ impl Dense {
     /// `out = x W + b` for the `m` rows of `x` (`out` is resized to `[m, outputs]`).
     pub(crate) fn forward(&self, x: &[f32], m: usize, out: &mut Vec<f32>) {
         debug_assert_eq!(x.len(), m * self.inputs);
-        out.clear();
-        for _ in 0..m {
-            out.extend_from_slice(&self.bias);
-        }
-        gemm_add(m, self.outputs, self.inputs, out, self.outputs, x, self.inputs, &self.weight);
+        out.resize(m * self.outputs, 0.0);
+        self.forward_strided(x, self.inputs, m, out, self.outputs);
     }
 
     /// `dst[i, ..outputs] = x[i] W + b` for the `m` rows of `x` (rows `lda` apart) into rows
@@ -110,6 +107,10 @@ impl Dense {
         assert_eq!(weight.len(), inputs * outputs, "weight is [inputs, outputs]");
         assert_eq!(bias.len(), outputs, "bias is [outputs]");
         Dense { weight, bias, inputs, outputs }
+    }
+
+    pub(crate) fn inputs(&self) -> usize {
+        self.inputs
     }
 
     pub(crate) fn outputs(&self) -> usize {

@@ -9,7 +9,7 @@
 
 use std::ops::Range;
 
-use crate::ranking::compiled::{Dense, Tower, gemm_add};
+use crate::ranking::compiled::{Dense, Tower};
 
 /// Scores are computed in whole vectors of this many tokens (one AVX-512 register).
 const LANES: usize = 16;
@@ -17,33 +17,30 @@ const LANES: usize = 16;
 /// LayerNorm's ε (burn's default, which every recforge block uses).
 const LAYER_NORM_EPSILON: f32 = 1e-5;
 
-/// One `d_in → d_out` affine map per token: weight `[L][d_in][d_out]`, bias `[L][d_out]`.
+/// One `d_in → d_out` affine map per token.
 #[derive(Debug, Clone)]
 pub(crate) struct TokenDense {
-    weight: Vec<f32>,
-    bias: Vec<f32>,
-    d_in: usize,
-    d_out: usize,
+    tokens: Vec<Dense>,
 }
 
 impl TokenDense {
-    pub(crate) fn new(weight: Vec<f32>, bias: Vec<f32>, d_in: usize, d_out: usize) -> TokenDense {
-        assert_eq!(weight.len() / (d_in * d_out).max(1), bias.len() / d_out.max(1), "weight [L, d_in, d_out], bias [L, d_out]");
-        TokenDense { weight, bias, d_in, d_out }
+    /// From weight `[L][d_in][d_out]` and bias `[L][d_out]`, row-major.
+    pub(crate) fn new(weight: &[f32], bias: &[f32], d_in: usize, d_out: usize) -> TokenDense {
+        let tokens = weight
+            .chunks_exact((d_in * d_out).max(1))
+            .zip(bias.chunks_exact(d_out.max(1)))
+            .map(|(w, b)| Dense::from_parts(w.to_vec(), b.to_vec(), d_in, d_out))
+            .collect();
+        TokenDense { tokens }
     }
 
     /// `x [m][n][d_in]` holding tokens `first..first + n` → `out [m][n][d_out]`.
     fn forward(&self, x: &[f32], m: usize, first: usize, n: usize, out: &mut Vec<f32>) {
-        let (d_in, d_out) = (self.d_in, self.d_out);
+        let Some(d_out) = self.tokens.first().map(Dense::outputs) else { return out.clear() };
+        let d_in = self.tokens[0].inputs();
         out.resize(m * n * d_out, 0.0);
-        for j in 0..n {
-            let t = first + j;
-            let bias = &self.bias[t * d_out..(t + 1) * d_out];
-            for row in 0..m {
-                out[(row * n + j) * d_out..(row * n + j + 1) * d_out].copy_from_slice(bias);
-            }
-            let weight = &self.weight[t * d_in * d_out..(t + 1) * d_in * d_out];
-            gemm_add(m, d_out, d_in, &mut out[j * d_out..], n * d_out, &x[j * d_in..], n * d_in, weight);
+        for (j, token) in self.tokens[first..first + n].iter().enumerate() {
+            token.forward_strided(&x[j * d_in..], n * d_in, m, &mut out[j * d_out..], n * d_out);
         }
     }
 }
