@@ -7,41 +7,18 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use recforge_data::{Batch, FeatureLayout, SparseField};
+use recforge_data::{Batch, FeatureLayout};
 use recforge_models::ranking::{
     AutoIntConfig, CompiledRanker, DcnStructure, DcnV2Config, HiformerConfig, LrConfig, MlpRankerConfig,
 };
 use recforge_models::{EmbeddedBatch, EmbeddingStore, ModelConfig, Ranker, RankingModel};
 
 mod common;
-use common::{batch, layout, local_weights, store};
+use common::{batch, layout, local_weights, random_batch, store};
 
 fn burn_scores(model: &Ranker, store: &EmbeddingStore, batch: &Batch) -> Vec<f32> {
     let input = EmbeddedBatch::new(store, batch, &Device::default(), false).input;
     sigmoid(model.forward(&input)).into_data().try_to_vec().unwrap()
-}
-
-/// `examples` random rows of `layout()`: ids in range, bags of 0-4 ids, numbers in [-2, 2).
-fn random_batch(examples: usize, seed: u64) -> Batch {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let users: Vec<u32> = (0..examples).map(|_| rng.random_range(0..4)).collect();
-    let (mut offsets, mut values) = (vec![0u32], Vec::new());
-    for _ in 0..examples {
-        for _ in 0..rng.random_range(0..5) {
-            values.push(rng.random_range(0..6));
-        }
-        offsets.push(values.len() as u32);
-    }
-    Batch {
-        len: examples,
-        sparse: vec![SparseField::Single(users), SparseField::Bag { offsets, values }],
-        dense: (0..examples * 2).map(|_| rng.random_range(-2.0f32..2.0)).collect(),
-        num_dense: 2,
-        labels: vec![0.0; examples],
-        example_ids: (0..examples as u64).collect(),
-    }
 }
 
 fn check(config: &ModelConfig, layout: &FeatureLayout, seed: u64) {

@@ -202,3 +202,66 @@ fn on_a_cluster_a_paused_master_times_out_and_killed_connections_are_replaced() 
     assert!(store.apply_feedback("after/1", &deltas, far).expect("stale pooled connections are replaced"));
     assert_eq!(store.edges(&[0]).unwrap()[&(0, 1)].sum_wr, 2.0);
 }
+
+/// A `redis-server` of this test's own on `port`, with every write fsynced to its append-only
+/// file in `dir` before it answers (`appendfsync always`, what a durable deployment runs), so
+/// what it acknowledged survives a `kill -9`. Fails when no `redis-server` is installed.
+fn start_private_redis(port: u16, dir: &std::path::Path) -> std::process::Child {
+    let child = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always"])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server is installed (scripts/test.sh installs it)");
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    for _ in 0..100 {
+        if client.get_connection().and_then(|mut c| redis::cmd("PING").query::<String>(&mut c)).is_ok() {
+            return child;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the private redis-server on port {port} did not answer within 5 s");
+}
+
+/// Redis restarted under the store: the server is killed (`kill -9`) after acknowledging
+/// feedback, calls while it is down fail within their timeouts instead of hanging, and once a
+/// new server is up on the same port and data folder the same store (no reopen) answers again
+/// with every acknowledged update intact — and a retried feedback still counts once.
+#[test]
+fn a_restarted_redis_keeps_acknowledged_feedback_and_the_store_redials() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = start_private_redis(port, dir.path());
+    let store = RedisStore::open(&format!("redis://127.0.0.1:{port}?prefix=restart:&timeout_ms=200")).expect("open");
+    let far = now_ms() + 600_000;
+    let mut sequential = DiagLinUcb::new(1.0);
+    let mut applied = Vec::new();
+    for k in 0..40u32 {
+        let (ctx, item, reward) = (ClusterContext::new([(k % 3, 0.6), (3, 0.8)]), k % 5, f64::from(k % 4 == 0));
+        let deltas: Vec<_> = DiagLinUcb::deltas(&ctx, item, reward).collect();
+        assert!(store.apply_feedback(&format!("req{k}/{item}"), &deltas, far).expect("acknowledged"));
+        use recforge_bandit::Scorer;
+        sequential.update(&ctx, item, reward);
+        applied.push((format!("req{k}/{item}"), deltas));
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let started = std::time::Instant::now();
+    assert!(store.ping().is_err(), "a call while Redis is down fails");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "it failed after {:?}", started.elapsed());
+
+    let mut server = start_private_redis(port, dir.path());
+    store.ping().expect("the same store answers once Redis is back");
+    let clusters: Vec<u32> = (0..4).collect();
+    let stored = store.edges(&clusters).expect("read edges after the restart");
+    assert_eq!(stored.len(), sequential.num_edges(), "every acknowledged edge survived");
+    for (&(c, i), s) in &stored {
+        let e = sequential.edge(c, i);
+        assert!((e.sum_w2 - s.sum_w2).abs() < 1e-9 && (e.sum_wr - s.sum_wr).abs() < 1e-9, "edge ({c},{i}): {s:?} vs {e:?}");
+    }
+    let (key, deltas) = &applied[7];
+    assert!(!store.apply_feedback(key, deltas, far).unwrap(), "a retry after the restart is a duplicate");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

@@ -13,6 +13,19 @@ pub enum DenseOptimizer {
     AdamW,
 }
 
+/// How a ranking model's dense part is differentiated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TrainEngine {
+    /// LR, MLP and DCN-v2 without dropout on compiled forward and backward passes
+    /// (`recforge_models::ranking::compiled_train`, same gradients), every other model (and
+    /// any distillation objective) on burn's autodiff.
+    #[default]
+    Auto,
+    /// burn's autodiff for every model.
+    Burn,
+}
+
 /// How to train; every field has a default, so `[train]` may be empty.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -32,6 +45,8 @@ pub struct TrainConfig {
     /// Stop after this many epochs without a better validation AUC (0 = never stop early).
     pub patience: usize,
     pub seed: u64,
+    /// `auto` (compiled training where it applies) or `burn`.
+    pub engine: TrainEngine,
 }
 
 impl Default for TrainConfig {
@@ -47,6 +62,7 @@ impl Default for TrainConfig {
             max_embedding_rows: None,
             patience: 2,
             seed: 42,
+            engine: TrainEngine::Auto,
         }
     }
 }

@@ -25,7 +25,7 @@ pub mod train_config;
 pub mod trainer;
 pub mod zoo;
 
-pub use config::{DenseOptimizer, TrainConfig};
+pub use config::{DenseOptimizer, TrainConfig, TrainEngine};
 pub use latency::{Latency, serving_latency};
 pub use folder::{InMemoryScores, PredictOptions, PredictReport, RawRow, RawValue, ScoringError, ScoringModel};
 pub use evaluate::{EvalMetrics, evaluate, labels_of, predict};

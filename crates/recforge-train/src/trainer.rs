@@ -13,10 +13,11 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use recforge_data::{Batch, Dataset, Progress, Split};
 use recforge_models::layers::seed_dropout;
+use recforge_models::ranking::{CompiledTrainer, DenseRule};
 use recforge_models::{EmbeddedBatch, EmbeddingStore, ModelConfig, ModelInput, Ranker, RankingModel, TableSpec};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{DenseOptimizer, TrainConfig};
+use crate::config::{DenseOptimizer, TrainConfig, TrainEngine};
 use crate::evaluate::{EvalMetrics, evaluate};
 use crate::step_loop::{Learner, LoopConfig, LoopError, run_loop};
 
@@ -95,6 +96,12 @@ pub trait Objective {
 
     /// Take the gradients of the objective's own parameters out of `grads` and step them.
     fn update(&mut self, _grads: &mut Gradients, _lr: f64) {}
+
+    /// Whether the loss is the plain BCE of the model's logits against the hard labels, with
+    /// no parameters of its own: then compiled training may compute it instead of burn.
+    fn is_plain_bce(&self) -> bool {
+        false
+    }
 }
 
 /// The plain objective: BCE of the model's logits against the hard labels.
@@ -105,6 +112,10 @@ impl Objective for HardLabels {
     fn loss(&mut self, model: &Ranker, input: &ModelInput, batch: &Batch, device: &Device) -> Result<Tensor<1>, ObjectiveError> {
         let labels = Tensor::<1>::from_data(TensorData::new(batch.labels.clone(), [batch.len]), device);
         Ok(bce_with_logits(model.forward(input), labels))
+    }
+
+    fn is_plain_bce(&self) -> bool {
+        true
     }
 }
 
@@ -158,6 +169,11 @@ pub struct RankingLearner<'a> {
     /// The model being trained (taken out during a step: the dense optimizer consumes it).
     current: Option<TrainedModel>,
     optimizer: ModuleOptimizer,
+    /// The compiled path, when it applies ([`TrainEngine::Auto`], a plain-BCE objective and a
+    /// model it covers); its weights are written back into `current` before anyone reads it.
+    compiled: Option<CompiledTrainer>,
+    /// Whether `compiled` holds steps `current.model` has not seen yet.
+    stale: bool,
     objective: &'a mut dyn Objective,
     data: &'a Dataset,
     /// Validation rows (none: no validation, as in [`fine_tune`]).
@@ -181,9 +197,14 @@ impl<'a> RankingLearner<'a> {
         valid: &'a [usize],
         objective: &'a mut dyn Objective,
     ) -> Self {
+        let compiled = (train.engine == TrainEngine::Auto && objective.is_plain_bce())
+            .then(|| CompiledTrainer::new(&start.model, dense_rule(train)))
+            .flatten();
         RankingLearner {
             current: Some(start),
             optimizer: dense_optimizer(train),
+            compiled,
+            stale: false,
             objective,
             data,
             valid,
@@ -197,11 +218,30 @@ impl<'a> RankingLearner<'a> {
 
     /// The model as it is now (not the best epoch's).
     pub fn into_current(mut self) -> TrainedModel {
+        self.sync();
         self.current.take().expect("the model is only taken out during a step")
     }
 
-    fn model(&self) -> &TrainedModel {
+    /// Whether the steps run on compiled training rather than burn's autodiff.
+    pub fn is_compiled(&self) -> bool {
+        self.compiled.is_some()
+    }
+
+    /// The model as it is now, with the compiled path's weights written back.
+    fn model(&mut self) -> &TrainedModel {
+        self.sync();
         self.current.as_ref().expect("the model is only taken out during a step")
+    }
+
+    fn sync(&mut self) {
+        if !self.stale {
+            return;
+        }
+        if let (Some(compiled), Some(current)) = (&self.compiled, self.current.as_mut()) {
+            // write_back maps the module by value; a clone of a burn module shares its tensors.
+            current.model = compiled.write_back(current.model.clone());
+        }
+        self.stale = false;
     }
 }
 
@@ -209,6 +249,11 @@ impl Learner for RankingLearner<'_> {
     type Error = TrainError;
 
     fn step(&mut self, rows: &[usize]) -> Result<f64, TrainError> {
+        if let (Some(compiled), Some(current)) = (self.compiled.as_mut(), self.current.as_mut()) {
+            let batch = self.data.batch(rows);
+            self.stale = true;
+            return Ok(compiled.step(&mut current.store, &batch, self.lr));
+        }
         let current = self.current.take().expect("the model is only taken out during a step");
         let (next, loss, _) =
             train_step(current, &mut self.optimizer, &mut *self.objective, self.data, rows, self.lr, &self.device)?;
@@ -220,8 +265,9 @@ impl Learner for RankingLearner<'_> {
         if self.valid.is_empty() {
             return Ok(None);
         }
+        let (data, valid_rows, eval_batch_size) = (self.data, self.valid, self.eval_batch_size);
         let current = self.model();
-        let valid = evaluate(&current.model.valid(), &current.store, self.data, self.valid, self.eval_batch_size, &Device::default());
+        let valid = evaluate(&current.model.valid(), &current.store, data, valid_rows, eval_batch_size, &Device::default());
         tracing::info!(
             epoch,
             valid_auc = format!("{:.4}", valid.auc),
@@ -234,6 +280,7 @@ impl Learner for RankingLearner<'_> {
     }
 
     fn keep_best(&mut self, _epoch: usize) {
+        self.sync();
         self.best = self.current.clone();
     }
 }
@@ -302,6 +349,15 @@ pub(crate) fn dense_optimizer(train: &TrainConfig) -> ModuleOptimizer {
             c.init()
         }
         DenseOptimizer::AdamW => AdamWConfig::new().with_weight_decay(train.weight_decay as f32).init(),
+    }
+}
+
+/// The compiled path's rule for `train`'s dense optimizer.
+fn dense_rule(train: &TrainConfig) -> DenseRule {
+    let weight_decay = train.weight_decay as f32;
+    match train.optimizer {
+        DenseOptimizer::Adam => DenseRule::Adam { weight_decay },
+        DenseOptimizer::AdamW => DenseRule::AdamW { weight_decay },
     }
 }
 

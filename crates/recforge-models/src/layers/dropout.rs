@@ -34,6 +34,11 @@ impl Dropout {
         Dropout { prob }
     }
 
+    /// Whether the layer passes its input through unchanged (probability 0).
+    pub fn is_identity(&self) -> bool {
+        self.prob == 0.0
+    }
+
     pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
         if self.prob == 0.0 || !input.device().is_autodiff() {
             return input;

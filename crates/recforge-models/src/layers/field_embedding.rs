@@ -99,7 +99,7 @@ impl EmbeddedBatch {
             .par_iter()
             .enumerate()
             .filter(|(_, field)| !field.rows.is_empty())
-            .map(|(f, field)| sum_per_row(field, &values, f, num_fields, dim))
+            .map(|(f, field)| sum_per_row(field, &values, f, num_fields * dim, dim))
             .collect();
         store.apply_many(&updates);
     }
@@ -210,13 +210,29 @@ impl<'a> FlatInput<'a> {
     }
 }
 
-/// Field `f`'s slice of the fields gradient `[batch, fields, dim]`, summed per distinct row
-/// (a bag's ids each get the example's gradient divided by the bag's length).
-fn sum_per_row(field: &FieldRows, grad: &[f32], f: usize, num_fields: usize, dim: usize) -> RowGradients {
+impl FlatInput<'_> {
+    /// The gradient of a loss with respect to these rows (`grad`: one row of
+    /// [`FlatInput::width`] floats per example, fields first) as per-table row updates for
+    /// [`EmbeddingStore::apply_many`]; the numeric columns are ignored.
+    pub fn row_gradients(&self, grad: &[f32]) -> Vec<RowGradients> {
+        assert_eq!(grad.len(), self.len() * self.width(), "one gradient row per example");
+        self.fields
+            .par_iter()
+            .enumerate()
+            .filter(|(_, field)| !field.rows.is_empty())
+            .map(|(f, field)| sum_per_row(field, grad, f, self.width(), self.dim))
+            .collect()
+    }
+}
+
+/// Field `f`'s slice of the fields gradient (example rows `row_stride` apart, field `f` at
+/// `f * dim` in each), summed per distinct row (a bag's ids each get the example's gradient
+/// divided by the bag's length).
+fn sum_per_row(field: &FieldRows, grad: &[f32], f: usize, row_stride: usize, dim: usize) -> RowGradients {
     let gather = RowGather::of_rows(&field.rows);
     let mut sums = vec![0f32; gather.rows.len() * dim];
     let mut add = |position: usize, example: usize, weight: f32| {
-        let source = (example * num_fields + f) * dim;
+        let source = example * row_stride + f * dim;
         let target = gather.inverse[position] as usize * dim;
         for (s, g) in sums[target..target + dim].iter_mut().zip(&grad[source..source + dim]) {
             *s += weight * g;

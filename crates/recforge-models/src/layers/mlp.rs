@@ -77,6 +77,11 @@ impl Mlp {
         Tower { hidden: self.hidden.iter().map(Dense::of).collect(), output: Dense::of(&self.output) }
     }
 
+    /// Whether dropout is off (compiled training has no dropout).
+    pub(crate) fn without_dropout(&self) -> bool {
+        self.dropout.is_identity()
+    }
+
     pub fn head(&self, hidden: Tensor<2>) -> Tensor<2> {
         self.output.forward(hidden)
     }

@@ -7,6 +7,7 @@
 //! Blocks run on rayon's threads. Same math as the burn forward (training, gradients and the
 //! other models stay on burn); scores agree to float rounding (tests/compiled_inference.rs).
 
+use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::prelude::*;
 use rayon::prelude::*;
@@ -29,46 +30,96 @@ const ATTENTION_BLOCK_ROWS: usize = 128;
 /// A linear layer `y = x W + b` with `W` row-major `[inputs, outputs]` (burn's layout).
 #[derive(Debug, Clone)]
 pub(crate) struct Dense {
-    weight: Vec<f32>,
-    bias: Vec<f32>,
+    pub(crate) weight: Vec<f32>,
+    pub(crate) bias: Vec<f32>,
     inputs: usize,
     outputs: usize,
+    /// The burn parameters the weights came from (`None` for weights built by hand, such as
+    /// a factorised projection): compiled training writes its updates back through them.
+    pub(crate) source: Option<DenseSource>,
+}
+
+/// Which burn parameters a [`Dense`] was copied from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DenseSource {
+    pub(crate) weight: ParamId,
+    /// `None`: the layer has no bias (the compiled copy holds zeros).
+    pub(crate) bias: Option<ParamId>,
 }
 
 pub(crate) fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
     tensor.into_data().convert::<f32>().try_to_vec::<f32>().expect("converted to f32 just above")
 }
 
-/// `dst[i][j] += Σ_l lhs[i][l] · rhs[l][j]` for `i < m`, `j < n`: `dst` rows `ldd` apart,
-/// `lhs` rows `lda` apart, `rhs` row-major `[k][n]` (the `gemm` crate burn itself uses).
-fn gemm_add(m: usize, n: usize, k: usize, dst: &mut [f32], ldd: usize, lhs: &[f32], lda: usize, rhs: &[f32]) {
-    if m == 0 || n == 0 || k == 0 {
+/// A matrix read through strides: element `(i, j)` is `data[i * rs + j * cs]`.
+#[derive(Clone, Copy)]
+pub(crate) struct Strided<'a> {
+    pub(crate) data: &'a [f32],
+    pub(crate) rs: usize,
+    pub(crate) cs: usize,
+}
+
+impl<'a> Strided<'a> {
+    /// A row-major matrix with rows `ld` apart.
+    pub(crate) fn rows(data: &'a [f32], ld: usize) -> Self {
+        Strided { data, rs: ld, cs: 1 }
+    }
+
+    /// The transpose of a row-major matrix with rows `ld` apart.
+    pub(crate) fn transposed(data: &'a [f32], ld: usize) -> Self {
+        Strided { data, rs: 1, cs: ld }
+    }
+}
+
+/// Whether a `rows × cols` matrix at strides `rs`, `cs` fits in `len` elements.
+fn fits(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
+    (rows - 1) * rs + (cols - 1) * cs < len
+}
+
+/// `dst = lhs · rhs` (`accumulate`: `dst += lhs · rhs`) for `dst` `m × n` at strides
+/// `dst_rs`, `dst_cs`, `lhs` `m × k` and `rhs` `k × n`, one thread (the `gemm` crate burn
+/// itself uses; strides make transposes free).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    dst_cs: usize,
+    lhs: Strided,
+    rhs: Strided,
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 {
         return;
     }
-    assert!(dst.len() >= (m - 1) * ldd + n && ldd >= n, "dst holds m rows of n");
-    assert!(lhs.len() >= (m - 1) * lda + k && lda >= k, "lhs holds m rows of k");
-    assert!(rhs.len() >= k * n, "rhs is [k, n]");
-    // Computed as the transposed product dstᵀ = rhsᵀ · lhsᵀ: the weights (`rhs`, row-major)
-    // are then a column-major left operand and the destination is column-major, the layout the
-    // gemm crate's kernels read and write without packing the weights on every call.
-    // SAFETY: the asserts above keep every element the strides reach inside its slice:
-    // dstᵀ [n][m] = dst rows ldd apart, rhsᵀ [n][k] = rhs [k][n] row-major, lhsᵀ [k][m] = lhs
-    // rows lda apart; read_dst with alpha 1 adds the product to what dst holds.
+    assert!(fits(dst.len(), m, n, dst_rs, dst_cs), "dst holds m × n at its strides");
+    if k == 0 {
+        if !accumulate {
+            (0..m).for_each(|i| (0..n).for_each(|j| dst[i * dst_rs + j * dst_cs] = 0.0));
+        }
+        return;
+    }
+    assert!(fits(lhs.data.len(), m, k, lhs.rs, lhs.cs), "lhs holds m × k at its strides");
+    assert!(fits(rhs.data.len(), k, n, rhs.rs, rhs.cs), "rhs holds k × n at its strides");
+    // SAFETY: the asserts above keep every element the strides reach inside its slice; with
+    // read_dst false the destination is only written (alpha is then ignored).
     unsafe {
         gemm::gemm(
-            n,
             m,
+            n,
             k,
             dst.as_mut_ptr(),
-            ldd as isize,
-            1,
-            true,
-            rhs.as_ptr(),
-            n as isize,
-            1,
-            lhs.as_ptr(),
-            lda as isize,
-            1,
+            dst_cs as isize,
+            dst_rs as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.cs as isize,
+            lhs.rs as isize,
+            rhs.data.as_ptr(),
+            rhs.cs as isize,
+            rhs.rs as isize,
             1.0,
             1.0,
             false,
@@ -79,11 +130,21 @@ fn gemm_add(m: usize, n: usize, k: usize, dst: &mut [f32], ldd: usize, lhs: &[f3
     }
 }
 
+/// `dst[i][j] += Σ_l lhs[i][l] · rhs[l][j]` for `i < m`, `j < n`: `dst` rows `ldd` apart,
+/// `lhs` rows `lda` apart, `rhs` row-major `[k][n]`.
+fn gemm_add(m: usize, n: usize, k: usize, dst: &mut [f32], ldd: usize, lhs: &[f32], lda: usize, rhs: &[f32]) {
+    // Computed as the transposed product dstᵀ = rhsᵀ · lhsᵀ: the weights (`rhs`, row-major)
+    // are then a column-major left operand and the destination is column-major, the layout the
+    // gemm crate's kernels read and write without packing the weights on every call.
+    matmul(n, m, k, dst, 1, ldd, Strided::transposed(rhs, n), Strided::transposed(lhs, lda), true);
+}
+
 impl Dense {
     pub(crate) fn of(linear: &Linear) -> Dense {
         let [inputs, outputs] = linear.weight.val().dims();
         let bias = linear.bias.as_ref().map_or_else(|| vec![0.0; outputs], |b| values(b.val()));
-        Dense { weight: values(linear.weight.val()), bias, inputs, outputs }
+        let source = DenseSource { weight: linear.weight.id, bias: linear.bias.as_ref().map(|b| b.id) };
+        Dense { weight: values(linear.weight.val()), bias, inputs, outputs, source: Some(source) }
     }
 
     /// `out = x W + b` for the `m` rows of `x` (`out` is resized to `[m, outputs]`).
@@ -106,7 +167,7 @@ impl Dense {
     pub(crate) fn from_parts(weight: Vec<f32>, bias: Vec<f32>, inputs: usize, outputs: usize) -> Dense {
         assert_eq!(weight.len(), inputs * outputs, "weight is [inputs, outputs]");
         assert_eq!(bias.len(), outputs, "bias is [outputs]");
-        Dense { weight, bias, inputs, outputs }
+        Dense { weight, bias, inputs, outputs, source: None }
     }
 
     pub(crate) fn inputs(&self) -> usize {
@@ -200,6 +261,11 @@ impl CompiledRanker {
             Ranker::AutoInt(_) | Ranker::Transformer(_) | Ranker::HeteroAttention(_) => return None,
         };
         Some(CompiledRanker { net })
+    }
+
+    /// The compiled layers (compiled training starts from them).
+    pub(crate) fn into_net(self) -> Net {
+        self.net
     }
 
     /// Click probabilities of every example of `batch`, embedded through `store`.

@@ -120,6 +120,11 @@ impl DcnV2 {
 }
 
 impl DcnV2 {
+    /// Whether dropout is off (compiled training has none).
+    pub(crate) fn without_dropout(&self) -> bool {
+        self.deep.without_dropout()
+    }
+
     pub(crate) fn compiled(&self) -> crate::ranking::compiled::Net {
         use crate::ranking::compiled::{Dense, Net};
         Net::DcnV2 { cross: self.cross.compiled(), deep: self.deep.compiled(), cross_head: self.cross_head.as_ref().map(Dense::of) }

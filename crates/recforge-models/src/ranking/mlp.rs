@@ -72,6 +72,11 @@ impl MlpRanker {
 }
 
 impl MlpRanker {
+    /// Whether dropout is off (compiled training has none).
+    pub(crate) fn without_dropout(&self) -> bool {
+        self.mlp.without_dropout()
+    }
+
     pub(crate) fn compiled(&self) -> crate::ranking::compiled::Net {
         crate::ranking::compiled::Net::Mlp(self.mlp.compiled())
     }

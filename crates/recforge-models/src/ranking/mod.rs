@@ -7,6 +7,7 @@
 pub mod autoint;
 pub mod compiled;
 pub(crate) mod compiled_hiformer;
+pub mod compiled_train;
 pub mod dcn_v2;
 pub mod hetero_attention;
 pub mod hiformer;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::layers::ModelInput;
 pub use autoint::{AutoInt, AutoIntConfig};
 pub use compiled::CompiledRanker;
+pub use compiled_train::{CompiledTrainer, DenseRule, StepGradients};
 pub use dcn_v2::{DcnStructure, DcnV2, DcnV2Config};
 pub use hetero_attention::HeteroAttentionConfig;
 pub use hiformer::{Hiformer, HiformerConfig};

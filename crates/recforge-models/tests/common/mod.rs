@@ -34,6 +34,28 @@ pub fn batch() -> Batch {
     }
 }
 
+/// `examples` random rows of `layout()`: ids in range, bags of 0-4 ids, numbers in [-2, 2),
+/// labels 0 (a test that trains sets its own).
+pub fn random_batch(examples: usize, seed: u64) -> Batch {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let users: Vec<u32> = (0..examples).map(|_| rng.random_range(0..4)).collect();
+    let (mut offsets, mut values) = (vec![0u32], Vec::new());
+    for _ in 0..examples {
+        for _ in 0..rng.random_range(0..5) {
+            values.push(rng.random_range(0..6));
+        }
+        offsets.push(values.len() as u32);
+    }
+    Batch {
+        len: examples,
+        sparse: vec![SparseField::Single(users), SparseField::Bag { offsets, values }],
+        dense: (0..examples * 2).map(|_| rng.random_range(-2.0f32..2.0)).collect(),
+        num_dense: 2,
+        labels: vec![0.0; examples],
+        example_ids: (0..examples as u64).collect(),
+    }
+}
+
 pub fn store(dim: usize, seed: u64) -> EmbeddingStore {
     EmbeddingStore::new(
         vec![TableSpec::exact("user", 4, dim), TableSpec::exact("tags", 6, dim)],
