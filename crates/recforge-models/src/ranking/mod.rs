@@ -8,6 +8,7 @@ pub mod autoint;
 pub mod compiled;
 pub(crate) mod compiled_hiformer;
 pub mod compiled_train;
+mod compiled_train_hiformer;
 pub mod dcn_v2;
 pub mod hetero_attention;
 pub mod hiformer;

@@ -21,7 +21,8 @@ pub struct HnswParams {
     pub connections: usize,
     /// Candidate list size while building.
     pub ef_construction: usize,
-    /// Candidate list size while searching (raised to k when smaller).
+    /// Candidate list size while searching (raised to k when smaller); a catalogue no larger
+    /// than it is searched exactly.
     pub ef_search: usize,
 }
 
@@ -89,6 +90,11 @@ impl MipsIndex for HnswIndex {
             return Vec::new();
         }
         let ef = self.params.ef_search.max(k);
+        if self.len() <= ef {
+            // The search would consider every item anyway, and a graph can leave a node
+            // unreachable (hnsw_rs inserts in parallel): score them all exactly.
+            return rescore_candidates(query, &self.vectors, dim, (0..self.len() as u32).collect(), k);
+        }
         let mut candidates: Vec<u32> = Vec::new();
         for head in query.chunks_exact(dim) {
             let norm = dot(head, head).sqrt();
