@@ -3,6 +3,7 @@
 //! each epoch and early stopping that restores the best epoch. The loss is an [`Objective`]:
 //! BCE on the hard labels by default ([`HardLabels`]); distillation plugs in its own.
 
+use burn::module::{ModuleVisitor, Param};
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::optim::decay::WeightDecayConfig;
 use burn::prelude::*;
@@ -48,12 +49,26 @@ impl TrainedModel {
             })
             .collect();
         let store = EmbeddingStore::new(specs, train.sparse_optimizer, config.embedding_init_scale(), train.seed);
-        Ok(TrainedModel { config: config.clone(), model: config.init(&layout, device), store })
+        let model = config.init(&layout, device);
+        // burn draws a parameter's initial values when it is first read; read them all now, in
+        // the module's order, so a seed gives the same weights whichever engine trains them
+        // (a forward pass and compiled training read them in different orders).
+        model.visit(&mut Materialise);
+        Ok(TrainedModel { config: config.clone(), model, store })
     }
 
     /// Dense parameters plus embedding weights.
     pub fn num_parameters(&self) -> usize {
         self.model.num_params() + self.store.num_parameters()
+    }
+}
+
+/// Reads every float parameter (forcing burn's lazy initialisation).
+struct Materialise;
+
+impl ModuleVisitor for Materialise {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
     }
 }
 
@@ -311,6 +326,7 @@ pub fn fit_with(
     let device = Device::default().autodiff();
     let start = TrainedModel::init(config, train, data, &device)?;
     let mut learner = RankingLearner::new(start, device, train, data, &split.valid, objective);
+    tracing::info!(model = config.name(), engine = if learner.is_compiled() { "compiled" } else { "burn autodiff" }, "training");
     let loop_config = LoopConfig::new(config.name(), train.epochs, train.batch_size, train.seed).with_patience(train.patience);
     let outcome = run_loop(&mut learner, &split.train, &loop_config, progress)?;
     let history: Vec<EpochRecord> = outcome

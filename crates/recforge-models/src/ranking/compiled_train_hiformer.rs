@@ -377,36 +377,40 @@ impl HiformerArch {
         self.attention_forward_portable(m, saved, kt, vt);
     }
 
-    /// Per example and head: keys and values transposed to `[d_head][L]`, so the scores of a
-    /// query and each output component are loops over the tokens.
+    /// Per example and head: keys and values transposed to `[d_head][L']` (L' = L padded to a
+    /// multiple of [`LANES`] with zeros), so the scores of a query, its softmax and each output
+    /// component are whole-vector loops over the tokens with lane-wise accumulators (a plain
+    /// float sum would stay scalar: the compiler keeps its order).
     #[inline(always)]
     fn attention_forward_portable(&self, m: usize, saved: &mut Saved, kt: &mut Vec<f32>, vt: &mut Vec<f32>) {
         let (l, dk, inner) = (self.tokens, self.d_head, self.inner());
+        let lp = padded(l);
         let scale = 1.0 / (dk as f32).sqrt();
         saved.attended.resize(m * l * inner, 0.0);
-        saved.probs.resize(m * self.heads * l * l, 0.0);
-        kt.resize(dk * l, 0.0);
-        vt.resize(dk * l, 0.0);
+        saved.probs.resize(m * self.heads * l * lp, 0.0);
+        zeroed(kt, dk * lp);
+        zeroed(vt, dk * lp);
         for e in 0..m {
             let (q, k, v) = (&saved.q[e * l * inner..], &saved.k[e * l * inner..], &saved.v[e * l * inner..]);
             for h in 0..self.heads {
-                transpose_head(k, l, inner, h * dk, dk, kt);
-                transpose_head(v, l, inner, h * dk, dk, vt);
-                let probs = &mut saved.probs[(e * self.heads + h) * l * l..(e * self.heads + h + 1) * l * l];
-                for (i, p) in probs.chunks_exact_mut(l).enumerate() {
+                transpose_head(k, l, inner, h * dk, dk, lp, kt);
+                transpose_head(v, l, inner, h * dk, dk, lp, vt);
+                let probs = &mut saved.probs[(e * self.heads + h) * l * lp..(e * self.heads + h + 1) * l * lp];
+                for (i, p) in probs.chunks_exact_mut(lp).enumerate() {
                     let query = &q[i * inner + h * dk..i * inner + (h + 1) * dk];
                     p.fill(0.0);
                     for (c, &qc) in query.iter().enumerate() {
-                        p.iter_mut().zip(&kt[c * l..(c + 1) * l]).for_each(|(s, k)| *s += qc * k);
+                        axpy(p, qc, &kt[c * lp..(c + 1) * lp]);
                     }
-                    let max = p.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                    p[l..].fill(f32::NEG_INFINITY);
+                    let max = max_lanes(p);
                     p.iter_mut().for_each(|s| *s = (*s - max) * scale);
                     exp_in_place(p);
-                    let inverse = 1.0 / p.iter().sum::<f32>();
+                    let inverse = 1.0 / sum_lanes(p);
                     p.iter_mut().for_each(|s| *s *= inverse);
                     let out = &mut saved.attended[(e * l + i) * inner + h * dk..(e * l + i) * inner + (h + 1) * dk];
                     for (c, o) in out.iter_mut().enumerate() {
-                        *o = p.iter().zip(&vt[c * l..(c + 1) * l]).map(|(p, v)| p * v).sum();
+                        *o = dot_lanes(p, &vt[c * lp..(c + 1) * lp]);
                     }
                 }
             }
@@ -443,51 +447,49 @@ impl HiformerArch {
 
     /// With `P` the softmax of `S = Q Kᵀ / √d_head`: `dV = Pᵀ dA`, `dP = dA Vᵀ`,
     /// `dS = P ⊙ (dP − rowsum(P ⊙ dP))`, `dQ = dS K / √d_head`, `dK = dSᵀ Q / √d_head` — each
-    /// row of `dS` a loop over the tokens, keys and values (and their gradients) transposed.
+    /// row of `dS` a whole-vector loop over the padded tokens, keys and values (and their
+    /// gradients) transposed as in the forward pass.
     #[inline(always)]
     fn attention_backward_portable(&self, m: usize, saved: &Saved, dattended: &[f32], s: &mut AttentionGrads) {
         let (l, dk, inner) = (self.tokens, self.d_head, self.inner());
+        let lp = padded(l);
         let scale = 1.0 / (dk as f32).sqrt();
         let AttentionGrads { kt, vt, dkt, dvt, dp, dq, dk: dkeys, dv } = s;
         for buffer in [&mut *dq, &mut *dkeys, &mut *dv] {
-            buffer.clear();
-            buffer.resize(m * l * inner, 0.0);
+            zeroed(buffer, m * l * inner);
         }
-        kt.resize(dk * l, 0.0);
-        vt.resize(dk * l, 0.0);
-        dp.resize(l, 0.0);
+        zeroed(kt, dk * lp);
+        zeroed(vt, dk * lp);
+        dp.resize(lp, 0.0);
         for e in 0..m {
             let base = e * l * inner;
             let (q, k, v) = (&saved.q[base..], &saved.k[base..], &saved.v[base..]);
             for h in 0..self.heads {
-                transpose_head(k, l, inner, h * dk, dk, kt);
-                transpose_head(v, l, inner, h * dk, dk, vt);
-                dkt.clear();
-                dkt.resize(dk * l, 0.0);
-                dvt.clear();
-                dvt.resize(dk * l, 0.0);
-                let probs = &saved.probs[(e * self.heads + h) * l * l..(e * self.heads + h + 1) * l * l];
-                for (i, p) in probs.chunks_exact(l).enumerate() {
+                transpose_head(k, l, inner, h * dk, dk, lp, kt);
+                transpose_head(v, l, inner, h * dk, dk, lp, vt);
+                zeroed(dkt, dk * lp);
+                zeroed(dvt, dk * lp);
+                let probs = &saved.probs[(e * self.heads + h) * l * lp..(e * self.heads + h + 1) * l * lp];
+                for (i, p) in probs.chunks_exact(lp).enumerate() {
                     let da = &dattended[base + i * inner + h * dk..base + i * inner + (h + 1) * dk];
                     dp.fill(0.0);
                     for (c, &g) in da.iter().enumerate() {
-                        dp.iter_mut().zip(&vt[c * l..(c + 1) * l]).for_each(|(d, v)| *d += g * v);
-                        dvt[c * l..(c + 1) * l].iter_mut().zip(p).for_each(|(d, p)| *d += g * p);
+                        axpy(dp, g, &vt[c * lp..(c + 1) * lp]);
+                        axpy(&mut dvt[c * lp..(c + 1) * lp], g, p);
                     }
-                    let weighted: f32 = p.iter().zip(dp.iter()).map(|(p, d)| p * d).sum();
+                    let weighted = dot_lanes(p, dp);
                     dp.iter_mut().zip(p).for_each(|(d, p)| *d = p * (*d - weighted) * scale);
                     let query = &q[i * inner + h * dk..i * inner + (h + 1) * dk];
                     let dquery = &mut dq[base + i * inner + h * dk..base + i * inner + (h + 1) * dk];
                     for c in 0..dk {
-                        dquery[c] = dp.iter().zip(&kt[c * l..(c + 1) * l]).map(|(d, k)| d * k).sum();
-                        let qc = query[c];
-                        dkt[c * l..(c + 1) * l].iter_mut().zip(dp.iter()).for_each(|(g, d)| *g += qc * d);
+                        dquery[c] = dot_lanes(dp, &kt[c * lp..(c + 1) * lp]);
+                        axpy(&mut dkt[c * lp..(c + 1) * lp], query[c], dp);
                     }
                 }
                 for j in 0..l {
                     for c in 0..dk {
-                        dkeys[base + j * inner + h * dk + c] = dkt[c * l + j];
-                        dv[base + j * inner + h * dk + c] = dvt[c * l + j];
+                        dkeys[base + j * inner + h * dk + c] = dkt[c * lp + j];
+                        dv[base + j * inner + h * dk + c] = dvt[c * lp + j];
                     }
                 }
             }
@@ -495,13 +497,71 @@ impl HiformerArch {
     }
 }
 
-/// Head columns `column..column + dk` of the `l` token rows of `rows` (rows `inner` apart),
-/// transposed into `out [dk][l]`.
+/// SIMD width the attention loops are written for (16 f32 = one AVX-512 register).
+const LANES: usize = 16;
+
+/// `l` rounded up to a multiple of [`LANES`].
+fn padded(l: usize) -> usize {
+    l.div_ceil(LANES) * LANES
+}
+
+/// `buffer` as `len` zeros.
+fn zeroed(buffer: &mut Vec<f32>, len: usize) {
+    buffer.clear();
+    buffer.resize(len, 0.0);
+}
+
+/// `y += alpha · x` over whole vectors (`x`, `y` of the same padded length).
 #[inline(always)]
-fn transpose_head(rows: &[f32], l: usize, inner: usize, column: usize, dk: usize, out: &mut [f32]) {
+fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {
+    for (y, x) in y.chunks_exact_mut(LANES).zip(x.chunks_exact(LANES)) {
+        for k in 0..LANES {
+            y[k] += alpha * x[k];
+        }
+    }
+}
+
+/// `Σ a·b` with one accumulator per lane.
+#[inline(always)]
+fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    for (a, b) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+        for k in 0..LANES {
+            acc[k] += a[k] * b[k];
+        }
+    }
+    acc.iter().sum()
+}
+
+#[inline(always)]
+fn sum_lanes(a: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    for a in a.chunks_exact(LANES) {
+        for k in 0..LANES {
+            acc[k] += a[k];
+        }
+    }
+    acc.iter().sum()
+}
+
+#[inline(always)]
+fn max_lanes(a: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    for a in a.chunks_exact(LANES) {
+        for k in 0..LANES {
+            acc[k] = if a[k] > acc[k] { a[k] } else { acc[k] };
+        }
+    }
+    acc.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+}
+
+/// Head columns `column..column + dk` of the `l` token rows of `rows` (rows `inner` apart),
+/// transposed into `out [dk][lp]` (the padding is left as it is: zeros).
+#[inline(always)]
+fn transpose_head(rows: &[f32], l: usize, inner: usize, column: usize, dk: usize, lp: usize, out: &mut [f32]) {
     for j in 0..l {
         for c in 0..dk {
-            out[c * l + j] = rows[j * inner + column + c];
+            out[c * lp + j] = rows[j * inner + column + c];
         }
     }
 }
@@ -512,7 +572,7 @@ struct Saved {
     q: Vec<f32>,
     k: Vec<f32>,
     v: Vec<f32>,
-    /// `[m][H][L][L]` attention weights.
+    /// `[m][H][L][L']` attention weights (keys padded to L', padding 0).
     probs: Vec<f32>,
     attended: Vec<f32>,
     /// After the first residual + LayerNorm.
@@ -548,12 +608,12 @@ pub(crate) struct HiformerScratch {
 /// Attention's per-head buffers and its gradients with respect to Q, K and V.
 #[derive(Default)]
 struct AttentionGrads {
-    /// One head's keys and values, and their gradients, transposed to `[d_head][L]`.
+    /// One head's keys and values, and their gradients, transposed to `[d_head][L']`.
     kt: Vec<f32>,
     vt: Vec<f32>,
     dkt: Vec<f32>,
     dvt: Vec<f32>,
-    /// One query's score gradients `[L]`.
+    /// One query's score gradients `[L']`.
     dp: Vec<f32>,
     dq: Vec<f32>,
     dk: Vec<f32>,
