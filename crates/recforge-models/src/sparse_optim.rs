@@ -70,13 +70,18 @@ impl SparseOptimizer {
         }
     }
 
-    /// Initial value of the state buffer (all weights of a table).
+    /// Initial value of the state buffer (all weights of a table), written out now: zeros
+    /// from the allocator would be mapped page by page as training first touches each row,
+    /// a page fault inside the steps for every fresh 2 MiB of state.
     pub fn initial_state(&self, weights: usize) -> Vec<f32> {
-        match *self {
-            SparseOptimizer::Sgd { .. } => Vec::new(),
-            SparseOptimizer::Adagrad { initial_accumulator, .. } => vec![initial_accumulator; weights],
-            SparseOptimizer::LazyAdam { .. } => vec![0.0; 2 * weights],
-        }
+        let (len, value) = match *self {
+            SparseOptimizer::Sgd { .. } => (0, 0.0),
+            SparseOptimizer::Adagrad { initial_accumulator, .. } => (weights, initial_accumulator),
+            SparseOptimizer::LazyAdam { .. } => (2 * weights, 0.0),
+        };
+        let mut state = Vec::with_capacity(len);
+        state.resize(len, value);
+        state
     }
 
     /// Update one row in place. `row` and `grad` have `dim` entries; `state` is the table's

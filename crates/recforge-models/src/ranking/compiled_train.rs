@@ -28,6 +28,10 @@ use crate::retrieval::search::exact::dot;
 /// in the core's cache between a layer's forward and backward products).
 const BLOCK_ROWS: usize = 256;
 
+/// Dense parameters per rayon job in the optimizer step and the gradient sum (Hiformer has
+/// millions).
+const PARAMETER_CHUNK: usize = 1 << 16;
+
 /// The dense optimizer's rule, as burn applies it (β₁ 0.9, β₂ 0.999, ε 1e-5).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum DenseRule {
@@ -117,6 +121,28 @@ pub struct CompiledTrainer {
     rule: DenseRule,
     /// Each burn parameter's (offset, length) in `params`.
     slots: HashMap<ParamId, (usize, usize)>,
+    workspace: Workspace,
+}
+
+/// Buffers a step reuses: each thread share's dense gradient and scratch, the batch's input
+/// gradient. A clone starts empty.
+#[derive(Default)]
+struct Workspace {
+    dense: Vec<Vec<f32>>,
+    inputs: Vec<f32>,
+    scratch: Vec<Scratch>,
+}
+
+impl Clone for Workspace {
+    fn clone(&self) -> Self {
+        Workspace::default()
+    }
+}
+
+impl std::fmt::Debug for Workspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Workspace")
+    }
 }
 
 /// One step's loss and gradients.
@@ -213,6 +239,7 @@ impl CompiledTrainer {
             time: 0,
             rule,
             slots: flat.slots,
+            workspace: Workspace::default(),
         })
     }
 
@@ -230,47 +257,75 @@ impl CompiledTrainer {
     /// through `store`'s row-wise optimizer. Returns the batch's mean loss; a non-finite loss
     /// is returned without applying any update.
     pub fn step(&mut self, store: &mut EmbeddingStore, batch: &Batch, lr: f64) -> f64 {
-        let grads = self.gradients(store, batch);
-        if !grads.loss.is_finite() {
-            return grads.loss;
+        let mut workspace = std::mem::take(&mut self.workspace);
+        let loss = self.compute(store, batch, &mut workspace);
+        if loss.is_finite() {
+            let updates = FlatInput::new(store, batch).row_gradients(&workspace.inputs);
+            store.begin_step();
+            store.apply_many(&updates);
+            self.adam(&workspace.dense[0], lr as f32);
         }
-        let updates = FlatInput::new(store, batch).row_gradients(&grads.inputs);
-        store.begin_step();
-        store.apply_many(&updates);
-        self.adam(&grads.dense, lr as f32);
-        grads.loss
+        self.workspace = workspace;
+        loss
     }
 
     /// The mean BCE of `batch` and its gradients, without updating anything.
     pub fn gradients(&self, store: &EmbeddingStore, batch: &Batch) -> StepGradients {
+        let mut workspace = Workspace::default();
+        let loss = self.compute(store, batch, &mut workspace);
+        StepGradients { loss, dense: workspace.dense.swap_remove(0), inputs: workspace.inputs }
+    }
+
+    /// The mean BCE of `batch`; leaves the gradient of the dense parameters in
+    /// `workspace.dense[0]` and the input gradients in `workspace.inputs`.
+    fn compute(&self, store: &EmbeddingStore, batch: &Batch, workspace: &mut Workspace) -> f64 {
         let input = FlatInput::new(store, batch);
         let (n, width) = (input.len(), input.width());
         let threads = rayon::current_num_threads().max(1);
         let share = n.div_ceil(threads).max(1);
+        let shares = n.div_ceil(share).max(1);
         let scale = 1.0 / n.max(1) as f32;
-        let shares: Vec<(f64, Vec<f32>, Vec<f32>)> = (0..n.div_ceil(share))
-            .into_par_iter()
-            .map_init(Scratch::default, |scratch, s| {
+        let Workspace { dense, inputs, scratch } = workspace;
+        // Buffers are kept across steps: multi-megabyte allocations each step cost page faults.
+        dense.resize_with(shares, Vec::new);
+        dense.iter_mut().for_each(|d| {
+            d.clear();
+            d.resize(self.params.len(), 0.0);
+        });
+        scratch.resize_with(shares, Scratch::default);
+        inputs.clear();
+        inputs.resize(n * width, 0.0);
+        let mut share_inputs = Vec::with_capacity(shares);
+        let mut rest = inputs.as_mut_slice();
+        for s in 0..shares {
+            let rows = (((s + 1) * share).min(n)).saturating_sub(s * share);
+            let (head, tail) = rest.split_at_mut(rows * width);
+            share_inputs.push(head);
+            rest = tail;
+        }
+        let loss: f64 = dense
+            .par_iter_mut()
+            .zip(scratch.par_iter_mut())
+            .zip(share_inputs.into_par_iter())
+            .enumerate()
+            .map(|(s, ((dense, scratch), inputs))| {
                 let rows = s * share..((s + 1) * share).min(n);
-                let mut dense = vec![0f32; self.params.len()];
-                let mut inputs = vec![0f32; rows.len() * width];
                 let mut loss = 0.0;
                 for start in rows.clone().step_by(BLOCK_ROWS) {
                     let block = start..(start + BLOCK_ROWS).min(rows.end);
                     let out = &mut inputs[(block.start - rows.start) * width..(block.end - rows.start) * width];
-                    loss += self.block(&input, &batch.labels, block, scale, scratch, &mut dense, out);
+                    loss += self.block(&input, &batch.labels, block, scale, scratch, dense, out);
                 }
-                (loss, dense, inputs)
+                loss
             })
-            .collect();
-        let mut total = StepGradients { loss: 0.0, dense: vec![0.0; self.params.len()], inputs: Vec::with_capacity(n * width) };
-        for (loss, dense, inputs) in shares {
-            total.loss += loss;
-            total.dense.iter_mut().zip(&dense).for_each(|(t, d)| *t += d);
-            total.inputs.extend_from_slice(&inputs);
+            .sum();
+        let (total, others) = dense.split_at_mut(1);
+        for other in others {
+            total[0].par_chunks_mut(PARAMETER_CHUNK).zip(other.par_chunks(PARAMETER_CHUNK)).for_each(|(t, d)| {
+                t.iter_mut().zip(d).for_each(|(t, d)| *t += d);
+            });
         }
-        total.loss /= n.max(1) as f64;
-        total
+        loss / n.max(1) as f64
     }
 
     /// burn's Adam / AdamW update of every dense parameter from the mean-loss gradient `grad`.
@@ -284,13 +339,16 @@ impl CompiledTrainer {
             DenseRule::AdamW { weight_decay } => (0.0, weight_decay),
         };
         let keep = 1.0 - lr * decoupled;
-        let moments = self.first_moment.iter_mut().zip(self.second_moment.iter_mut());
-        for ((p, g), (m, v)) in self.params.iter_mut().zip(grad).zip(moments) {
-            let g = g + l2 * *p;
-            *m = BETA1 * *m + (1.0 - BETA1) * g;
-            *v = BETA2 * *v + (1.0 - BETA2) * g * g;
-            *p = *p * keep - lr * (*m * factor / (v.sqrt() + eps));
-        }
+        let params = self.params.par_chunks_mut(PARAMETER_CHUNK).zip(grad.par_chunks(PARAMETER_CHUNK));
+        let moments = self.first_moment.par_chunks_mut(PARAMETER_CHUNK).zip(self.second_moment.par_chunks_mut(PARAMETER_CHUNK));
+        params.zip(moments).for_each(|((params, grad), (first, second))| {
+            for ((p, g), (m, v)) in params.iter_mut().zip(grad).zip(first.iter_mut().zip(second.iter_mut())) {
+                let g = g + l2 * *p;
+                *m = BETA1 * *m + (1.0 - BETA1) * g;
+                *v = BETA2 * *v + (1.0 - BETA2) * g * g;
+                *p = *p * keep - lr * (*m * factor / (v.sqrt() + eps));
+            }
+        });
     }
 
     /// `model` (the one this trainer started from, or a clone of it) with the trained weights.

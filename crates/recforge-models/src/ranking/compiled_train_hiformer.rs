@@ -511,21 +511,23 @@ fn zeroed(buffer: &mut Vec<f32>, len: usize) {
     buffer.resize(len, 0.0);
 }
 
-/// `y += alpha · x` over whole vectors (`x`, `y` of the same padded length).
+/// `y += alpha · x` (`x`, `y` of the same padded length).
 #[inline(always)]
 fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {
-    for (y, x) in y.chunks_exact_mut(LANES).zip(x.chunks_exact(LANES)) {
-        for k in 0..LANES {
-            y[k] += alpha * x[k];
-        }
-    }
+    y.iter_mut().zip(x).for_each(|(y, x)| *y += alpha * x);
+}
+
+/// `a` as whole SIMD vectors (its length is a multiple of [`LANES`]).
+#[inline(always)]
+fn lanes(a: &[f32]) -> impl Iterator<Item = &[f32; LANES]> {
+    a.chunks_exact(LANES).map(|chunk| chunk.try_into().expect("chunks_exact yields LANES floats"))
 }
 
 /// `Σ a·b` with one accumulator per lane.
 #[inline(always)]
 fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
-    for (a, b) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+    for (a, b) in lanes(a).zip(lanes(b)) {
         for k in 0..LANES {
             acc[k] += a[k] * b[k];
         }
@@ -536,7 +538,7 @@ fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
 #[inline(always)]
 fn sum_lanes(a: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
-    for a in a.chunks_exact(LANES) {
+    for a in lanes(a) {
         for k in 0..LANES {
             acc[k] += a[k];
         }
@@ -547,7 +549,7 @@ fn sum_lanes(a: &[f32]) -> f32 {
 #[inline(always)]
 fn max_lanes(a: &[f32]) -> f32 {
     let mut acc = [f32::NEG_INFINITY; LANES];
-    for a in a.chunks_exact(LANES) {
+    for a in lanes(a) {
         for k in 0..LANES {
             acc[k] = if a[k] > acc[k] { a[k] } else { acc[k] };
         }
