@@ -1,14 +1,15 @@
 //! Compiled training for LR, MLP, DCN-v2 (stacked or parallel, full or low-rank) and Hiformer
 //! (`compiled_train_hiformer`): the forward and backward passes written out by hand over plain
-//! buffers, outside burn's op-by-op autodiff. The batch is split into one contiguous share per rayon
-//! thread; each share goes through every layer and back in blocks of rows (each product one
-//! single-threaded GEMM, ReLU masks and the cross layers' `x₀ ⊙ …` done in place), summing its
-//! weight gradients into its own buffer; the shares' gradients are added, Adam steps the dense
-//! weights in one flat buffer (burn's Adam / AdamW rule and constants), and the input
-//! gradient goes to the embedding tables' row-wise optimizer, as in the burn path. Same loss
-//! (mean BCE on the logits) and same gradients as burn's autodiff (tests/compiled_training.rs
-//! checks both against burn and against finite differences); the trained weights go back
-//! into the burn model through its parameter ids ([`CompiledTrainer::write_back`]).
+//! buffers, outside burn's op-by-op autodiff. The batch is split into one contiguous share per
+//! rayon thread; each share goes through every layer and back in blocks of rows (each product
+//! one single-threaded GEMM, ReLU masks and the cross layers' `x₀ ⊙ …` done in place), summing
+//! its weight gradients into its own buffer (kept across steps); the shares' gradients are
+//! added, Adam steps the dense weights in one flat buffer (burn's Adam / AdamW rule and
+//! constants), and the input gradient goes to the embedding tables' row-wise optimizer, as in
+//! the burn path. Same loss (mean BCE on the logits) and same gradients as burn's autodiff
+//! (tests/compiled_training.rs checks both against burn and against finite differences); the
+//! trained weights go back into the burn model through its parameter ids
+//! ([`CompiledTrainer::write_back`]).
 
 use std::collections::HashMap;
 
