@@ -100,6 +100,7 @@ fn bench(dir: &Path, reference: PythonReference, rounds: usize) -> RankingBench 
         reference,
         work_dir: dir.join("work"),
         recforge_only: false,
+        engine: recforge_train::TrainEngine::Auto,
     }
 }
 

@@ -26,7 +26,7 @@ pub use pytorch::{PythonReference, TorchMeasured, VARIANTS};
 pub use shape::{reference_dataset, reference_model, synthetic_dataset, train_rows};
 pub use train_step::{TrainStepReport, train_step_bench};
 
-use crate::config::TrainConfig;
+use crate::config::{TrainConfig, TrainEngine};
 use crate::trainer::TrainError;
 
 /// Why a benchmark could not run.
@@ -59,6 +59,8 @@ pub struct RankingBench {
     pub work_dir: PathBuf,
     /// Measure recforge alone (profiling); the PyTorch figures stay empty.
     pub recforge_only: bool,
+    /// recforge's training engine (compiled where it applies, or burn's autodiff).
+    pub engine: TrainEngine,
 }
 
 /// One round: both implementations, in the order they ran.
@@ -115,6 +117,7 @@ impl RankingBench {
             lr: self.lr,
             sparse_optimizer: SparseOptimizer::LazyAdam { lr: self.lr as f32, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
             seed: self.seed,
+            engine: self.engine,
             ..TrainConfig::default()
         }
     }

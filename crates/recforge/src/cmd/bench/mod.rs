@@ -129,6 +129,17 @@ pub struct RankingArgs {
     /// Measure recforge alone, without the PyTorch rounds (for profiling).
     #[arg(long)]
     recforge_only: bool,
+    /// recforge's training engine: `auto` (compiled forward and backward passes for LR, MLP,
+    /// DCN-v2 and Hiformer) or `burn` (autodiff), to measure what compiling bought.
+    #[arg(long, value_enum, default_value_t = Engine::Auto)]
+    engine: Engine,
+}
+
+/// `--engine` values (the `[train] engine` of the benchmark's config).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    Auto,
+    Burn,
 }
 
 pub fn run(command: BenchCommand) -> Result<()> {
@@ -195,6 +206,10 @@ fn ranking(args: RankingArgs) -> Result<()> {
         reference: PythonReference { python: args.python, script: args.script },
         work_dir: args.out,
         recforge_only: args.recforge_only,
+        engine: match args.engine {
+            Engine::Auto => recforge_train::TrainEngine::Auto,
+            Engine::Burn => recforge_train::TrainEngine::Burn,
+        },
     };
     if !args.json {
         println!("{}", runner.header(shape, data.len()));
