@@ -1,7 +1,9 @@
 //! The training loop shared by every ranking model: shuffled mini-batches, dense Adam/AdamW on
 //! the burn parameters, row-wise sparse updates on the EmbeddingStore, validation AUC after
 //! each epoch and early stopping that restores the best epoch. The loss is an [`Objective`]:
-//! BCE on the hard labels by default ([`HardLabels`]); distillation plugs in its own.
+//! BCE on the hard labels by default ([`HardLabels`]); distillation plugs in its own. With the
+//! plain BCE, LR, MLP, DCN-v2 and Hiformer step on compiled forward and backward passes
+//! (`CompiledTrainer`, same gradients) unless `[train] engine = "burn"`.
 
 use burn::module::{ModuleVisitor, Param};
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
