@@ -40,7 +40,7 @@ impl Dropout {
     }
 
     pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
-        if self.prob == 0.0 || !input.device().is_autodiff() {
+        if self.is_identity() || !input.device().is_autodiff() {
             return input;
         }
         let dims = input.dims();

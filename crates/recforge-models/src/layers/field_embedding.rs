@@ -94,14 +94,7 @@ impl EmbeddedBatch {
         if values.len() != size * num_fields * dim || num_fields != self.fields.len() {
             return;
         }
-        let updates: Vec<RowGradients> = self
-            .fields
-            .par_iter()
-            .enumerate()
-            .filter(|(_, field)| !field.rows.is_empty())
-            .map(|(f, field)| sum_per_row(field, &values, f, num_fields * dim, dim))
-            .collect();
-        store.apply_many(&updates);
+        store.apply_many(&row_updates(&self.fields, &values, num_fields * dim, dim));
     }
 }
 
@@ -216,13 +209,19 @@ impl FlatInput<'_> {
     /// [`EmbeddingStore::apply_many`]; the numeric columns are ignored.
     pub fn row_gradients(&self, grad: &[f32]) -> Vec<RowGradients> {
         assert_eq!(grad.len(), self.len() * self.width(), "one gradient row per example");
-        self.fields
-            .par_iter()
-            .enumerate()
-            .filter(|(_, field)| !field.rows.is_empty())
-            .map(|(f, field)| sum_per_row(field, grad, f, self.width(), self.dim))
-            .collect()
+        row_updates(&self.fields, grad, self.width(), self.dim)
     }
+}
+
+/// Every field's slice of `grad` (example rows `row_stride` apart, fields first) summed per
+/// table row, fields in parallel.
+fn row_updates(fields: &[FieldRows], grad: &[f32], row_stride: usize, dim: usize) -> Vec<RowGradients> {
+    fields
+        .par_iter()
+        .enumerate()
+        .filter(|(_, field)| !field.rows.is_empty())
+        .map(|(f, field)| sum_per_row(field, grad, f, row_stride, dim))
+        .collect()
 }
 
 /// Field `f`'s slice of the fields gradient (example rows `row_stride` apart, field `f` at

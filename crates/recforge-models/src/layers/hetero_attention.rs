@@ -166,7 +166,6 @@ impl FeatureAttention {
         }
     }
 
-    /// Tokens per example (the per-token output projection has one weight each; 0 when shared).
     /// The two LayerNorms (after attention, after the FFN).
     pub(crate) fn norms(&self) -> (&LayerNorm, &LayerNorm) {
         (&self.norm_attention, &self.norm_ffn)
@@ -181,6 +180,7 @@ impl FeatureAttention {
         self.dropout.is_identity()
     }
 
+    /// Tokens per example (the per-token output projection has one weight each; 0 when shared).
     pub(crate) fn token_count(&self) -> usize {
         match &self.output {
             TokenProjection::PerToken(linear) => linear.weight.val().dims()[0],

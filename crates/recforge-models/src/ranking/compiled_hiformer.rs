@@ -12,10 +12,10 @@ use std::ops::Range;
 use crate::ranking::compiled::{Dense, Tower};
 
 /// Scores are computed in whole vectors of this many tokens (one AVX-512 register).
-const LANES: usize = 16;
+pub(crate) const LANES: usize = 16;
 
 /// LayerNorm's ε (burn's default, which every recforge block uses).
-const LAYER_NORM_EPSILON: f32 = 1e-5;
+pub(crate) const LAYER_NORM_EPSILON: f32 = 1e-5;
 
 /// One `d_in → d_out` affine map per token.
 #[derive(Debug, Clone)]
@@ -255,7 +255,7 @@ pub(crate) struct AttendScratch {
 /// Sum over 8 independent lanes (a plain `.sum()` is one serial chain the compiler may not
 /// reorder into SIMD).
 #[inline(always)]
-fn lane_sum(values: &[f32]) -> f32 {
+pub(crate) fn lane_sum(values: &[f32]) -> f32 {
     let mut lanes = [0f32; 8];
     let mut chunks = values.chunks_exact(8);
     for chunk in &mut chunks {
@@ -266,7 +266,7 @@ fn lane_sum(values: &[f32]) -> f32 {
 
 /// Maximum over 8 independent lanes (`-∞` for an empty slice).
 #[inline(always)]
-fn lane_max(values: &[f32]) -> f32 {
+pub(crate) fn lane_max(values: &[f32]) -> f32 {
     let mut lanes = [f32::NEG_INFINITY; 8];
     let mut chunks = values.chunks_exact(8);
     for chunk in &mut chunks {

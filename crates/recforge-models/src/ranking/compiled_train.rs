@@ -199,37 +199,29 @@ impl CompiledTrainer {
     /// models that train on burn: AutoInt and the Transformers, Hiformer's serving forms
     /// (factorised, pruned), and any model with dropout.
     pub fn new(model: &Ranker, rule: DenseRule) -> Option<CompiledTrainer> {
-        let trainable = match model {
-            Ranker::Lr(_) | Ranker::Hiformer(_) => true,
-            Ranker::Mlp(m) => m.without_dropout(),
-            Ranker::DcnV2(m) => m.without_dropout(),
-            _ => false,
-        };
-        if !trainable {
-            return None;
-        }
         let mut flat = Flattener::default();
-        let net = match model {
-            Ranker::Hiformer(_) => None,
-            _ => Some(CompiledRanker::compile(model)?.into_net()),
-        };
-        let arch = match (model, net) {
-            (Ranker::Hiformer(hiformer), _) => Arch::Hiformer(Box::new(HiformerArch::new(hiformer, &mut flat)?)),
-            (_, Some(Net::Lr { linear, has_dense })) => Arch::Lr { linear: flat.add(&linear)?, has_dense },
-            (_, Some(Net::Mlp(tower))) => {
-                let (hidden, output) = flat.tower(&tower)?;
-                Arch::Deep { cross: Vec::new(), hidden, output, cross_head: None }
-            }
-            (_, Some(Net::DcnV2 { cross, deep, cross_head })) => {
-                let cross = cross
-                    .iter()
-                    .map(|c| Some(CrossLayer { down: flat.optional(c.down.as_ref())?, up: flat.add(&c.up)? }))
-                    .collect::<Option<Vec<_>>>()?;
-                let (hidden, output) = flat.tower(&deep)?;
-                let cross_head = flat.optional(cross_head.as_ref())?;
-                Arch::Deep { cross, hidden, output, cross_head }
-            }
-            (_, Some(Net::Hiformer(_)) | None) => return None,
+        let arch = match model {
+            Ranker::Hiformer(hiformer) => Arch::Hiformer(Box::new(HiformerArch::new(hiformer, &mut flat)?)),
+            Ranker::Mlp(m) if !m.without_dropout() => return None,
+            Ranker::DcnV2(m) if !m.without_dropout() => return None,
+            Ranker::Lr(_) | Ranker::Mlp(_) | Ranker::DcnV2(_) => match CompiledRanker::compile(model)?.into_net() {
+                Net::Lr { linear, has_dense } => Arch::Lr { linear: flat.add(&linear)?, has_dense },
+                Net::Mlp(tower) => {
+                    let (hidden, output) = flat.tower(&tower)?;
+                    Arch::Deep { cross: Vec::new(), hidden, output, cross_head: None }
+                }
+                Net::DcnV2 { cross, deep, cross_head } => {
+                    let cross = cross
+                        .iter()
+                        .map(|c| Some(CrossLayer { down: flat.optional(c.down.as_ref())?, up: flat.add(&c.up)? }))
+                        .collect::<Option<Vec<_>>>()?;
+                    let (hidden, output) = flat.tower(&deep)?;
+                    let cross_head = flat.optional(cross_head.as_ref())?;
+                    Arch::Deep { cross, hidden, output, cross_head }
+                }
+                Net::Hiformer(_) => return None,
+            },
+            Ranker::AutoInt(_) | Ranker::Transformer(_) | Ranker::HeteroAttention(_) => return None,
         };
         let len = flat.params.len();
         Some(CompiledTrainer {

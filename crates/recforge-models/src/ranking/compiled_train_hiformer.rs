@@ -16,11 +16,9 @@ use crate::layers::hetero_attention::QkvProjection;
 use crate::layers::projection::{TokenLinear, TokenProjection};
 use crate::ranking::Hiformer;
 use crate::ranking::compiled::{Strided, matmul, values};
-use crate::ranking::compiled_hiformer::exp_in_place;
+use crate::ranking::compiled_hiformer::{LANES, LAYER_NORM_EPSILON, exp_in_place, lane_max, lane_sum};
 use crate::ranking::compiled_train::{Flattener, Linear, Tower, loss_gradient};
-
-/// burn's LayerNorm default, which Hiformer's layers use.
-const LAYER_NORM_EPSILON: f32 = 1e-5;
+use crate::retrieval::search::exact::dot;
 
 /// One `d_in → d_out` map per token: weights `[L, d_in, d_out]` at `w`, biases `[L, d_out]` at `b`.
 #[derive(Debug, Clone, Copy)]
@@ -379,8 +377,8 @@ impl HiformerArch {
 
     /// Per example and head: keys and values transposed to `[d_head][L']` (L' = L padded to a
     /// multiple of [`LANES`] with zeros), so the scores of a query, its softmax and each output
-    /// component are whole-vector loops over the tokens with lane-wise accumulators (a plain
-    /// float sum would stay scalar: the compiler keeps its order).
+    /// component are whole-vector loops over the tokens, sums and maxima over independent
+    /// lanes (a plain float sum would stay scalar: the compiler keeps its order).
     #[inline(always)]
     fn attention_forward_portable(&self, m: usize, saved: &mut Saved, kt: &mut Vec<f32>, vt: &mut Vec<f32>) {
         let (l, dk, inner) = (self.tokens, self.d_head, self.inner());
@@ -403,14 +401,14 @@ impl HiformerArch {
                         axpy(p, qc, &kt[c * lp..(c + 1) * lp]);
                     }
                     p[l..].fill(f32::NEG_INFINITY);
-                    let max = max_lanes(p);
+                    let max = lane_max(p);
                     p.iter_mut().for_each(|s| *s = (*s - max) * scale);
                     exp_in_place(p);
-                    let inverse = 1.0 / sum_lanes(p);
+                    let inverse = 1.0 / lane_sum(p);
                     p.iter_mut().for_each(|s| *s *= inverse);
                     let out = &mut saved.attended[(e * l + i) * inner + h * dk..(e * l + i) * inner + (h + 1) * dk];
                     for (c, o) in out.iter_mut().enumerate() {
-                        *o = dot_lanes(p, &vt[c * lp..(c + 1) * lp]);
+                        *o = dot(p, &vt[c * lp..(c + 1) * lp]);
                     }
                 }
             }
@@ -477,12 +475,12 @@ impl HiformerArch {
                         axpy(dp, g, &vt[c * lp..(c + 1) * lp]);
                         axpy(&mut dvt[c * lp..(c + 1) * lp], g, p);
                     }
-                    let weighted = dot_lanes(p, dp);
+                    let weighted = dot(p, dp);
                     dp.iter_mut().zip(p).for_each(|(d, p)| *d = p * (*d - weighted) * scale);
                     let query = &q[i * inner + h * dk..i * inner + (h + 1) * dk];
                     let dquery = &mut dq[base + i * inner + h * dk..base + i * inner + (h + 1) * dk];
                     for c in 0..dk {
-                        dquery[c] = dot_lanes(dp, &kt[c * lp..(c + 1) * lp]);
+                        dquery[c] = dot(dp, &kt[c * lp..(c + 1) * lp]);
                         axpy(&mut dkt[c * lp..(c + 1) * lp], query[c], dp);
                     }
                 }
@@ -496,9 +494,6 @@ impl HiformerArch {
         }
     }
 }
-
-/// SIMD width the attention loops are written for (16 f32 = one AVX-512 register).
-const LANES: usize = 16;
 
 /// `l` rounded up to a multiple of [`LANES`].
 fn padded(l: usize) -> usize {
@@ -515,46 +510,6 @@ fn zeroed(buffer: &mut Vec<f32>, len: usize) {
 #[inline(always)]
 fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {
     y.iter_mut().zip(x).for_each(|(y, x)| *y += alpha * x);
-}
-
-/// `a` as whole SIMD vectors (its length is a multiple of [`LANES`]).
-#[inline(always)]
-fn lanes(a: &[f32]) -> impl Iterator<Item = &[f32; LANES]> {
-    a.chunks_exact(LANES).map(|chunk| chunk.try_into().expect("chunks_exact yields LANES floats"))
-}
-
-/// `Σ a·b` with one accumulator per lane.
-#[inline(always)]
-fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    for (a, b) in lanes(a).zip(lanes(b)) {
-        for k in 0..LANES {
-            acc[k] += a[k] * b[k];
-        }
-    }
-    acc.iter().sum()
-}
-
-#[inline(always)]
-fn sum_lanes(a: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    for a in lanes(a) {
-        for k in 0..LANES {
-            acc[k] += a[k];
-        }
-    }
-    acc.iter().sum()
-}
-
-#[inline(always)]
-fn max_lanes(a: &[f32]) -> f32 {
-    let mut acc = [f32::NEG_INFINITY; LANES];
-    for a in lanes(a) {
-        for k in 0..LANES {
-            acc[k] = if a[k] > acc[k] { a[k] } else { acc[k] };
-        }
-    }
-    acc.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
 }
 
 /// Head columns `column..column + dk` of the `l` token rows of `rows` (rows `inner` apart),
