@@ -18,7 +18,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::routes::on_store;
 use crate::routes::recommend::issued_ms;
-use crate::store::{Delta, now_ms};
+use crate::store::{Delta, StoreError, now_ms};
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/v1/feedback", post(feedback))
@@ -70,9 +70,9 @@ async fn feedback(State(state): State<Arc<AppState>>, headers: HeaderMap, bytes:
     }
     let deltas: Vec<Delta> = DiagLinUcb::deltas(&issued_request.context, index, body.reward).collect();
     let key = format!("{}/{index}", body.request_id);
-    let store = state.clone();
     let expires = issued_request.expires_ms;
-    let applied = tokio::task::spawn_blocking(move || store.store.apply_feedback(&key, &deltas, expires)).await??;
+    let (applied, durability) = on_store(&state, move |store| store.apply_feedback_deferred(&key, &deltas, expires)).await?;
+    durability.wait().await.map_err(|message| StoreError::Io { url: state.store.url().to_string(), message })?;
     use std::sync::atomic::Ordering::Relaxed;
     if applied {
         state.metrics.updates.fetch_add(1, Relaxed);

@@ -7,10 +7,11 @@
 //! `wal-<generation>.log` (one JSON record per line).
 //!
 //! - Feedback is acknowledged only after an fsync covers its record. Concurrent feedback is
-//!   group-committed ([`FileStore::sync_to`]): one writer fsyncs for every record appended so
-//!   far while the others wait, so the number of fsyncs grows with the batches, not the
-//!   requests. An update is visible to recommendations as soon as it is appended (before its
-//!   fsync); only the acknowledgement waits.
+//!   group-committed ([`super::group_commit`]): the `wal-sync` thread fsyncs for every record
+//!   appended so far while the others wait (a request handler without holding a thread), so
+//!   the number of fsyncs grows with the batches, not the requests. An update is visible to
+//!   recommendations as soon as it is appended (before its fsync); only the acknowledgement
+//!   waits.
 //! - Request records are appended without their own fsync (a later fsync covers them).
 //! - A failed append is truncated back to the last complete record, so the WAL never holds a
 //!   broken line in the middle.
@@ -35,7 +36,6 @@ use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,6 +44,7 @@ use rustc_hash::FxHashMap;
 use serde::ser::{Error as _, SerializeStruct};
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::group_commit::{Durability, GroupCommit};
 use super::{BanditStore, Delta, IssuedRequest, StoreError, StoreStats, check_finite, check_finite_request, now_ms};
 
 /// When the file store snapshots and how many issued requests it keeps.
@@ -174,10 +175,8 @@ pub struct FileStore {
     dir: PathBuf,
     options: FileOptions,
     inner: Mutex<Inner>,
-    /// The highest record sequence an fsync (or snapshot) has made durable.
-    synced: AtomicU64,
-    /// Held by the one writer doing a group fsync.
-    sync_lock: Mutex<()>,
+    /// The fsyncs that make appended records durable.
+    commit: GroupCommit,
     /// Held while a snapshot is being taken (one at a time).
     snapshot_lock: Mutex<()>,
     /// The exclusive lock on DIR/LOCK, held while the store lives.
@@ -367,7 +366,8 @@ impl FileStore {
                 let _ = std::fs::remove_file(wal_path(dir, g));
             }
         }
-        Ok(FileStore { url, dir: dir.to_path_buf(), options, inner: Mutex::new(inner), synced: AtomicU64::new(0), sync_lock: Mutex::new(()), snapshot_lock: Mutex::new(()), _lock: lock })
+        let commit = GroupCommit::start(inner.written).map_err(|e| io("starting the WAL sync thread", e))?;
+        Ok(FileStore { url, dir: dir.to_path_buf(), options, inner: Mutex::new(inner), commit, snapshot_lock: Mutex::new(()), _lock: lock })
     }
 
     /// Replays one WAL file; returns the length of its complete records.
@@ -422,24 +422,14 @@ impl FileStore {
         Ok(inner.written)
     }
 
-    /// Group commit: returns once an fsync (or a snapshot) covers record `seq`. The first
-    /// caller to find it uncovered fsyncs everything appended so far; callers queued behind it
-    /// find their record covered and return without an fsync of their own.
-    fn sync_to(&self, seq: u64) -> Result<(), StoreError> {
-        if self.synced.load(Ordering::Acquire) >= seq {
-            return Ok(());
-        }
-        let _syncing = self.sync_lock.lock().map_err(|_| StoreError::Io { url: self.url.clone(), message: "a syncing writer panicked".into() })?;
-        if self.synced.load(Ordering::Acquire) >= seq {
-            return Ok(());
-        }
-        let (wal, target) = {
+    /// Blocks until a group fsync (or a rotation) covers everything appended so far.
+    fn sync_all_written(&self) -> Result<(), StoreError> {
+        let seq = {
             let inner = self.lock()?;
-            (inner.wal.clone(), inner.written)
+            self.commit.request(inner.written, &inner.wal);
+            inner.written
         };
-        wal.sync_data().map_err(|e| self.io("fsync of the WAL", e))?;
-        self.synced.fetch_max(target, Ordering::Release);
-        Ok(())
+        self.commit.wait_blocking(seq).map_err(|message| StoreError::Io { url: self.url.clone(), message })
     }
 
     fn snapshot_due(&self, inner: &Inner) -> bool {
@@ -457,16 +447,12 @@ impl FileStore {
     fn snapshot_if_due(&self) -> Result<(), StoreError> {
         // One snapshot at a time; a tick that finds one running skips.
         let Ok(_snapshotting) = self.snapshot_lock.try_lock() else { return Ok(()) };
-        let (due, written) = {
-            let inner = self.lock()?;
-            (self.snapshot_due(&inner), inner.written)
-        };
-        if !due {
+        if !self.snapshot_due(&*self.lock()?) {
             return Ok(());
         }
         // The group fsync of what is appended so far, outside the state lock: the rotation
         // below then fsyncs only the records that arrive in between.
-        self.sync_to(written)?;
+        self.sync_all_written()?;
         let started = Instant::now();
         let (view, captured_feedback, previous) = {
             let mut inner = self.lock()?;
@@ -518,7 +504,7 @@ impl FileStore {
         let wal = OpenOptions::new().create(true).read(true).append(true).open(wal_path(&self.dir, next)).map_err(|e| self.io("opening the next WAL", e))?;
         // Records waiting for a group fsync are in the WAL being retired: cover them now.
         inner.wal.sync_data().map_err(|e| self.io("fsync of the WAL", e))?;
-        self.synced.fetch_max(inner.written, Ordering::Release);
+        self.commit.mark_synced(inner.written);
         inner.wal = Arc::new(wal);
         inner.wal_len = 0;
         inner.wal_since = None;
@@ -595,23 +581,25 @@ impl BanditStore for FileStore {
     }
 
     fn apply_feedback(&self, key: &str, deltas: &[Delta], expires_ms: u64) -> Result<bool, StoreError> {
-        let (applied, seq) = {
-            let mut inner = self.lock()?;
-            if inner.applied.contains_key(key) {
-                // A retry: answer only once the original's record is durable too.
-                (false, inner.written)
-            } else {
-                check_finite(deltas, |c, i| inner.edge(c, i))?;
-                let flat = flatten(deltas);
-                let seq = self.append(&mut inner, &Record::Feedback { key: key.to_string(), expires_ms, deltas: flat.clone() })?;
-                inner.remember_applied(key.into(), expires_ms);
-                inner.add(flat);
-                inner.feedback_since_snapshot += 1;
-                (true, seq)
-            }
-        };
-        self.sync_to(seq)?;
+        let (applied, durability) = self.apply_feedback_deferred(key, deltas, expires_ms)?;
+        let seq = durability.seq();
+        self.commit.wait_blocking(seq).map_err(|message| StoreError::Io { url: self.url.clone(), message })?;
         Ok(applied)
+    }
+
+    fn apply_feedback_deferred(&self, key: &str, deltas: &[Delta], expires_ms: u64) -> Result<(bool, Durability), StoreError> {
+        let mut inner = self.lock()?;
+        if inner.applied.contains_key(key) {
+            // A retry: answer only once the original's record is durable too.
+            return Ok((false, self.commit.request(inner.written, &inner.wal)));
+        }
+        check_finite(deltas, |c, i| inner.edge(c, i))?;
+        let flat = flatten(deltas);
+        let seq = self.append(&mut inner, &Record::Feedback { key: key.to_string(), expires_ms, deltas: flat.clone() })?;
+        inner.remember_applied(key.into(), expires_ms);
+        inner.add(flat);
+        inner.feedback_since_snapshot += 1;
+        Ok((true, self.commit.request(seq, &inner.wal)))
     }
 
     fn maintain(&self) -> Result<(), StoreError> {

@@ -8,6 +8,7 @@
 
 pub mod disabled;
 pub mod file;
+pub mod group_commit;
 pub mod redis;
 
 use recforge_bandit::{ClusterContext, EdgeMap, EdgeStats};
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use disabled::DisabledStore;
 pub use file::{FileOptions, FileStore};
+pub use group_commit::Durability;
 pub use redis::RedisStore;
 
 /// One edge increment: ((cluster, item), sums).
@@ -89,8 +91,8 @@ pub trait BanditStore: Send + Sync {
 
     /// True when reads and request records are answered from memory (a WAL append is a write
     /// to the page cache): the server then calls `edges`, `put_request` and `get_request` on
-    /// its async threads instead of handing them to the blocking pool. `apply_feedback` may
-    /// still wait for an fsync and always goes to the blocking pool.
+    /// its async threads instead of handing them to the blocking pool, and the feedback route
+    /// calls `apply_feedback_deferred` there and awaits its fsync.
     fn in_memory(&self) -> bool {
         false
     }
@@ -108,6 +110,13 @@ pub trait BanditStore: Send + Sync {
     /// Returns false, changing nothing, when `key` was applied before. `expires_ms` bounds how
     /// long the key must be remembered.
     fn apply_feedback(&self, key: &str, deltas: &[Delta], expires_ms: u64) -> Result<bool, StoreError>;
+
+    /// [`BanditStore::apply_feedback`] that may return before the update is durable, with the
+    /// wait for it: the caller acknowledges only after [`Durability::wait`]. By default the
+    /// update is durable on return.
+    fn apply_feedback_deferred(&self, key: &str, deltas: &[Delta], expires_ms: u64) -> Result<(bool, Durability), StoreError> {
+        Ok((self.apply_feedback(key, deltas, expires_ms)?, Durability::done()))
+    }
 
     /// Periodic upkeep (the server calls it every second): forget expired requests, compact.
     fn maintain(&self) -> Result<(), StoreError> {
