@@ -263,7 +263,60 @@ class Hiformer(nn.Module):
         return self.head(x[:, : self.t].reshape(batch, self.t * d)).squeeze(1)
 
 
-MODELS = {"mlp": MlpRanker, "dcn_v2": DcnV2, "hiformer": Hiformer}
+class LogisticRegression(nn.Module):
+    """recforge ranking/lr.rs: logit = b + sum_f w_f[id_f] + w . x_dense; the per-id weights are
+    width-1 embedding tables, the dense weights and bias one zero-initialised linear map."""
+
+    def __init__(self, cfg, num_fields: int, num_dense: int):
+        super().__init__()
+        self.linear = nn.Linear(max(num_dense, 1), 1)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+        self.has_dense = num_dense > 0
+
+    def forward(self, fields, dense):
+        x = dense if self.has_dense else torch.zeros(fields.shape[0], 1)
+        return fields.sum(dim=(1, 2)) + self.linear(x).squeeze(1)
+
+
+class AutoInt(nn.Module):
+    """recforge ranking/autoint.rs: [field embeddings || numeric tokens] through interacting
+    layers relu(attention(x) + W_res x) (Q/K/V and W_res without bias, no output projection),
+    flattened into a linear logit; AutoInt+ adds a parallel MLP over the flat features."""
+
+    def __init__(self, cfg, num_fields: int, num_dense: int):
+        super().__init__()
+        d = cfg.get("embedding_dim", 16)
+        self.heads = cfg.get("heads", 2)
+        inner = self.heads * cfg.get("d_head", 16)
+        layers = cfg.get("layers", 3)
+        widths = [d] + [inner] * (layers - 1) if layers > 0 else []
+        self.numeric_weight = nn.Parameter(torch.randn(num_dense, d) * 0.01)
+        self.numeric_bias = nn.Parameter(torch.zeros(num_dense, d))
+        self.num_dense = num_dense
+        projections = lambda: nn.ModuleList(nn.Linear(w, inner, bias=False) for w in widths)
+        self.query, self.key, self.value, self.residual = projections(), projections(), projections(), projections()
+        last = inner if layers > 0 else d
+        self.head = nn.Linear((num_fields + num_dense) * last, 1)
+        hidden = cfg.get("hidden", [])
+        self.deep = mlp_block(num_fields * d + num_dense, hidden, 1, cfg.get("dropout", 0.0)) if hidden else None
+
+    def forward(self, fields, dense):
+        batch = fields.shape[0]
+        x = fields
+        if self.num_dense > 0:
+            x = torch.cat([fields, dense.unsqueeze(2) * self.numeric_weight + self.numeric_bias], dim=1)
+        for query, key, value, residual in zip(self.query, self.key, self.value, self.residual):
+            x = torch.relu(attend(query(x), key(x), value(x), self.heads) + residual(x))
+        logit = self.head(x.reshape(batch, -1)).squeeze(1)
+        if self.deep is not None:
+            logit = logit + self.deep(flat_features(fields, dense)).squeeze(1)
+        return logit
+
+
+MODELS = {"lr": LogisticRegression, "mlp": MlpRanker, "dcn_v2": DcnV2, "autoint": AutoInt, "hiformer": Hiformer}
+# Embedding width of the kinds whose width is fixed rather than configured.
+FIXED_EMBEDDING_DIM = {"lr": 1}
 
 
 class Ranker(nn.Module):
@@ -274,7 +327,8 @@ class Ranker(nn.Module):
             raise SystemExit("bench_ranking.py: serving forms (low_rank, prune_last_layer) have no PyTorch reference")
         if kind not in MODELS:
             raise SystemExit(f"bench_ranking.py: no PyTorch reference for model kind {kind!r} (have {sorted(MODELS)})")
-        self.embedding = FieldEmbedding(features, cfg.get("embedding_dim", 16), sparse)
+        dim = FIXED_EMBEDDING_DIM.get(kind, cfg.get("embedding_dim", 16))
+        self.embedding = FieldEmbedding(features, dim, sparse)
         self.model = MODELS[kind](cfg, len(features), num_dense)
 
     def forward(self, fields, dense):

@@ -1,7 +1,8 @@
 //! Compiled training (`CompiledTrainer`) computes what burn's autodiff computes, for LR (with
 //! and without numeric features), MLP (with and without hidden layers), DCN-v2 (parallel and
 //! stacked, full-rank and low-rank crosses) and Hiformer (two layers with a head MLP, and one
-//! layer without numeric tokens or hidden head layers), on the shared test batch (a bag field with an
+//! layer without numeric tokens or hidden head layers; one with more tokens than a SIMD block of
+//! queries and a head wider than a vector), on the shared test batch (a bag field with an
 //! empty bag and a repeated id) and on a batch large enough to be split across threads:
 //! - the loss, every dense parameter's gradient and the embedded input's gradient agree with
 //!   burn's backward pass;
@@ -45,8 +46,12 @@ fn configs() -> Vec<(ModelConfig, FeatureLayout)> {
     }
     let hiformer = hiformer();
     configs.push((ModelConfig::Hiformer(hiformer.clone()), layout()));
-    let one_layer = HiformerConfig { layers: 1, hidden: vec![], task_tokens: 1, ..hiformer };
+    let one_layer = HiformerConfig { layers: 1, hidden: vec![], task_tokens: 1, ..hiformer.clone() };
     configs.push((ModelConfig::Hiformer(one_layer), sparse_only));
+    // More tokens than one SIMD block of queries (16) and a head wider than one vector: the
+    // attention kernels' second block and second column chunk.
+    let wide = HiformerConfig { layers: 1, heads: 1, d_head: 17, task_tokens: 17, hidden: vec![], ..hiformer.clone() };
+    configs.push((ModelConfig::Hiformer(wide), layout()));
     configs
 }
 
