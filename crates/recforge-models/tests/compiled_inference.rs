@@ -3,7 +3,8 @@
 //! (parallel and stacked, full-rank and low-rank crosses), on the shared test batch (a bag
 //! field with an empty bag and a repeated id) and on a batch large enough to be split into
 //! blocks across threads — and Hiformer (full rank, low rank, last layer pruned, one layer
-//! without hidden head layers, with and without numeric tokens). AutoInt is not compiled.
+//! without hidden head layers, with and without numeric tokens) and AutoInt (with and without
+//! the parallel MLP, numeric tokens and interacting layers).
 
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
@@ -83,14 +84,25 @@ fn hiformer_scores_equal_burn_full_low_rank_and_pruned() {
     check(&ModelConfig::Hiformer(HiformerConfig { low_rank: Some(3), ..base.clone() }), &layout(), 7);
     check(&ModelConfig::Hiformer(HiformerConfig { prune_last_layer: true, ..base.clone() }), &layout(), 8);
     check(&ModelConfig::Hiformer(HiformerConfig { layers: 1, hidden: vec![], task_tokens: 1, ..base.clone() }), &layout(), 9);
+    // More queries than one SIMD block (16) and heads of 4 and 9 columns: the attention
+    // kernel's second block, its four-keys and four-columns steps and their remainders.
+    for (d_head, seed) in [(4, 16), (9, 17)] {
+        check(&ModelConfig::Hiformer(HiformerConfig { task_tokens: 17, d_head, ..base.clone() }), &layout(), seed);
+    }
     let mut sparse_only = layout();
     sparse_only.dense.clear();
     check(&ModelConfig::Hiformer(base), &sparse_only, 10);
 }
 
 #[test]
-fn other_attention_models_are_not_compiled() {
-    let config = ModelConfig::AutoInt(AutoIntConfig::default());
-    let model = config.init(&layout(), &Device::default());
-    assert!(CompiledRanker::compile(&model).is_none());
+fn autoint_scores_what_burn_scores() {
+    let base = AutoIntConfig { embedding_dim: 4, layers: 2, heads: 2, d_head: 5, hidden: vec![], dropout: 0.0 };
+    check(&ModelConfig::AutoInt(base.clone()), &layout(), 11);
+    // AutoInt+ (the parallel MLP), one layer, no numeric tokens, and no layer at all.
+    check(&ModelConfig::AutoInt(AutoIntConfig { hidden: vec![5], layers: 1, ..base.clone() }), &layout(), 12);
+    let mut sparse_only = layout();
+    sparse_only.dense.clear();
+    check(&ModelConfig::AutoInt(base.clone()), &sparse_only, 13);
+    check(&ModelConfig::AutoInt(AutoIntConfig { layers: 0, ..base.clone() }), &layout(), 14);
+    check(&ModelConfig::AutoInt(AutoIntConfig { layers: 0, ..base }), &sparse_only, 15);
 }

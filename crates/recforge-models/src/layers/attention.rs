@@ -54,6 +54,13 @@ pub struct MultiHeadAttention {
     heads: usize,
 }
 
+impl MultiHeadAttention {
+    /// The number of heads (each `inner / heads` wide).
+    pub fn heads(&self) -> usize {
+        self.heads
+    }
+}
+
 impl MultiHeadAttentionConfig {
     pub fn init(&self, device: &Device) -> MultiHeadAttention {
         let inner = self.heads * self.d_head;

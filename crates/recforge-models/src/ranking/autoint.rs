@@ -12,6 +12,8 @@ use crate::layers::{
     flat_features,
 };
 use crate::ranking::RankingModel;
+use crate::ranking::compiled::{Dense, values};
+use crate::ranking::compiled_autoint::{AutoIntNet, InteractingLayer};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -59,6 +61,37 @@ impl AutoIntConfig {
                     .with_dropout(self.dropout)
                     .init(device)
             }),
+        }
+    }
+}
+
+impl AutoInt {
+    /// The weights compiled for inference (dropout is off there).
+    pub(crate) fn compiled(&self) -> AutoIntNet {
+        // The token width: the first layer's input, else the numeric tokens' (without either,
+        // the head reads the fields as they are, and any width that divides them will do).
+        let dim = match (self.residual.first(), &self.numeric) {
+            (Some(r), _) => r.weight.val().dims()[0],
+            (None, Some(n)) => n.weight.val().dims()[1],
+            (None, None) => 1,
+        };
+        let (heads, inner) = match self.attention.first() {
+            Some(a) => (a.heads(), a.query.weight.val().dims()[1]),
+            None => (1, dim),
+        };
+        AutoIntNet {
+            numeric: self.numeric.as_ref().map(|n| (values(n.weight.val()), values(n.bias.val()))),
+            layers: self
+                .attention
+                .iter()
+                .zip(&self.residual)
+                .map(|(a, r)| InteractingLayer { query: Dense::of(&a.query), key: Dense::of(&a.key), value: Dense::of(&a.value), residual: Dense::of(r) })
+                .collect(),
+            heads,
+            d_head: inner / heads,
+            head: Dense::of(&self.head),
+            deep: self.deep.as_ref().map(|d| d.compiled()),
+            dim,
         }
     }
 }

@@ -16,6 +16,7 @@ use recforge_data::Batch;
 use crate::embedding_store::EmbeddingStore;
 use crate::layers::field_embedding::FlatInput;
 use crate::ranking::Ranker;
+use crate::ranking::compiled_autoint::{AutoIntNet, AutoIntScratch};
 use crate::ranking::compiled_hiformer::{AttentionScratch, HiformerNet};
 use crate::retrieval::search::exact::dot;
 
@@ -230,6 +231,7 @@ pub(crate) enum Net {
     /// Parallel (`cross_head` set): `head(cross(x₀)) + deep(x₀)`; stacked: `deep(cross(x₀))`.
     DcnV2 { cross: Vec<Cross>, deep: Tower, cross_head: Option<Dense> },
     Hiformer(Box<HiformerNet>),
+    AutoInt(Box<AutoIntNet>),
 }
 
 /// A ranking model compiled for inference (see the module doc). Build once per trained
@@ -247,18 +249,20 @@ struct Scratch {
     b: Vec<f32>,
     c: Vec<f32>,
     attention: AttentionScratch,
+    autoint: AutoIntScratch,
 }
 
 impl CompiledRanker {
-    /// The compiled form of `model`, or `None` for the kinds scored on burn (AutoInt and the
-    /// vanilla and heterogeneous Transformers).
+    /// The compiled form of `model`, or `None` for the kinds scored on burn (the vanilla and
+    /// heterogeneous Transformers).
     pub fn compile(model: &Ranker) -> Option<CompiledRanker> {
         let net = match model {
             Ranker::Lr(m) => m.compiled(),
             Ranker::Mlp(m) => m.compiled(),
             Ranker::DcnV2(m) => m.compiled(),
             Ranker::Hiformer(m) => Net::Hiformer(Box::new(m.compiled())),
-            Ranker::AutoInt(_) | Ranker::Transformer(_) | Ranker::HeteroAttention(_) => return None,
+            Ranker::AutoInt(m) => Net::AutoInt(Box::new(m.compiled())),
+            Ranker::Transformer(_) | Ranker::HeteroAttention(_) => return None,
         };
         Some(CompiledRanker { net })
     }
@@ -274,7 +278,7 @@ impl CompiledRanker {
         let mut scores = vec![0f32; input.len()];
         let threads = rayon::current_num_threads().max(1);
         let rows = match self.net {
-            Net::Hiformer(_) => ATTENTION_BLOCK_ROWS,
+            Net::Hiformer(_) | Net::AutoInt(_) => ATTENTION_BLOCK_ROWS,
             _ => BLOCK_ROWS,
         };
         let block = rows.min(input.len().div_ceil(threads)).max(1);
@@ -340,6 +344,7 @@ impl CompiledRanker {
                 }
             }
             Net::Hiformer(net) => net.logits(&s.x0, m, input.field_width(), &mut s.attention, out),
+            Net::AutoInt(net) => net.logits(&s.x0, m, input.field_width(), &mut s.autoint, out),
         }
         out.iter_mut().for_each(|logit| *logit = 1.0 / (1.0 + (-*logit).exp()));
     }

@@ -134,7 +134,7 @@ impl AttentionBlock {
             }
         }
         s.attended.resize(m * n * inner, 0.0);
-        self.attend_all(width, s);
+        self.heads_shape().attend_all(&s.qkv, width, &mut s.attended, &mut s.attend);
         self.output.forward(&s.attended, m, first, n, &mut s.h);
         for (example, h) in s.h.chunks_exact_mut(n * d).enumerate() {
             let residual = &x[(example * tokens + first) * d..(example * tokens + first + n) * d];
@@ -148,41 +148,63 @@ impl AttentionBlock {
         self.norm_ffn.apply(out);
     }
 
-    /// Attention of every example of the block, compiled for AVX-512 or AVX2 + FMA when the
-    /// CPU has them (the workspace targets baseline x86-64; the loops below are written for
-    /// the compiler to vectorise).
-    fn attend_all(&self, width: usize, s: &mut AttentionScratch) {
+    /// The shape of this layer's attention.
+    fn heads_shape(&self) -> Heads {
+        Heads { tokens: self.tokens, queries: self.queries.len(), heads: self.heads, d_head: self.d_head }
+    }
+}
+
+/// The shape of one multi-head softmax attention: `queries` queries over `tokens` keys and
+/// values, `heads` heads of `d_head` columns side by side.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Heads {
+    pub(crate) tokens: usize,
+    pub(crate) queries: usize,
+    pub(crate) heads: usize,
+    pub(crate) d_head: usize,
+}
+
+impl Heads {
+    fn inner(&self) -> usize {
+        self.heads * self.d_head
+    }
+
+    /// Attention of every example: `qkv` holds one row `[queries·inner ‖ L·inner ‖ L·inner]`
+    /// of Q, K and V per example (`width` floats apart), `attended` one `[queries][inner]` row.
+    /// Compiled for AVX-512 or AVX2 + FMA when the CPU has them (the workspace targets
+    /// baseline x86-64; the loops below are written for the compiler to vectorise).
+    pub(crate) fn attend_all(&self, qkv: &[f32], width: usize, attended: &mut [f32], scratch: &mut AttendScratch) {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx512f") {
                 // SAFETY: the CPU has AVX-512F (checked just above).
-                return unsafe { self.attend_all_avx512(width, s) };
+                return unsafe { self.attend_all_avx512(qkv, width, attended, scratch) };
             }
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 // SAFETY: the CPU has AVX2 and FMA (checked just above).
-                return unsafe { self.attend_all_avx2(width, s) };
+                return unsafe { self.attend_all_avx2(qkv, width, attended, scratch) };
             }
         }
-        self.attend_all_portable(width, s);
+        self.attend_all_portable(qkv, width, attended, scratch);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn attend_all_avx512(&self, width: usize, s: &mut AttentionScratch) {
-        self.attend_all_portable(width, s);
+    unsafe fn attend_all_avx512(&self, qkv: &[f32], width: usize, attended: &mut [f32], scratch: &mut AttendScratch) {
+        self.attend_all_portable(qkv, width, attended, scratch);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn attend_all_avx2(&self, width: usize, s: &mut AttentionScratch) {
-        self.attend_all_portable(width, s);
+    unsafe fn attend_all_avx2(&self, qkv: &[f32], width: usize, attended: &mut [f32], scratch: &mut AttendScratch) {
+        self.attend_all_portable(qkv, width, attended, scratch);
     }
 
     #[inline(always)]
-    fn attend_all_portable(&self, width: usize, s: &mut AttentionScratch) {
-        let inner_rows = self.queries.len() * self.inner();
-        for (row, attended) in s.qkv.chunks_exact(width).zip(s.attended.chunks_exact_mut(inner_rows)) {
-            self.attend(row, attended, &mut s.attend);
+    fn attend_all_portable(&self, qkv: &[f32], width: usize, attended: &mut [f32], scratch: &mut AttendScratch) {
+        let inner_rows = self.queries * self.inner();
+        for (row, attended) in qkv.chunks_exact(width).zip(attended.chunks_exact_mut(inner_rows)) {
+            self.attend(row, attended, scratch);
         }
     }
 
@@ -192,7 +214,7 @@ impl AttentionBlock {
     /// vectors of tokens (padded keys and values are 0, padded scores −∞, so they weigh 0).
     #[inline(always)]
     fn attend(&self, row: &[f32], attended: &mut [f32], scratch: &mut AttendScratch) {
-        let (tokens, dk, inner, n) = (self.tokens, self.d_head, self.inner(), self.queries.len());
+        let (tokens, dk, inner, n) = (self.tokens, self.d_head, self.inner(), self.queries);
         let padded = tokens.div_ceil(LANES) * LANES;
         let (q, kv) = row.split_at(n * inner);
         let (k, v) = kv.split_at(tokens * inner);
@@ -244,7 +266,7 @@ impl AttentionBlock {
     }
 }
 
-/// Transposed keys and values and one score row (see [`AttentionBlock::attend`]).
+/// Transposed keys and values and one score row (see [`Heads::attend`]).
 #[derive(Default)]
 pub(crate) struct AttendScratch {
     keys: Vec<f32>,

@@ -219,7 +219,7 @@ impl CompiledTrainer {
                     let cross_head = flat.optional(cross_head.as_ref())?;
                     Arch::Deep { cross, hidden, output, cross_head }
                 }
-                Net::Hiformer(_) => return None,
+                Net::Hiformer(_) | Net::AutoInt(_) => return None,
             },
             Ranker::AutoInt(_) | Ranker::Transformer(_) | Ranker::HeteroAttention(_) => return None,
         };

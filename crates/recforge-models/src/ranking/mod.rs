@@ -6,6 +6,7 @@
 
 pub mod autoint;
 pub mod compiled;
+pub(crate) mod compiled_autoint;
 pub(crate) mod compiled_hiformer;
 pub mod compiled_train;
 mod compiled_train_hiformer;
