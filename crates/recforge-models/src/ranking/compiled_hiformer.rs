@@ -378,10 +378,14 @@ pub(crate) fn exp_in_place(values: &mut [f32]) {
     const ROUND: f32 = 12_582_912.0;
     for v in values.iter_mut() {
         let x = v.clamp(-87.0, 88.0);
-        let n = (x * LOG2_E + ROUND) - ROUND;
+        let shifted = x * LOG2_E + ROUND;
+        let n = shifted - ROUND;
         let r = x - n * LN2_HI - n * LN2_LO;
         let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-        let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+        // `shifted` is 1.5 · 2²³ + n exactly, so its low mantissa bits hold n (|n| ≤ 127): 2ⁿ's
+        // exponent field is (n + 127) << 23, and the shift drops the rest. Integer ops on the
+        // bits stay in SIMD registers; `n as i32` (a saturating conversion) went scalar.
+        let scale = f32::from_bits(shifted.to_bits().wrapping_add(127) << 23);
         *v = if *v < -87.0 { 0.0 } else { p * scale };
     }
 }
