@@ -1,11 +1,12 @@
-//! Compiled inference for LR, MLP and DCN-v2 (Hiformer's layers: `compiled_hiformer`): the
-//! trained weights copied out of burn into plain row-major buffers, and a forward pass that
-//! takes a block of examples through every layer at once — input gathered straight from the
-//! tables into the block's buffer, each layer one GEMM (the `gemm` crate burn itself uses) into
-//! a buffer pre-filled with its bias, ReLU and the cross network's `x₀ ⊙ (…) + x` in place — so
-//! a block's activations stay in the core's cache and no tensor is allocated per operation.
-//! Blocks run on rayon's threads. Same math as the burn forward (training, gradients and the
-//! other models stay on burn); scores agree to float rounding (tests/compiled_inference.rs).
+//! Compiled inference for LR, MLP and DCN-v2 (Hiformer's layers: `compiled_hiformer`; AutoInt's:
+//! `compiled_autoint`): the trained weights copied out of burn into plain row-major buffers,
+//! and a forward pass that takes a block of examples through every layer at once — input
+//! gathered straight from the tables into the block's buffer, each layer one GEMM (the `gemm`
+//! crate burn itself uses) into a buffer pre-filled with its bias, ReLU and the cross network's
+//! `x₀ ⊙ (…) + x` in place — so a block's activations stay in the core's cache and no tensor is
+//! allocated per operation.
+//! Blocks run on rayon's threads. Same math as the burn forward (the Transformers stay on burn;
+//! training is `compiled_train`); scores agree to float rounding (tests/compiled_inference.rs).
 
 use burn::module::ParamId;
 use burn::nn::Linear;

@@ -5,7 +5,7 @@
 //! per example on Hiformer's kernel ([`Heads::attend_all`]).
 
 use crate::ranking::compiled::{Dense, Tower};
-use crate::ranking::compiled_hiformer::{AttendScratch, Heads};
+use crate::ranking::compiled_hiformer::{AttendScratch, Heads, feature_tokens};
 
 /// One interacting layer: token width `w` in, `heads · d_head` out.
 #[derive(Debug, Clone)]
@@ -55,16 +55,7 @@ impl AutoIntNet {
         let tokens = field_width / d + numeric;
         s.x.resize(m * tokens * d, 0.0);
         for (row, x) in flat.chunks_exact(width.max(1)).zip(s.x.chunks_exact_mut(tokens * d)) {
-            let (fields, numbers) = x.split_at_mut(field_width);
-            fields.copy_from_slice(&row[..field_width]);
-            if let Some((weight, bias)) = &self.numeric {
-                for (n, token) in numbers.chunks_exact_mut(d).enumerate() {
-                    let value = row[field_width + n];
-                    for ((out, w), b) in token.iter_mut().zip(&weight[n * d..(n + 1) * d]).zip(&bias[n * d..(n + 1) * d]) {
-                        *out = value * w + b;
-                    }
-                }
-            }
+            feature_tokens(row, field_width, self.numeric.as_ref(), d, x);
         }
         let inner = self.heads * self.d_head;
         let shape = Heads { tokens, queries: tokens, heads: self.heads, d_head: self.d_head };

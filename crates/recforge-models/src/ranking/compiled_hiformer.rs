@@ -336,16 +336,7 @@ impl HiformerNet {
         for (row, x) in flat.chunks_exact(width.max(1)).zip(s.x.chunks_exact_mut(tokens * d)) {
             let (task, rest) = x.split_at_mut(t * d);
             task.copy_from_slice(&self.task);
-            let (fields, numbers) = rest.split_at_mut(field_width);
-            fields.copy_from_slice(&row[..field_width]);
-            if let Some((weight, bias)) = &self.numeric {
-                for (n, token) in numbers.chunks_exact_mut(d).enumerate() {
-                    let value = row[field_width + n];
-                    for ((out, w), b) in token.iter_mut().zip(&weight[n * d..(n + 1) * d]).zip(&bias[n * d..(n + 1) * d]) {
-                        *out = value * w + b;
-                    }
-                }
-            }
+            feature_tokens(row, field_width, self.numeric.as_ref(), d, rest);
         }
         let mut x = std::mem::take(&mut s.x);
         let mut y = std::mem::take(&mut s.y);
@@ -362,6 +353,22 @@ impl HiformerNet {
         (s.x, s.y) = (x, y);
         let hidden = self.head.hidden(&s.head_in, m, &mut s.a, &mut s.b);
         self.head.output.add_scalar(hidden, logits);
+    }
+}
+
+/// One example's feature tokens into `out`: its field vectors as `FlatInput` wrote them
+/// (`field_width` floats of `row`), then one `d`-wide token `value · w_n + b_n` per numeric
+/// feature (`numeric`: the weights and biases, `[N][d]` each).
+pub(crate) fn feature_tokens(row: &[f32], field_width: usize, numeric: Option<&(Vec<f32>, Vec<f32>)>, d: usize, out: &mut [f32]) {
+    let (fields, numbers) = out.split_at_mut(field_width);
+    fields.copy_from_slice(&row[..field_width]);
+    if let Some((weight, bias)) = numeric {
+        for (n, token) in numbers.chunks_exact_mut(d).enumerate() {
+            let value = row[field_width + n];
+            for ((out, w), b) in token.iter_mut().zip(&weight[n * d..(n + 1) * d]).zip(&bias[n * d..(n + 1) * d]) {
+                *out = value * w + b;
+            }
+        }
     }
 }
 
