@@ -270,6 +270,7 @@ impl Heads {
 /// of one serial chain of 15 (the compiler keeps a plain float sum's order).
 #[inline(always)]
 fn tree_sum(lanes: &[f32; LANES]) -> f32 {
+    const { assert!(LANES == 16, "tree_sum folds 16 lanes") };
     let half: [f32; 8] = std::array::from_fn(|x| lanes[x] + lanes[x + 8]);
     let quarter: [f32; 4] = std::array::from_fn(|x| half[x] + half[x + 4]);
     (quarter[0] + quarter[2]) + (quarter[1] + quarter[3])
