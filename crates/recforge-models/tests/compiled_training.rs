@@ -2,14 +2,15 @@
 //! and without numeric features), MLP (with and without hidden layers), DCN-v2 (parallel and
 //! stacked, full-rank and low-rank crosses) and Hiformer (two layers with a head MLP, and one
 //! layer without numeric tokens or hidden head layers; one with more tokens than a SIMD block of
-//! queries and a head wider than a vector), on the shared test batch (a bag field with an
+//! queries and a head wider than a vector) and AutoInt (two layers; AutoInt+ without numeric
+//! tokens; no interacting layer), on the shared test batch (a bag field with an
 //! empty bag and a repeated id) and on a batch large enough to be split across threads:
 //! - the loss, every dense parameter's gradient and the embedded input's gradient agree with
 //!   burn's backward pass;
 //! - the gradients agree with central finite differences of the compiled loss;
 //! - one step (dense Adam and AdamW, row-wise updates of the tables) leaves the same weights
 //!   and tables as burn's optimizer and `EmbeddedBatch::apply_gradients`;
-//! - models with dropout, AutoInt and Hiformer's serving forms are left to burn.
+//! - models with dropout and Hiformer's serving forms are left to burn.
 
 use std::collections::HashMap;
 
@@ -47,12 +48,21 @@ fn configs() -> Vec<(ModelConfig, FeatureLayout)> {
     let hiformer = hiformer();
     configs.push((ModelConfig::Hiformer(hiformer.clone()), layout()));
     let one_layer = HiformerConfig { layers: 1, hidden: vec![], task_tokens: 1, ..hiformer.clone() };
-    configs.push((ModelConfig::Hiformer(one_layer), sparse_only));
+    configs.push((ModelConfig::Hiformer(one_layer), sparse_only.clone()));
     // More tokens than one SIMD block of queries (16) and a head wider than one vector: the
     // attention kernels' second block and second column chunk.
     let wide = HiformerConfig { layers: 1, heads: 1, d_head: 17, task_tokens: 17, hidden: vec![], ..hiformer.clone() };
     configs.push((ModelConfig::Hiformer(wide), layout()));
+    // AutoInt: two layers (the second reads the first's heads), AutoInt+ with its MLP and
+    // without numeric tokens, and no interacting layer at all.
+    configs.push((ModelConfig::AutoInt(autoint()), layout()));
+    configs.push((ModelConfig::AutoInt(AutoIntConfig { hidden: vec![5], layers: 1, ..autoint() }), sparse_only.clone()));
+    configs.push((ModelConfig::AutoInt(AutoIntConfig { layers: 0, ..autoint() }), layout()));
     configs
+}
+
+fn autoint() -> AutoIntConfig {
+    AutoIntConfig { embedding_dim: 4, layers: 2, heads: 2, d_head: 3, hidden: vec![], dropout: 0.0 }
 }
 
 fn hiformer() -> HiformerConfig {
@@ -276,13 +286,13 @@ fn three_steps_leave_the_weights_and_tables_burn_leaves() {
 }
 
 #[test]
-fn dropout_autoint_and_hiformer_serving_forms_stay_on_burn() {
+fn dropout_and_hiformer_serving_forms_stay_on_burn() {
     let device = Device::default().autodiff();
     let rule = DenseRule::Adam { weight_decay: 0.0 };
     let dropout = ModelConfig::Mlp(MlpRankerConfig { embedding_dim: 3, hidden: vec![4], dropout: 0.1 });
     assert!(CompiledTrainer::new(&dropout.init(&layout(), &device), rule).is_none());
-    let attention = ModelConfig::AutoInt(AutoIntConfig::default());
-    assert!(CompiledTrainer::new(&attention.init(&layout(), &device), rule).is_none());
+    let autoint_dropout = ModelConfig::AutoInt(AutoIntConfig { hidden: vec![4], dropout: 0.1, ..autoint() });
+    assert!(CompiledTrainer::new(&autoint_dropout.init(&layout(), &device), rule).is_none());
     for serving in [HiformerConfig { low_rank: Some(2), ..hiformer() }, HiformerConfig { prune_last_layer: true, ..hiformer() }] {
         assert!(CompiledTrainer::new(&ModelConfig::Hiformer(serving).init(&layout(), &device), rule).is_none());
     }

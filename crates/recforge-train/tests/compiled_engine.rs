@@ -1,13 +1,13 @@
 //! `[train] engine`: the compiled path (`auto`) and burn's autodiff (`burn`) train the same
 //! model from the same seed (the same initial weights whichever engine reads them first) to the
 //! same place — per-epoch training loss and validation AUC
-//! agree to float rounding, and early stopping keeps the same epoch — for MLP, DCN-v2 and
-//! Hiformer through `fit`, the whole loop (weights written back before each validation, the
+//! agree to float rounding, and early stopping keeps the same epoch — for MLP, DCN-v2,
+//! Hiformer and AutoInt+ through `fit`, the whole loop (weights written back before each validation, the
 //! best epoch kept and returned).
 
 use recforge_data::{Silent, Split};
 use recforge_models::ModelConfig;
-use recforge_models::ranking::{DcnStructure, DcnV2Config, HiformerConfig, MlpRankerConfig};
+use recforge_models::ranking::{AutoIntConfig, DcnStructure, DcnV2Config, HiformerConfig, MlpRankerConfig};
 use recforge_train::bench::synthetic_dataset;
 use recforge_train::trainer::fit;
 use recforge_train::{TrainConfig, TrainEngine};
@@ -51,4 +51,10 @@ fn dcn_v2_trains_alike_on_both_engines() {
 fn hiformer_trains_alike_on_both_engines() {
     let config = HiformerConfig { embedding_dim: 8, layers: 2, heads: 2, d_head: 4, d_ff: 16, task_tokens: 2, hidden: vec![16], ..Default::default() };
     both_engines_agree(&ModelConfig::Hiformer(config));
+}
+
+#[test]
+fn autoint_trains_alike_on_both_engines() {
+    let config = AutoIntConfig { embedding_dim: 8, layers: 2, heads: 2, d_head: 4, hidden: vec![16], dropout: 0.0 };
+    both_engines_agree(&ModelConfig::AutoInt(config));
 }

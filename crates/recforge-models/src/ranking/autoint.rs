@@ -35,11 +35,11 @@ impl Default for AutoIntConfig {
 
 #[derive(Module, Debug)]
 pub struct AutoInt {
-    numeric: Option<NumericTokens>,
+    pub(crate) numeric: Option<NumericTokens>,
     attention: Vec<MultiHeadAttention>,
     residual: Vec<Linear>,
     head: Linear,
-    deep: Option<Mlp>,
+    pub(crate) deep: Option<Mlp>,
 }
 
 impl AutoIntConfig {

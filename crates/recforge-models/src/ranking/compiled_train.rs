@@ -22,6 +22,7 @@ use crate::embedding_store::EmbeddingStore;
 use crate::layers::field_embedding::FlatInput;
 use crate::ranking::compiled::{self, CompiledRanker, Dense, Net, Strided, matmul};
 use crate::ranking::Ranker;
+use crate::ranking::compiled_train_autoint::{AutoIntArch, AutoIntScratch};
 use crate::ranking::compiled_train_hiformer::{HiformerArch, HiformerScratch};
 use crate::retrieval::search::exact::dot;
 
@@ -108,6 +109,7 @@ enum Arch {
     /// parallel `cross_head(cross(x₀)) + tower(x₀)`.
     Deep { cross: Vec<CrossLayer>, hidden: Vec<Linear>, output: Linear, cross_head: Option<Linear> },
     Hiformer(Box<HiformerArch>),
+    AutoInt(Box<AutoIntArch>),
 }
 
 /// A flat model in training (see the module doc).
@@ -196,12 +198,13 @@ impl Flattener {
 
 impl CompiledTrainer {
     /// A trainer starting from `model`'s weights with fresh optimizer state, or `None` for the
-    /// models that train on burn: AutoInt and the Transformers, Hiformer's serving forms
-    /// (factorised, pruned), and any model with dropout.
+    /// models that train on burn: the Transformers, Hiformer's serving forms (factorised,
+    /// pruned), and any model with dropout.
     pub fn new(model: &Ranker, rule: DenseRule) -> Option<CompiledTrainer> {
         let mut flat = Flattener::default();
         let arch = match model {
             Ranker::Hiformer(hiformer) => Arch::Hiformer(Box::new(HiformerArch::new(hiformer, &mut flat)?)),
+            Ranker::AutoInt(autoint) => Arch::AutoInt(Box::new(AutoIntArch::new(autoint, &mut flat)?)),
             Ranker::Mlp(m) if !m.without_dropout() => return None,
             Ranker::DcnV2(m) if !m.without_dropout() => return None,
             Ranker::Lr(_) | Ranker::Mlp(_) | Ranker::DcnV2(_) => match CompiledRanker::compile(model)?.into_net() {
@@ -221,7 +224,7 @@ impl CompiledTrainer {
                 }
                 Net::Hiformer(_) | Net::AutoInt(_) => return None,
             },
-            Ranker::AutoInt(_) | Ranker::Transformer(_) | Ranker::HeteroAttention(_) => return None,
+            Ranker::Transformer(_) | Ranker::HeteroAttention(_) => return None,
         };
         let len = flat.params.len();
         Some(CompiledTrainer {
@@ -394,6 +397,7 @@ impl CompiledTrainer {
             Arch::Hiformer(h) => {
                 h.block(p, &s.x0, width, input.field_width(), &labels[examples], scale, &mut s.hiformer, dense, inputs)
             }
+            Arch::AutoInt(a) => a.block(p, &s.x0, width, input.field_width(), &labels[examples], scale, &mut s.autoint, dense, inputs),
             Arch::Deep { cross, hidden, output, cross_head } => {
                 self.deep_block(cross, hidden, output, cross_head.as_ref(), &labels[examples], m, width, scale, s, dense, inputs)
             }
@@ -576,6 +580,7 @@ struct Scratch {
     dc: Vec<f32>,
     dz: Vec<f32>,
     hiformer: HiformerScratch,
+    autoint: AutoIntScratch,
 }
 
 impl Scratch {

@@ -164,7 +164,7 @@ pub(crate) struct HiformerArch {
     d_head: usize,
 }
 
-fn push_param<const D: usize>(flat: &mut Flattener, param: &Param<Tensor<D>>) -> usize {
+pub(crate) fn push_param<const D: usize>(flat: &mut Flattener, param: &Param<Tensor<D>>) -> usize {
     flat.push(param.id, &values(param.val()))
 }
 
@@ -212,8 +212,8 @@ impl HiformerArch {
         Some(HiformerArch { task, task_tokens, numeric, layers, head_hidden, head_output, tokens, d, heads, d_head: inner / heads })
     }
 
-    fn inner(&self) -> usize {
-        self.heads * self.d_head
+    fn attention(&self) -> TrainAttention {
+        TrainAttention { tokens: self.tokens, heads: self.heads, d_head: self.d_head }
     }
 
     /// Loss sum of the `m` examples whose input rows (fields then raw numeric values, `width`
@@ -305,7 +305,7 @@ impl HiformerArch {
         layer.query.forward(p, x, row, m, &mut saved.q);
         layer.key.forward(p, x, row, m, &mut saved.k);
         layer.value.forward(p, x, row, m, &mut saved.v);
-        self.attention_forward(m, saved, &mut s.attention.kt, &mut s.attention.vt);
+        self.attention().forward(m, saved, &mut s.attention.kt, &mut s.attention.vt);
         layer.output.forward(p, &saved.attended, m, &mut s.tmp);
         s.tmp.iter_mut().zip(x).for_each(|(o, x)| *o += x);
         layer.norm_attention.forward(p, &s.tmp, &mut saved.h, &mut saved.hat_attention, &mut saved.rstd_attention);
@@ -338,7 +338,7 @@ impl HiformerArch {
         layer.output.accumulate(grad, &saved.attended, &s.dx, m);
         s.dattended.resize(saved.attended.len(), 0.0);
         layer.output.input_gradient(p, &s.dx, m, &mut s.dattended, false);
-        self.attention_backward(m, saved, &s.dattended, &mut s.attention);
+        self.attention().backward(m, saved, &s.dattended, &mut s.attention);
         let x = &s.x[i];
         let a = &s.attention;
         for (projection, dy) in [(&layer.query, &a.dq), (&layer.key, &a.dk), (&layer.value, &a.dv)] {
@@ -346,33 +346,48 @@ impl HiformerArch {
             projection.input_gradient(p, dy, m, &mut s.dx, row, true);
         }
     }
+}
+
+/// The shape of a multi-head softmax attention in training, every token attending to every
+/// token: `heads` heads of `d_head` columns side by side (Hiformer's and AutoInt's layers).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TrainAttention {
+    pub(crate) tokens: usize,
+    pub(crate) heads: usize,
+    pub(crate) d_head: usize,
+}
+
+impl TrainAttention {
+    fn inner(&self) -> usize {
+        self.heads * self.d_head
+    }
 
     /// Softmax attention of every example and head: `saved.attended` and `saved.probs`.
-    fn attention_forward(&self, m: usize, saved: &mut Saved, kt: &mut Vec<f32>, vt: &mut Vec<f32>) {
+    pub(crate) fn forward(&self, m: usize, saved: &mut Saved, kt: &mut Vec<f32>, vt: &mut Vec<f32>) {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx512f") {
                 // SAFETY: the CPU has AVX-512F (checked just above).
-                return unsafe { self.attention_forward_avx512(m, saved, kt, vt) };
+                return unsafe { self.forward_avx512(m, saved, kt, vt) };
             }
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 // SAFETY: the CPU has AVX2 and FMA (checked just above).
-                return unsafe { self.attention_forward_avx2(m, saved, kt, vt) };
+                return unsafe { self.forward_avx2(m, saved, kt, vt) };
             }
         }
-        self.attention_forward_portable(m, saved, kt, vt);
+        self.forward_portable(m, saved, kt, vt);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn attention_forward_avx512(&self, m: usize, saved: &mut Saved, kt: &mut Vec<f32>, vt: &mut Vec<f32>) {
-        self.attention_forward_portable(m, saved, kt, vt);
+    unsafe fn forward_avx512(&self, m: usize, saved: &mut Saved, kt: &mut Vec<f32>, vt: &mut Vec<f32>) {
+        self.forward_portable(m, saved, kt, vt);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn attention_forward_avx2(&self, m: usize, saved: &mut Saved, kt: &mut Vec<f32>, vt: &mut Vec<f32>) {
-        self.attention_forward_portable(m, saved, kt, vt);
+    unsafe fn forward_avx2(&self, m: usize, saved: &mut Saved, kt: &mut Vec<f32>, vt: &mut Vec<f32>) {
+        self.forward_portable(m, saved, kt, vt);
     }
 
     /// Per example and head: keys and values transposed to `[d_head][L']` (L' = L padded to a
@@ -380,7 +395,7 @@ impl HiformerArch {
     /// component are whole-vector loops over the tokens, sums and maxima over independent
     /// lanes (a plain float sum would stay scalar: the compiler keeps its order).
     #[inline(always)]
-    fn attention_forward_portable(&self, m: usize, saved: &mut Saved, kt: &mut Vec<f32>, vt: &mut Vec<f32>) {
+    fn forward_portable(&self, m: usize, saved: &mut Saved, kt: &mut Vec<f32>, vt: &mut Vec<f32>) {
         let (l, dk, inner) = (self.tokens, self.d_head, self.inner());
         let lp = padded(l);
         let scale = 1.0 / (dk as f32).sqrt();
@@ -416,31 +431,31 @@ impl HiformerArch {
     }
 
     /// From ∂L/∂attended to ∂L/∂Q, ∂L/∂K, ∂L/∂V (`s.dq`, `s.dk`, `s.dv`).
-    fn attention_backward(&self, m: usize, saved: &Saved, dattended: &[f32], s: &mut AttentionGrads) {
+    pub(crate) fn backward(&self, m: usize, saved: &Saved, dattended: &[f32], s: &mut AttentionGrads) {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx512f") {
                 // SAFETY: the CPU has AVX-512F (checked just above).
-                return unsafe { self.attention_backward_avx512(m, saved, dattended, s) };
+                return unsafe { self.backward_avx512(m, saved, dattended, s) };
             }
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 // SAFETY: the CPU has AVX2 and FMA (checked just above).
-                return unsafe { self.attention_backward_avx2(m, saved, dattended, s) };
+                return unsafe { self.backward_avx2(m, saved, dattended, s) };
             }
         }
-        self.attention_backward_portable(m, saved, dattended, s);
+        self.backward_portable(m, saved, dattended, s);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn attention_backward_avx512(&self, m: usize, saved: &Saved, dattended: &[f32], s: &mut AttentionGrads) {
-        self.attention_backward_portable(m, saved, dattended, s);
+    unsafe fn backward_avx512(&self, m: usize, saved: &Saved, dattended: &[f32], s: &mut AttentionGrads) {
+        self.backward_portable(m, saved, dattended, s);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn attention_backward_avx2(&self, m: usize, saved: &Saved, dattended: &[f32], s: &mut AttentionGrads) {
-        self.attention_backward_portable(m, saved, dattended, s);
+    unsafe fn backward_avx2(&self, m: usize, saved: &Saved, dattended: &[f32], s: &mut AttentionGrads) {
+        self.backward_portable(m, saved, dattended, s);
     }
 
     /// With `P` the softmax of `S = Q Kᵀ / √d_head`: `dV = Pᵀ dA`, `dP = dA Vᵀ`,
@@ -448,7 +463,7 @@ impl HiformerArch {
     /// row of `dS` a whole-vector loop over the padded tokens, keys and values (and their
     /// gradients) transposed as in the forward pass.
     #[inline(always)]
-    fn attention_backward_portable(&self, m: usize, saved: &Saved, dattended: &[f32], s: &mut AttentionGrads) {
+    fn backward_portable(&self, m: usize, saved: &Saved, dattended: &[f32], s: &mut AttentionGrads) {
         let (l, dk, inner) = (self.tokens, self.d_head, self.inner());
         let lp = padded(l);
         let scale = 1.0 / (dk as f32).sqrt();
@@ -525,13 +540,13 @@ fn transpose_head(rows: &[f32], l: usize, inner: usize, column: usize, dk: usize
 
 /// What one layer's forward pass keeps for its backward pass.
 #[derive(Default)]
-struct Saved {
-    q: Vec<f32>,
-    k: Vec<f32>,
-    v: Vec<f32>,
+pub(crate) struct Saved {
+    pub(crate) q: Vec<f32>,
+    pub(crate) k: Vec<f32>,
+    pub(crate) v: Vec<f32>,
     /// `[m][H][L][L']` attention weights (keys padded to L', padding 0).
     probs: Vec<f32>,
-    attended: Vec<f32>,
+    pub(crate) attended: Vec<f32>,
     /// After the first residual + LayerNorm.
     h: Vec<f32>,
     hat_attention: Vec<f32>,
@@ -564,7 +579,7 @@ pub(crate) struct HiformerScratch {
 
 /// Attention's per-head buffers and its gradients with respect to Q, K and V.
 #[derive(Default)]
-struct AttentionGrads {
+pub(crate) struct AttentionGrads {
     /// One head's keys and values, and their gradients, transposed to `[d_head][L']`.
     kt: Vec<f32>,
     vt: Vec<f32>,
@@ -572,9 +587,9 @@ struct AttentionGrads {
     dvt: Vec<f32>,
     /// One query's score gradients `[L']`.
     dp: Vec<f32>,
-    dq: Vec<f32>,
-    dk: Vec<f32>,
-    dv: Vec<f32>,
+    pub(crate) dq: Vec<f32>,
+    pub(crate) dk: Vec<f32>,
+    pub(crate) dv: Vec<f32>,
 }
 
 impl HiformerScratch {

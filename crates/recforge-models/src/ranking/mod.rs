@@ -9,6 +9,7 @@ pub mod compiled;
 pub(crate) mod compiled_autoint;
 pub(crate) mod compiled_hiformer;
 pub mod compiled_train;
+mod compiled_train_autoint;
 mod compiled_train_hiformer;
 pub mod dcn_v2;
 pub mod hetero_attention;
