@@ -17,7 +17,7 @@ pub enum DenseOptimizer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum TrainEngine {
-    /// LR, MLP, DCN-v2 and Hiformer without dropout on compiled forward and backward passes
+    /// LR, MLP, DCN-v2, Hiformer and AutoInt without dropout on compiled forward and backward passes
     /// (`recforge_models::ranking::compiled_train`, same gradients), every other model (and
     /// any distillation objective) on burn's autodiff.
     #[default]

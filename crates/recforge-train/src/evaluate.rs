@@ -35,9 +35,9 @@ impl EvalMetrics {
     }
 }
 
-/// A trained ranker ready to score batches: LR, MLP, DCN-v2 and Hiformer compiled for
-/// inference ([`CompiledRanker`]: one pass per block of examples, no tensor ops), AutoInt and
-/// the Transformers on burn. Build it once per model and reuse it; `model` should be the
+/// A trained ranker ready to score batches: LR, MLP, DCN-v2, Hiformer and AutoInt compiled
+/// for inference ([`CompiledRanker`]: one pass per block of examples, no tensor ops), the
+/// Transformers on burn. Build it once per model and reuse it; `model` should be the
 /// non-autodiff (`valid()`) copy.
 pub struct Predictor<'a> {
     model: &'a Ranker,

@@ -2,7 +2,7 @@
 //! the burn parameters, row-wise sparse updates on the EmbeddingStore, validation AUC after
 //! each epoch and early stopping that restores the best epoch. The loss is an [`Objective`]:
 //! BCE on the hard labels by default ([`HardLabels`]); distillation plugs in its own. With the
-//! plain BCE, LR, MLP, DCN-v2 and Hiformer step on compiled forward and backward passes
+//! plain BCE, LR, MLP, DCN-v2, Hiformer and AutoInt step on compiled forward and backward passes
 //! (`CompiledTrainer`, same gradients) unless `[train] engine = "burn"`.
 
 use burn::module::{ModuleVisitor, Param};

@@ -1,5 +1,5 @@
-//! Compiled training for LR, MLP, DCN-v2 (stacked or parallel, full or low-rank) and Hiformer
-//! (`compiled_train_hiformer`): the forward and backward passes written out by hand over plain
+//! Compiled training for LR, MLP, DCN-v2 (stacked or parallel, full or low-rank), Hiformer
+//! (`compiled_train_hiformer`) and AutoInt (`compiled_train_autoint`): the forward and backward passes written out by hand over plain
 //! buffers, outside burn's op-by-op autodiff. The batch is split into one contiguous share per
 //! rayon thread; each share goes through every layer and back in blocks of rows (each product
 //! one single-threaded GEMM, ReLU masks and the cross layers' `x₀ ⊙ …` done in place), summing

@@ -130,7 +130,7 @@ pub struct RankingArgs {
     #[arg(long)]
     recforge_only: bool,
     /// recforge's training engine: `auto` (compiled forward and backward passes for LR, MLP,
-    /// DCN-v2 and Hiformer) or `burn` (autodiff), to measure what compiling bought.
+    /// DCN-v2, Hiformer and AutoInt) or `burn` (autodiff), to measure what compiling bought.
     #[arg(long, value_enum, default_value_t = Engine::Auto)]
     engine: Engine,
 }
