@@ -7,7 +7,7 @@
 
 use crate::ranking::autoint::AutoInt;
 use crate::ranking::compiled_train::{Flattener, Linear, Tower, loss_gradient};
-use crate::ranking::compiled_train_hiformer::{AttentionGrads, Saved, TrainAttention, push_param};
+use crate::ranking::compiled_train_hiformer::{AttentionGrads, NumericMaps, Saved, TrainAttention};
 
 /// One interacting layer's maps in the flat buffer (`w → heads · d_head`, no biases).
 #[derive(Debug, Clone, Copy)]
@@ -21,8 +21,7 @@ struct Interacting {
 /// AutoInt in training (see the module doc).
 #[derive(Debug, Clone)]
 pub(crate) struct AutoIntArch {
-    /// Per-feature numeric token maps `x_n w_n + b_n`: weights and biases `[N, d]` each.
-    numeric: Option<(usize, usize)>,
+    numeric: Option<NumericMaps>,
     numeric_count: usize,
     layers: Vec<Interacting>,
     /// Over the flattened last tokens.
@@ -62,7 +61,7 @@ impl AutoIntArch {
         }
         let net = model.compiled();
         let numeric_count = model.numeric.as_ref().map_or(0, |n| n.weight.val().dims()[0]);
-        let numeric = model.numeric.as_ref().map(|n| (push_param(flat, &n.weight), push_param(flat, &n.bias)));
+        let numeric = model.numeric.as_ref().map(|n| NumericMaps::of(flat, n));
         let layers = net
             .layers
             .iter()
@@ -105,12 +104,8 @@ impl AutoIntArch {
         x0.resize(rows * d, 0.0);
         for (input, x) in flat_rows.chunks_exact(width).zip(x0.chunks_exact_mut(tokens * d)) {
             x[..field_width].copy_from_slice(&input[..field_width]);
-            if let Some((w, b)) = self.numeric {
-                for (n, &value) in input[field_width..].iter().enumerate() {
-                    for c in 0..d {
-                        x[field_width + n * d + c] = value * p[w + n * d + c] + p[b + n * d + c];
-                    }
-                }
+            if let Some(numeric) = &self.numeric {
+                numeric.forward(p, &input[field_width..], d, &mut x[field_width..]);
             }
         }
         for (i, layer) in self.layers.iter().enumerate() {
@@ -162,15 +157,8 @@ impl AutoIntArch {
             let out = &mut inputs[e * width..(e + 1) * width];
             out[..field_width].copy_from_slice(&tokens_grad[..field_width]);
             out[field_width..].fill(0.0);
-            if let Some((w, b)) = self.numeric {
-                let input = &flat_rows[e * width..(e + 1) * width];
-                for (n, &value) in input[field_width..].iter().enumerate() {
-                    let token = &tokens_grad[field_width + n * d..field_width + (n + 1) * d];
-                    for c in 0..d {
-                        grad[w + n * d + c] += token[c] * value;
-                        grad[b + n * d + c] += token[c];
-                    }
-                }
+            if let Some(numeric) = &self.numeric {
+                numeric.backward(grad, &flat_rows[e * width + field_width..(e + 1) * width], d, &tokens_grad[field_width..]);
             }
         }
         if let Some((hidden, output)) = &self.deep {

@@ -11,6 +11,7 @@ use burn::module::Param;
 use burn::nn::LayerNorm;
 use burn::prelude::*;
 
+use crate::layers::NumericTokens;
 use crate::layers::composite_projection::CompositeProjection;
 use crate::layers::hetero_attention::QkvProjection;
 use crate::layers::projection::{TokenLinear, TokenProjection};
@@ -153,8 +154,7 @@ pub(crate) struct HiformerArch {
     /// `[T, d]` task tokens.
     task: usize,
     task_tokens: usize,
-    /// Per-feature numeric token maps `x_n w_n + b_n`, `[N, d]` each.
-    numeric: Option<(usize, usize)>,
+    numeric: Option<NumericMaps>,
     layers: Vec<Layer>,
     head_hidden: Vec<Linear>,
     head_output: Linear,
@@ -164,7 +164,41 @@ pub(crate) struct HiformerArch {
     d_head: usize,
 }
 
-pub(crate) fn push_param<const D: usize>(flat: &mut Flattener, param: &Param<Tensor<D>>) -> usize {
+/// Per-feature numeric token maps `x_n w_n + b_n` in the flat buffer: weights at `w`, biases at
+/// `b`, `[N, d]` each (Hiformer's and AutoInt's numeric tokens).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NumericMaps {
+    w: usize,
+    b: usize,
+}
+
+impl NumericMaps {
+    pub(crate) fn of(flat: &mut Flattener, tokens: &NumericTokens) -> NumericMaps {
+        NumericMaps { w: push_param(flat, &tokens.weight), b: push_param(flat, &tokens.bias) }
+    }
+
+    /// One example's tokens from its raw numeric `values` into `out` (`N · d` floats).
+    pub(crate) fn forward(&self, p: &[f32], values: &[f32], d: usize, out: &mut [f32]) {
+        for (n, &value) in values.iter().enumerate() {
+            for c in 0..d {
+                out[n * d + c] = value * p[self.w + n * d + c] + p[self.b + n * d + c];
+            }
+        }
+    }
+
+    /// Adds the maps' gradients to `grad`, given one example's raw `values` and its tokens'
+    /// gradient `dtokens` (`N · d` floats).
+    pub(crate) fn backward(&self, grad: &mut [f32], values: &[f32], d: usize, dtokens: &[f32]) {
+        for (n, &value) in values.iter().enumerate() {
+            for c in 0..d {
+                grad[self.w + n * d + c] += dtokens[n * d + c] * value;
+                grad[self.b + n * d + c] += dtokens[n * d + c];
+            }
+        }
+    }
+}
+
+fn push_param<const D: usize>(flat: &mut Flattener, param: &Param<Tensor<D>>) -> usize {
     flat.push(param.id, &values(param.val()))
 }
 
@@ -190,7 +224,7 @@ impl HiformerArch {
         }
         let [task_tokens, d] = model.task.val().dims();
         let task = push_param(flat, &model.task);
-        let numeric = model.numeric.as_ref().map(|n| (push_param(flat, &n.weight), push_param(flat, &n.bias)));
+        let numeric = model.numeric.as_ref().map(|n| NumericMaps::of(flat, n));
         let first = model.layers.first()?;
         let (tokens, heads) = (first.token_count(), first.heads());
         let mut layers = Vec::with_capacity(model.layers.len());
@@ -244,13 +278,8 @@ impl HiformerArch {
             let input = &flat_rows[e * width..(e + 1) * width];
             tokens[..t * d].copy_from_slice(&p[self.task..self.task + t * d]);
             tokens[t * d..t * d + field_width].copy_from_slice(&input[..field_width]);
-            if let Some((w, b)) = self.numeric {
-                for (n, &value) in input[field_width..].iter().enumerate() {
-                    let token = &mut tokens[t * d + field_width + n * d..t * d + field_width + (n + 1) * d];
-                    for c in 0..d {
-                        token[c] = value * p[w + n * d + c] + p[b + n * d + c];
-                    }
-                }
+            if let Some(numeric) = &self.numeric {
+                numeric.forward(p, &input[field_width..], d, &mut tokens[t * d + field_width..]);
             }
         }
         for (i, layer) in self.layers.iter().enumerate() {
@@ -282,15 +311,8 @@ impl HiformerArch {
             let out = &mut inputs[e * width..(e + 1) * width];
             out[..field_width].copy_from_slice(&tokens[t * d..t * d + field_width]);
             out[field_width..].fill(0.0);
-            if let Some((w, b)) = self.numeric {
-                let input = &flat_rows[e * width..(e + 1) * width];
-                for (n, &value) in input[field_width..].iter().enumerate() {
-                    let token = &tokens[t * d + field_width + n * d..t * d + field_width + (n + 1) * d];
-                    for c in 0..d {
-                        grad[w + n * d + c] += token[c] * value;
-                        grad[b + n * d + c] += token[c];
-                    }
-                }
+            if let Some(numeric) = &self.numeric {
+                numeric.backward(grad, &flat_rows[e * width + field_width..(e + 1) * width], d, &tokens[t * d + field_width..]);
             }
         }
         loss
