@@ -1,6 +1,6 @@
 //! Compiled training for LR, MLP, DCN-v2 (stacked or parallel, full or low-rank), Hiformer
-//! (`compiled_train_hiformer`) and AutoInt (`compiled_train_autoint`): the forward and backward passes written out by hand over plain
-//! buffers, outside burn's op-by-op autodiff. The batch is split into one contiguous share per
+//! (`compiled_train_hiformer`) and AutoInt (`compiled_train_autoint`): the forward and backward
+//! passes written out by hand over plain buffers, outside burn's op-by-op autodiff. The batch is split into one contiguous share per
 //! rayon thread; each share goes through every layer and back in blocks of rows (each product
 //! one single-threaded GEMM, ReLU masks and the cross layers' `x₀ ⊙ …` done in place), summing
 //! its weight gradients into its own buffer (kept across steps); the shares' gradients are
@@ -23,7 +23,7 @@ use crate::layers::field_embedding::FlatInput;
 use crate::ranking::compiled::{self, CompiledRanker, Dense, Net, Strided, matmul};
 use crate::ranking::Ranker;
 use crate::ranking::compiled_train_autoint::{AutoIntArch, AutoIntScratch};
-use crate::ranking::compiled_train_hiformer::{HiformerArch, HiformerScratch};
+use crate::ranking::compiled_train_hiformer::{ExampleRows, HiformerArch, HiformerScratch};
 use crate::retrieval::search::exact::dot;
 
 /// Rows taken through the network together inside a thread's share (their activations stay
@@ -371,6 +371,7 @@ impl CompiledTrainer {
         s.logits.clear();
         s.logits.resize(m, 0.0);
         let p = &self.params;
+        let rows = ExampleRows { rows: &s.x0, width, field_width: input.field_width(), labels: &labels[examples.clone()], scale };
         match &self.arch {
             Arch::Lr { linear, has_dense } => {
                 let fields = input.field_width();
@@ -394,10 +395,8 @@ impl CompiledTrainer {
                 }
                 loss
             }
-            Arch::Hiformer(h) => {
-                h.block(p, &s.x0, width, input.field_width(), &labels[examples], scale, &mut s.hiformer, dense, inputs)
-            }
-            Arch::AutoInt(a) => a.block(p, &s.x0, width, input.field_width(), &labels[examples], scale, &mut s.autoint, dense, inputs),
+            Arch::Hiformer(h) => h.block(p, &rows, &mut s.hiformer, dense, inputs),
+            Arch::AutoInt(a) => a.block(p, &rows, &mut s.autoint, dense, inputs),
             Arch::Deep { cross, hidden, output, cross_head } => {
                 self.deep_block(cross, hidden, output, cross_head.as_ref(), &labels[examples], m, width, scale, s, dense, inputs)
             }

@@ -7,7 +7,7 @@
 
 use crate::ranking::autoint::AutoInt;
 use crate::ranking::compiled_train::{Flattener, Linear, Tower, loss_gradient};
-use crate::ranking::compiled_train_hiformer::{AttentionGrads, NumericMaps, Saved, TrainAttention};
+use crate::ranking::compiled_train_hiformer::{AttentionGrads, ExampleRows, NumericMaps, Saved, TrainAttention};
 
 /// One interacting layer's maps in the flat buffer (`w → heads · d_head`, no biases).
 #[derive(Debug, Clone, Copy)]
@@ -75,24 +75,11 @@ impl AutoIntArch {
         Some(AutoIntArch { numeric, numeric_count, layers, head, deep, d: net.dim, heads: net.heads, d_head: net.d_head })
     }
 
-    /// Loss sum of the `m` examples whose input rows (fields then raw numeric values, `width`
-    /// floats) are in `flat_rows`; adds their weight gradients to `grad` and writes their
-    /// input gradients (fields; numeric columns 0) to `inputs`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn block(
-        &self,
-        p: &[f32],
-        flat_rows: &[f32],
-        width: usize,
-        field_width: usize,
-        labels: &[f32],
-        scale: f32,
-        s: &mut AutoIntScratch,
-        grad: &mut [f32],
-        inputs: &mut [f32],
-    ) -> f64 {
-        let (m, d) = (labels.len(), self.d);
-        let tokens = field_width / d + self.numeric_count;
+    /// Loss sum of the block's examples `x`; adds their weight gradients to `grad` and writes
+    /// their input gradients (fields; numeric columns 0) to `inputs`.
+    pub(crate) fn block(&self, p: &[f32], x: &ExampleRows, s: &mut AutoIntScratch, grad: &mut [f32], inputs: &mut [f32]) -> f64 {
+        let (m, d, width) = (x.examples(), self.d, x.width);
+        let tokens = x.field_width / d + self.numeric_count;
         let rows = m * tokens;
         let attention = TrainAttention { tokens, heads: self.heads, d_head: self.d_head };
         let levels = self.layers.len();
@@ -102,21 +89,18 @@ impl AutoIntArch {
         // Tokens: embedded fields, then numeric tokens.
         let x0 = &mut s.x[0];
         x0.resize(rows * d, 0.0);
-        for (input, x) in flat_rows.chunks_exact(width).zip(x0.chunks_exact_mut(tokens * d)) {
-            x[..field_width].copy_from_slice(&input[..field_width]);
-            if let Some(numeric) = &self.numeric {
-                numeric.forward(p, &input[field_width..], d, &mut x[field_width..]);
-            }
+        for (e, out) in x0.chunks_exact_mut(tokens * d).enumerate() {
+            x.feature_tokens(e, p, self.numeric.as_ref(), d, out);
         }
         for (i, layer) in self.layers.iter().enumerate() {
             let (before, after) = s.x.split_at_mut(i + 1);
-            let (x, w_in) = (&before[i], layer.query.inputs);
+            let (input, w_in) = (&before[i], layer.query.inputs);
             let saved = &mut s.saved[i];
-            layer.query.forward(p, x, w_in, rows, &mut saved.q);
-            layer.key.forward(p, x, w_in, rows, &mut saved.k);
-            layer.value.forward(p, x, w_in, rows, &mut saved.v);
+            layer.query.forward(p, input, w_in, rows, &mut saved.q);
+            layer.key.forward(p, input, w_in, rows, &mut saved.k);
+            layer.value.forward(p, input, w_in, rows, &mut saved.v);
             attention.forward(m, saved, &mut s.kt, &mut s.vt);
-            layer.residual.forward(p, x, w_in, rows, &mut s.residual[i]);
+            layer.residual.forward(p, input, w_in, rows, &mut s.residual[i]);
             let next = &mut after[0];
             next.clear();
             next.extend(saved.attended.iter().zip(&s.residual[i]).map(|(a, r)| (a + r).max(0.0)));
@@ -128,9 +112,9 @@ impl AutoIntArch {
         let head = Tower { hidden: &[], output: &self.head };
         head.forward(p, last, last_width, m, &mut s.acts, &mut s.logits);
         if let Some((hidden, output)) = &self.deep {
-            Tower { hidden, output }.forward(p, flat_rows, width, m, &mut s.deep_acts, &mut s.logits);
+            Tower { hidden, output }.forward(p, x.rows, width, m, &mut s.deep_acts, &mut s.logits);
         }
-        let loss = loss_gradient(&s.logits, labels, scale, &mut s.dlogits);
+        let loss = loss_gradient(&s.logits, x.labels, x.scale, &mut s.dlogits);
 
         head.backward(p, last, last_width, m, &s.acts, &s.dlogits, grad, &mut s.dx, &mut s.db);
         for (i, layer) in self.layers.iter().enumerate().rev() {
@@ -140,31 +124,27 @@ impl AutoIntArch {
                     *g = 0.0
                 }
             });
-            let (x, w_in) = (&s.x[i], layer.query.inputs);
-            layer.residual.accumulate(grad, x, w_in, &s.dx, rows);
+            let (input, w_in) = (&s.x[i], layer.query.inputs);
+            layer.residual.accumulate(grad, input, w_in, &s.dx, rows);
             s.dprev.resize(rows * w_in, 0.0);
             layer.residual.input_gradient(p, &s.dx, rows, &mut s.dprev, w_in, false);
             attention.backward(m, &s.saved[i], &s.dx, &mut s.attention);
             let a = &s.attention;
             for (projection, dy) in [(&layer.query, &a.dq), (&layer.key, &a.dk), (&layer.value, &a.dv)] {
-                projection.accumulate(grad, x, w_in, dy, rows);
+                projection.accumulate(grad, input, w_in, dy, rows);
                 projection.input_gradient(p, dy, rows, &mut s.dprev, w_in, true);
             }
             std::mem::swap(&mut s.dx, &mut s.dprev);
         }
         // ∂L/∂x₀ to the fields and the numeric token maps.
-        for (e, tokens_grad) in s.dx.chunks_exact(tokens * d).enumerate() {
-            let out = &mut inputs[e * width..(e + 1) * width];
-            out[..field_width].copy_from_slice(&tokens_grad[..field_width]);
-            out[field_width..].fill(0.0);
-            if let Some(numeric) = &self.numeric {
-                numeric.backward(grad, &flat_rows[e * width + field_width..(e + 1) * width], d, &tokens_grad[field_width..]);
-            }
+        for (e, (dtokens, input)) in s.dx.chunks_exact(tokens * d).zip(inputs.chunks_exact_mut(width)).enumerate() {
+            x.feature_gradient(e, self.numeric.as_ref(), d, dtokens, grad, input);
         }
         if let Some((hidden, output)) = &self.deep {
-            Tower { hidden, output }.backward(p, flat_rows, width, m, &s.deep_acts, &s.dlogits, grad, &mut s.dflat, &mut s.db);
+            Tower { hidden, output }.backward(p, x.rows, width, m, &s.deep_acts, &s.dlogits, grad, &mut s.dflat, &mut s.db);
+            let fields = x.field_width;
             for (out, d_flat) in inputs.chunks_exact_mut(width).zip(s.dflat.chunks_exact(width)) {
-                out[..field_width].iter_mut().zip(&d_flat[..field_width]).for_each(|(o, g)| *o += g);
+                out[..fields].iter_mut().zip(&d_flat[..fields]).for_each(|(o, g)| *o += g);
             }
         }
         loss

@@ -164,6 +164,48 @@ pub(crate) struct HiformerArch {
     d_head: usize,
 }
 
+/// A block's examples for Hiformer and AutoInt: input rows as `FlatInput` writes them (`width`
+/// floats each: `field_width` floats of field vectors, then the raw numeric values), their
+/// labels and the loss scale.
+pub(crate) struct ExampleRows<'a> {
+    pub(crate) rows: &'a [f32],
+    pub(crate) width: usize,
+    pub(crate) field_width: usize,
+    pub(crate) labels: &'a [f32],
+    pub(crate) scale: f32,
+}
+
+impl ExampleRows<'_> {
+    pub(crate) fn examples(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn row(&self, e: usize) -> &[f32] {
+        &self.rows[e * self.width..(e + 1) * self.width]
+    }
+
+    /// Example `e`'s feature tokens into `out`: its field vectors, then one `d`-wide token per
+    /// numeric feature.
+    pub(crate) fn feature_tokens(&self, e: usize, p: &[f32], numeric: Option<&NumericMaps>, d: usize, out: &mut [f32]) {
+        let (row, fields) = (self.row(e), self.field_width);
+        out[..fields].copy_from_slice(&row[..fields]);
+        if let Some(numeric) = numeric {
+            numeric.forward(p, &row[fields..], d, &mut out[fields..]);
+        }
+    }
+
+    /// From example `e`'s feature-token gradient `dtokens`: its input gradient `input` (fields;
+    /// numeric columns 0), and the numeric token maps' gradients added to `grad`.
+    pub(crate) fn feature_gradient(&self, e: usize, numeric: Option<&NumericMaps>, d: usize, dtokens: &[f32], grad: &mut [f32], input: &mut [f32]) {
+        let fields = self.field_width;
+        input[..fields].copy_from_slice(&dtokens[..fields]);
+        input[fields..].fill(0.0);
+        if let Some(numeric) = numeric {
+            numeric.backward(grad, &self.row(e)[fields..], d, &dtokens[fields..]);
+        }
+    }
+}
+
 /// Per-feature numeric token maps `x_n w_n + b_n` in the flat buffer: weights at `w`, biases at
 /// `b`, `[N, d]` each (Hiformer's and AutoInt's numeric tokens).
 #[derive(Debug, Clone, Copy)]
@@ -178,7 +220,7 @@ impl NumericMaps {
     }
 
     /// One example's tokens from its raw numeric `values` into `out` (`N · d` floats).
-    pub(crate) fn forward(&self, p: &[f32], values: &[f32], d: usize, out: &mut [f32]) {
+    fn forward(&self, p: &[f32], values: &[f32], d: usize, out: &mut [f32]) {
         for (n, &value) in values.iter().enumerate() {
             for c in 0..d {
                 out[n * d + c] = value * p[self.w + n * d + c] + p[self.b + n * d + c];
@@ -188,7 +230,7 @@ impl NumericMaps {
 
     /// Adds the maps' gradients to `grad`, given one example's raw `values` and its tokens'
     /// gradient `dtokens` (`N · d` floats).
-    pub(crate) fn backward(&self, grad: &mut [f32], values: &[f32], d: usize, dtokens: &[f32]) {
+    fn backward(&self, grad: &mut [f32], values: &[f32], d: usize, dtokens: &[f32]) {
         for (n, &value) in values.iter().enumerate() {
             for c in 0..d {
                 grad[self.w + n * d + c] += dtokens[n * d + c] * value;
@@ -250,23 +292,10 @@ impl HiformerArch {
         TrainAttention { tokens: self.tokens, heads: self.heads, d_head: self.d_head }
     }
 
-    /// Loss sum of the `m` examples whose input rows (fields then raw numeric values, `width`
-    /// floats) are in `flat_rows`; adds their weight gradients to `grad` and writes their
-    /// input gradients (fields; numeric columns 0) to `inputs`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn block(
-        &self,
-        p: &[f32],
-        flat_rows: &[f32],
-        width: usize,
-        field_width: usize,
-        labels: &[f32],
-        scale: f32,
-        s: &mut HiformerScratch,
-        grad: &mut [f32],
-        inputs: &mut [f32],
-    ) -> f64 {
-        let m = labels.len();
+    /// Loss sum of the block's examples `x`; adds their weight gradients to `grad` and writes
+    /// their input gradients (fields; numeric columns 0) to `inputs`.
+    pub(crate) fn block(&self, p: &[f32], x: &ExampleRows, s: &mut HiformerScratch, grad: &mut [f32], inputs: &mut [f32]) -> f64 {
+        let m = x.examples();
         let (l, d, t) = (self.tokens, self.d, self.task_tokens);
         let row = l * d;
         let layers = self.layers.len();
@@ -275,12 +304,8 @@ impl HiformerArch {
         let x0 = &mut s.x[0];
         x0.resize(m * row, 0.0);
         for (e, tokens) in x0.chunks_exact_mut(row).enumerate() {
-            let input = &flat_rows[e * width..(e + 1) * width];
             tokens[..t * d].copy_from_slice(&p[self.task..self.task + t * d]);
-            tokens[t * d..t * d + field_width].copy_from_slice(&input[..field_width]);
-            if let Some(numeric) = &self.numeric {
-                numeric.forward(p, &input[field_width..], d, &mut tokens[t * d + field_width..]);
-            }
+            x.feature_tokens(e, p, self.numeric.as_ref(), d, &mut tokens[t * d..]);
         }
         for (i, layer) in self.layers.iter().enumerate() {
             self.layer_forward(p, layer, i, m, s);
@@ -294,7 +319,7 @@ impl HiformerArch {
         s.logits.resize(m, 0.0);
         let head = Tower { hidden: &self.head_hidden, output: &self.head_output };
         head.forward(p, &s.head_in, t * d, m, &mut s.acts, &mut s.logits);
-        let loss = loss_gradient(&s.logits, labels, scale, &mut s.dlogits);
+        let loss = loss_gradient(&s.logits, x.labels, x.scale, &mut s.dlogits);
 
         head.backward(p, &s.head_in, t * d, m, &s.acts, &s.dlogits, grad, &mut s.dhead, &mut s.db);
         s.dx.clear();
@@ -308,12 +333,7 @@ impl HiformerArch {
         // ∂L/∂x₀ to the task tokens, the fields and the numeric token maps.
         for (e, tokens) in s.dx.chunks_exact(row).enumerate() {
             grad[self.task..self.task + t * d].iter_mut().zip(&tokens[..t * d]).for_each(|(g, v)| *g += v);
-            let out = &mut inputs[e * width..(e + 1) * width];
-            out[..field_width].copy_from_slice(&tokens[t * d..t * d + field_width]);
-            out[field_width..].fill(0.0);
-            if let Some(numeric) = &self.numeric {
-                numeric.backward(grad, &flat_rows[e * width + field_width..(e + 1) * width], d, &tokens[t * d + field_width..]);
-            }
+            x.feature_gradient(e, self.numeric.as_ref(), d, &tokens[t * d..], grad, &mut inputs[e * x.width..(e + 1) * x.width]);
         }
         loss
     }
